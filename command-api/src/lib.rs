@@ -1,0 +1,1 @@
+//! Commands, the pure write model and the HTTP API.

@@ -1,0 +1,3 @@
+//! The `ticketlog` binary.
+
+fn main() {}

@@ -1,0 +1,45 @@
+//! Typed errors of the event store.
+
+use thiserror::Error;
+
+/// Everything an event-store call can fail with.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Optimistic concurrency: the stream was not at the expected version.
+    #[error("version conflict: expected {expected}, actual {actual}")]
+    Conflict {
+        /// The version the caller decided on.
+        expected: u64,
+        /// The stream's version now.
+        actual: u64,
+    },
+    /// The request is malformed (empty, too many events, too large, wrong stream kind).
+    #[error("invalid append: {0}")]
+    Invalid(String),
+    /// The backend could not write or read (disk, I/O): nothing was appended.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data failed an integrity check; it is never served.
+    #[error("corrupt record at position {position}: {reason}")]
+    Corrupt {
+        /// First position found bad.
+        position: u64,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A subscriber fell too far behind; resume by subscribing from `resume_from`.
+    #[error("subscriber lagged; resume from position {resume_from}")]
+    Lagged {
+        /// The first position the subscriber has not received.
+        resume_from: u64,
+    },
+    /// The store is shutting down.
+    #[error("store closed")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}

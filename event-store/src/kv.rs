@@ -1,0 +1,29 @@
+//! Side storage for other crates (snapshots, projection state), kept behind
+//! the event store's API so that nothing above it touches sled.
+
+use crate::error::StoreError;
+
+/// A named, ordered key-value tree owned by one consumer (never the log's keys).
+pub trait KvTree: Send + Sync + 'static {
+    /// The value at `key`.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The last entry whose key starts with `prefix`.
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Entries whose key starts with `prefix`, in key order, at most `limit`.
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    /// Applies puts (`Some`) and deletes (`None`) atomically.
+    fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    /// Removes every entry.
+    fn clear(&self) -> Result<(), StoreError>;
+    /// Makes everything applied so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+}
+
+/// Opens side trees by name.
+pub trait KvProvider: Send + Sync + 'static {
+    /// The tree called `name` (created empty if absent). Names starting with
+    /// `__` are reserved for the log.
+    fn tree(&self, name: &str) -> Result<std::sync::Arc<dyn KvTree>, StoreError>;
+    /// Drops the tree called `name`.
+    fn drop_tree(&self, name: &str) -> Result<(), StoreError>;
+}

@@ -1,0 +1,25 @@
+//! Ticketlog's append-only event log.
+//!
+//! Owns the event schema (the storage contract, with its versions and
+//! upcasting), the [`EventStore`] trait and its embedded sled backend, the
+//! record format with checksums and a hash chain, and the one visibility
+//! rule ([`access::can_see`]).
+
+pub mod access;
+pub mod codec;
+pub mod error;
+pub mod kv;
+pub mod limits;
+pub mod record;
+pub mod schema;
+pub mod store;
+pub mod upcast;
+
+pub use access::{can_see, can_see_stream, Permission, Principal, Role, StreamAudience};
+pub use error::StoreError;
+pub use kv::{KvProvider, KvTree};
+pub use record::{
+    Actor, AppendOutcome, AppendRequest, ExpectedVersion, Hash, NewEvent, RecordedEvent, Tenant, Visibility,
+};
+pub use schema::*;
+pub use store::{EventStore, EventStream, VerifyReport};

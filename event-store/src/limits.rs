@@ -1,0 +1,16 @@
+//! Every limit of the event store, named, with units last.
+
+/// Most events one append may carry.
+pub const APPEND_EVENTS_MAX: usize = 64;
+/// Largest encoded record accepted (payload and envelope).
+pub const RECORD_BYTES_MAX: usize = 64 * 1024;
+/// Most append requests the writer folds into one batch and one flush.
+pub const BATCH_APPENDS_MAX: usize = 256;
+/// Depth of the queue in front of the single writer (appends waiting).
+pub const WRITER_QUEUE_DEPTH: usize = 4096;
+/// Largest page a read may ask for.
+pub const READ_PAGE_MAX: usize = 1000;
+/// Live events buffered per subscriber before it is told it lagged.
+pub const SUBSCRIBER_BUFFER_EVENTS: usize = 4096;
+/// Records at the tail whose chain is checked when a store is opened.
+pub const OPEN_TAIL_CHECK_RECORDS: u64 = 1024;

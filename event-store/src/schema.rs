@@ -1,0 +1,366 @@
+//! The event schema of the whole product: the storage contract.
+//!
+//! Every type here is written to disk. Changing a field's meaning or order
+//! breaks old logs: add a new schema version and an upcast in `upcast.rs`
+//! instead. Names are past tense because an event is a fact that happened.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Schema version written by this build; older versions are upcast on read.
+pub const SCHEMA_VERSION: u16 = 2;
+
+/// Identifies one stream (a ticket, a technician, a tenant's counters).
+pub type StreamId = Uuid;
+/// Identifies a user (from the `sub` claim of a token).
+pub type UserId = Uuid;
+/// Identifies a ticket; a ticket's stream id equals its ticket id.
+pub type TicketId = Uuid;
+/// Identifies one dispatch of a technician to a ticket.
+pub type DispatchId = Uuid;
+
+/// How urgent a ticket is; drives SLA targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Service down; SLA default 4 h.
+    Critical,
+    /// SLA default 8 h.
+    High,
+    /// SLA default 24 h.
+    Medium,
+    /// SLA default 72 h.
+    Low,
+}
+
+/// What sort of work a ticket is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketKind {
+    /// Something is broken.
+    Incident,
+    /// Planned upkeep.
+    Maintenance,
+    /// A request to change something.
+    ChangeRequest,
+    /// A question.
+    Question,
+}
+
+/// Where a ticket is in its workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// New or reopened.
+    Open,
+    /// Someone owns it.
+    Assigned,
+    /// Work has started.
+    InProgress,
+    /// Fixed; may be reopened.
+    Resolved,
+    /// Done; may be reopened.
+    Closed,
+}
+
+impl TicketStatus {
+    /// The contract's workflow: open → assigned → in_progress → resolved →
+    /// closed, and resolved or closed → open (reopen).
+    pub fn can_become(self, to: TicketStatus) -> bool {
+        use TicketStatus::*;
+        matches!(
+            (self, to),
+            (Open, Assigned)
+                | (Assigned, InProgress)
+                | (InProgress, Resolved)
+                | (Resolved, Closed)
+                | (Resolved, Open)
+                | (Closed, Open)
+        )
+    }
+
+    /// Statuses a ticket can move to from this one, for UIs.
+    pub fn next(self) -> Vec<TicketStatus> {
+        use TicketStatus::*;
+        [Open, Assigned, InProgress, Resolved, Closed]
+            .into_iter()
+            .filter(|to| self.can_become(*to))
+            .collect()
+    }
+
+    /// The snake_case name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketStatus::Open => "open",
+            TicketStatus::Assigned => "assigned",
+            TicketStatus::InProgress => "in_progress",
+            TicketStatus::Resolved => "resolved",
+            TicketStatus::Closed => "closed",
+        }
+    }
+}
+
+/// Where an incident is. Every part is optional because customers know
+/// different things (a site name, or coordinates from a phone).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    /// Latitude in degrees (WGS84).
+    pub lat: Option<f64>,
+    /// Longitude in degrees (WGS84).
+    pub lon: Option<f64>,
+    /// Site name, used as the dispatch fallback and a stats group.
+    pub site: Option<String>,
+    /// Building within the site.
+    pub building: Option<String>,
+    /// Floor within the building.
+    pub floor: Option<String>,
+    /// Street address, free text.
+    pub address: Option<String>,
+}
+
+/// A point on Earth, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+}
+
+/// A technician considered for a dispatch, kept so the choice can be explained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchCandidate {
+    /// The technician.
+    pub technician: UserId,
+    /// Great-circle distance to the incident, if both positions are known.
+    pub distance_km: Option<f64>,
+    /// Why this candidate was or was not chosen (e.g. "nearest", "busy").
+    pub note: String,
+}
+
+/// How a dispatch's technician was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchChoice {
+    /// The agent named the technician.
+    Explicit,
+    /// Nearest available technician within the radius.
+    Nearest,
+    /// No one in the radius; a technician at the ticket's site.
+    Site,
+    /// No one found; every technician of the tenant was notified.
+    Broadcast,
+}
+
+/// Stages a technician reports while working a dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchStage {
+    /// Travelling to the site.
+    EnRoute,
+    /// Arrived.
+    OnSite,
+}
+
+/// The typed payload of an event. Serialized with its variant name as
+/// the `kind` in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventPayload {
+    /// A ticket was opened. `number` is the tenant-wide sequence number.
+    TicketCreated {
+        /// Per-tenant sequential number (#1, #2, …).
+        number: u64,
+        /// Short summary.
+        title: String,
+        /// Full text.
+        description: String,
+        /// Urgency.
+        priority: Priority,
+        /// Kind of work.
+        kind: TicketKind,
+        /// The user who reported it (owner for customers).
+        reporter: UserId,
+        /// Where, if known.
+        location: Option<Location>,
+        /// Free labels.
+        tags: Vec<String>,
+        /// Device concerned, if any.
+        device: Option<String>,
+    },
+    /// Some of a ticket's fields changed; `None` means unchanged.
+    TicketEdited {
+        /// New title.
+        title: Option<String>,
+        /// New description.
+        description: Option<String>,
+        /// New priority.
+        priority: Option<Priority>,
+        /// New tag set.
+        tags: Option<Vec<String>>,
+    },
+    /// A ticket got a (new) assignee.
+    TicketAssigned {
+        /// The new assignee.
+        assignee: UserId,
+        /// The assignee before, for the audit trail.
+        previous: Option<UserId>,
+    },
+    /// A ticket moved in the workflow.
+    TicketStatusChanged {
+        /// Status before.
+        from: TicketStatus,
+        /// Status after.
+        to: TicketStatus,
+        /// Optional explanation.
+        note: Option<String>,
+    },
+    /// A comment was posted; internal ones are staff-only notes.
+    CommentPosted {
+        /// Identifies the comment.
+        comment_id: Uuid,
+        /// The text (1..8 KiB).
+        body: String,
+        /// Staff-only note when true.
+        internal: bool,
+    },
+    /// A technician was asked to go to a ticket (or everyone, on broadcast).
+    DispatchRequested {
+        /// Identifies this dispatch.
+        dispatch_id: DispatchId,
+        /// The chosen technician; `None` when no one was found.
+        technician: Option<UserId>,
+        /// How the technician was chosen.
+        choice: DispatchChoice,
+        /// Distance from the technician to the incident.
+        distance_km: Option<f64>,
+        /// Estimated travel time.
+        eta_minutes: Option<f64>,
+        /// Search radius used.
+        radius_km: f64,
+        /// Everyone considered, for explaining the choice.
+        candidates: Vec<DispatchCandidate>,
+    },
+    /// The technician accepted the dispatch.
+    DispatchAccepted {
+        /// The dispatch.
+        dispatch_id: DispatchId,
+        /// Who accepted.
+        technician: UserId,
+    },
+    /// The technician declined (or the request timed out).
+    DispatchDeclined {
+        /// The dispatch.
+        dispatch_id: DispatchId,
+        /// Who declined.
+        technician: UserId,
+        /// Why, if given.
+        reason: Option<String>,
+    },
+    /// The technician reported progress.
+    DispatchProgressed {
+        /// The dispatch.
+        dispatch_id: DispatchId,
+        /// New stage.
+        stage: DispatchStage,
+        /// Where the technician was.
+        location: Option<GeoPoint>,
+    },
+    /// The technician finished the work.
+    DispatchCompleted {
+        /// The dispatch.
+        dispatch_id: DispatchId,
+        /// Where the technician was.
+        location: Option<GeoPoint>,
+    },
+    /// A technician's position (technician stream).
+    TechnicianLocationReported {
+        /// The technician.
+        technician: UserId,
+        /// Where.
+        point: GeoPoint,
+        /// Site the technician is at, if any.
+        site: Option<String>,
+        /// Building, if any.
+        building: Option<String>,
+        /// Floor, if any.
+        floor: Option<String>,
+    },
+    /// A user read a ticket's conversation up to a position.
+    ReadReceiptRecorded {
+        /// The reader.
+        user: UserId,
+        /// Last read global position.
+        position: u64,
+    },
+    /// A ticket number was taken from a tenant's sequence (counter stream).
+    TicketNumberAllocated {
+        /// The number.
+        number: u64,
+        /// The ticket it is for.
+        ticket: TicketId,
+    },
+}
+
+/// Which kind of stream an event belongs to, derived from its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    /// A ticket's own stream.
+    Ticket,
+    /// A technician's location stream.
+    Technician,
+    /// A tenant's ticket-number sequence.
+    TenantCounter,
+}
+
+impl EventPayload {
+    /// The variant name, used as `kind` in JSON and in metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventPayload::TicketCreated { .. } => "TicketCreated",
+            EventPayload::TicketEdited { .. } => "TicketEdited",
+            EventPayload::TicketAssigned { .. } => "TicketAssigned",
+            EventPayload::TicketStatusChanged { .. } => "TicketStatusChanged",
+            EventPayload::CommentPosted { .. } => "CommentPosted",
+            EventPayload::DispatchRequested { .. } => "DispatchRequested",
+            EventPayload::DispatchAccepted { .. } => "DispatchAccepted",
+            EventPayload::DispatchDeclined { .. } => "DispatchDeclined",
+            EventPayload::DispatchProgressed { .. } => "DispatchProgressed",
+            EventPayload::DispatchCompleted { .. } => "DispatchCompleted",
+            EventPayload::TechnicianLocationReported { .. } => "TechnicianLocationReported",
+            EventPayload::ReadReceiptRecorded { .. } => "ReadReceiptRecorded",
+            EventPayload::TicketNumberAllocated { .. } => "TicketNumberAllocated",
+        }
+    }
+
+    /// The kind of stream this payload may be appended to.
+    pub fn stream_kind(&self) -> StreamKind {
+        match self {
+            EventPayload::TechnicianLocationReported { .. } => StreamKind::Technician,
+            EventPayload::TicketNumberAllocated { .. } => StreamKind::TenantCounter,
+            _ => StreamKind::Ticket,
+        }
+    }
+
+    /// Whether this payload must be stored as internal (staff-only).
+    pub fn is_internal(&self) -> bool {
+        matches!(self, EventPayload::CommentPosted { internal: true, .. })
+    }
+
+    /// The payload as a JSON object `{"kind": …, <fields>}` for the API.
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serde's external tagging gives {"Variant": {fields}}; the API wants
+        // the kind beside the fields, which bincode's serde cannot encode
+        // directly (internally tagged enums need a self-describing format).
+        let mut data = match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut outer)) => outer
+                .remove(self.kind())
+                .unwrap_or(serde_json::Value::Object(Default::default())),
+            _ => serde_json::Value::Object(Default::default()),
+        };
+        if let serde_json::Value::Object(map) = &mut data {
+            map.insert("kind".into(), serde_json::Value::String(self.kind().into()));
+        }
+        data
+    }
+}

@@ -1,0 +1,1 @@
+//! Snapshots of aggregates and projections (see `store.rs`).
