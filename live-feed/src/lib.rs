@@ -1,0 +1,1 @@
+//! Live feed over WebSocket.
