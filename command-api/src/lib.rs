@@ -1,1 +1,2 @@
 //! Commands, the pure write model and the HTTP API.
+pub mod auth;

@@ -1,0 +1,289 @@
+//! The built-in user directory: the default token issuer. Users live in the
+//! `users` side tree of the store; passwords are argon2 hashes.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use event_store::{KvTree, Role};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::claims::validate_tenant;
+use super::error::AuthError;
+use super::password::{hash_password, verify_password};
+
+/// Name of the side tree holding users.
+pub const USERS_TREE_NAME: &str = "users";
+/// Longest user name accepted.
+pub const USER_NAME_CHARS_MAX: usize = 64;
+/// Most users `list` returns.
+pub const USER_LIST_MAX: usize = 10_000;
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// UUID v7; the `sub` of their tokens.
+    pub id: Uuid,
+    /// The tenant.
+    pub tenant: String,
+    /// Login and display name, unique within the tenant.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// What it takes to create a user.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The tenant.
+    pub tenant: String,
+    /// Login name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Plain password (hashed before storing; never logged).
+    pub password: String,
+}
+
+/// The directory over its side tree.
+pub struct UserDirectory {
+    tree: Arc<dyn KvTree>,
+    /// Serialises check-then-insert of names within this process.
+    write_lock: Mutex<()>,
+    /// Verified against when a user is missing, so a miss costs as much as a hit.
+    dummy_hash: OnceLock<String>,
+}
+
+fn name_key(tenant: &str, name: &str) -> Vec<u8> {
+    format!("name/{tenant}/{name}").into_bytes()
+}
+
+fn id_key(id: Uuid) -> Vec<u8> {
+    format!("id/{id}").into_bytes()
+}
+
+fn validate_name(name: &str) -> Result<(), AuthError> {
+    let ok = !name.trim().is_empty()
+        && name.chars().count() <= USER_NAME_CHARS_MAX
+        && !name.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidField {
+            field: "name",
+            reason: format!("1..{USER_NAME_CHARS_MAX} printable characters"),
+        })
+    }
+}
+
+impl UserDirectory {
+    /// A directory stored in `tree`.
+    pub fn new(tree: Arc<dyn KvTree>) -> Self {
+        UserDirectory {
+            tree,
+            write_lock: Mutex::new(()),
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
+    /// Creates a user with a fresh v7 id. Fails if the name is taken in the tenant.
+    pub fn add(&self, new: NewUser) -> Result<User, AuthError> {
+        validate_tenant(&new.tenant)?;
+        validate_name(&new.name)?;
+        let password_hash = hash_password(&new.password)?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.find(&new.tenant, &new.name)?.is_some() {
+            return Err(AuthError::UserExists {
+                tenant: new.tenant,
+                name: new.name,
+            });
+        }
+        let user = User {
+            id: Uuid::now_v7(),
+            tenant: new.tenant,
+            name: new.name,
+            role: new.role,
+            password_hash,
+        };
+        let value = serde_json::to_vec(&user).map_err(|e| AuthError::Hashing(e.to_string()))?;
+        self.tree.apply(vec![
+            (name_key(&user.tenant, &user.name), Some(value)),
+            (id_key(user.id), Some(name_key(&user.tenant, &user.name))),
+        ])?;
+        self.tree.flush()?;
+        Ok(user)
+    }
+
+    /// The existing user of that name, or a new one (for idempotent seeding).
+    pub fn ensure(&self, new: NewUser) -> Result<User, AuthError> {
+        if let Some(user) = self.find(&new.tenant, &new.name)? {
+            return Ok(user);
+        }
+        match self.add(new.clone()) {
+            Err(AuthError::UserExists { .. }) => self
+                .find(&new.tenant, &new.name)?
+                .ok_or(AuthError::InvalidCredentials),
+            other => other,
+        }
+    }
+
+    /// The user called `name` in `tenant`.
+    pub fn find(&self, tenant: &str, name: &str) -> Result<Option<User>, AuthError> {
+        match self.tree.get(&name_key(tenant, name))? {
+            None => Ok(None),
+            Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+        }
+    }
+
+    /// The user with id `id`.
+    pub fn get(&self, id: Uuid) -> Result<Option<User>, AuthError> {
+        match self.tree.get(&id_key(id))? {
+            None => Ok(None),
+            Some(key) => match self.tree.get(&key)? {
+                None => Ok(None),
+                Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            },
+        }
+    }
+
+    /// Users of a tenant, in name order.
+    pub fn list(&self, tenant: &str) -> Result<Vec<User>, AuthError> {
+        let prefix = format!("name/{tenant}/").into_bytes();
+        Ok(self
+            .tree
+            .scan_prefix(&prefix, USER_LIST_MAX)?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_slice(&v).ok())
+            .collect())
+    }
+
+    /// The user if the password matches. Slow on purpose (argon2): call it
+    /// off the async executor. A missing user costs one verification too.
+    pub fn authenticate(
+        &self,
+        tenant: &str,
+        name: &str,
+        password: &str,
+    ) -> Result<User, AuthError> {
+        let found = if validate_tenant(tenant).is_ok() && validate_name(name).is_ok() {
+            self.find(tenant, name)?
+        } else {
+            None
+        };
+        match found {
+            Some(user) if verify_password(password, &user.password_hash) => Ok(user),
+            Some(_) => Err(AuthError::InvalidCredentials),
+            None => {
+                let dummy = self.dummy_hash();
+                let _ = verify_password(password, dummy);
+                Err(AuthError::InvalidCredentials)
+            }
+        }
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            let mut random = [0u8; 16];
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+            let password: String = random.iter().map(|b| format!("{b:02x}")).collect();
+            hash_password(&password).unwrap_or_default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::test_tree::MemoryTree;
+
+    fn directory() -> UserDirectory {
+        UserDirectory::new(Arc::new(MemoryTree::default()))
+    }
+
+    fn alice() -> NewUser {
+        NewUser {
+            tenant: "demo".into(),
+            name: "alice".into(),
+            role: Role::Agent,
+            password: "demo".into(),
+        }
+    }
+
+    #[test]
+    fn add_find_authenticate() {
+        let dir = directory();
+        let user = dir.add(alice()).expect("add");
+        assert_eq!(user.id.get_version_num(), 7);
+        assert_eq!(dir.find("demo", "alice").expect("find"), Some(user.clone()));
+        assert_eq!(dir.get(user.id).expect("get"), Some(user.clone()));
+        assert_eq!(
+            dir.authenticate("demo", "alice", "demo").expect("auth"),
+            user
+        );
+        assert!(matches!(
+            dir.authenticate("demo", "alice", "nope"),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            dir.authenticate("demo", "mallory", "demo"),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            dir.authenticate("other", "alice", "demo"),
+            Err(AuthError::InvalidCredentials)
+        ));
+        assert!(matches!(
+            dir.authenticate("BAD TENANT", "alice", "demo"),
+            Err(AuthError::InvalidCredentials)
+        ));
+    }
+
+    #[test]
+    fn names_are_unique_per_tenant_and_ensure_is_idempotent() {
+        let dir = directory();
+        let first = dir.ensure(alice()).expect("ensure");
+        assert_eq!(dir.ensure(alice()).expect("again").id, first.id);
+        assert!(matches!(
+            dir.add(alice()),
+            Err(AuthError::UserExists { .. })
+        ));
+        let other = dir
+            .add(NewUser {
+                tenant: "acme".into(),
+                ..alice()
+            })
+            .expect("other tenant");
+        assert_ne!(other.id, first.id);
+        assert_eq!(dir.list("demo").expect("list").len(), 1);
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let dir = directory();
+        for bad in [
+            NewUser {
+                tenant: "".into(),
+                ..alice()
+            },
+            NewUser {
+                tenant: "Demo".into(),
+                ..alice()
+            },
+            NewUser {
+                name: " ".into(),
+                ..alice()
+            },
+            NewUser {
+                name: "a\nb".into(),
+                ..alice()
+            },
+            NewUser {
+                password: "".into(),
+                ..alice()
+            },
+        ] {
+            assert!(matches!(dir.add(bad), Err(AuthError::InvalidField { .. })));
+        }
+    }
+}
