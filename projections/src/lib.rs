@@ -1,1 +1,36 @@
-//! Read models folded from the log.
+//! Read models folded from the log: tickets, chat, statistics, audit.
+//!
+//! Every view is a pure fold over recorded events ([`ReadModel::apply`]);
+//! permission filtering goes only through `event_store::access`
+//! ([`gate::Gate`] applies it to items kept without their records).
+//! [`Projections`] is the live, shared handle: it loads a snapshot,
+//! catches up, follows the log, rebuilds beside and swaps, and answers
+//! each query route with one call.
+
+pub mod audit;
+pub mod chat;
+pub mod cursor;
+pub mod error;
+pub mod gate;
+pub mod limits;
+pub mod model;
+pub mod persist;
+pub mod query;
+pub mod replay;
+pub mod runner;
+pub mod stats;
+pub mod testing;
+pub mod ticket;
+pub mod time;
+
+pub use audit::{AuditEntry, AuditReport, EventsPage};
+pub use chat::{ChatItem, ChatPage};
+pub use error::ProjectionError;
+pub use model::{ReadModel, UnreadSummary};
+pub use query::{AsOf, Page, TicketQuery};
+pub use runner::{
+    OpenReport, Progress, Projections, ProjectionsConfig, RebuildReport, SnapshotSource,
+    PROJECTION_NAMES,
+};
+pub use stats::{GroupBy, GroupStats, SlaTargets, StatsQuery, StatsReport};
+pub use ticket::{DispatchView, TicketView};
