@@ -6,12 +6,14 @@
 //! rule ([`access::can_see`]).
 
 pub mod access;
+pub mod bench;
 pub mod codec;
 pub mod error;
 pub mod kv;
 pub mod limits;
 pub mod record;
 pub mod schema;
+pub mod sled_store;
 pub mod store;
 pub mod upcast;
 
@@ -22,4 +24,5 @@ pub use record::{
     Actor, AppendOutcome, AppendRequest, ExpectedVersion, Hash, NewEvent, RecordedEvent, Tenant, Visibility,
 };
 pub use schema::*;
+pub use sled_store::{SledOptions, SledStore};
 pub use store::{EventStore, EventStream, VerifyReport};

@@ -14,3 +14,8 @@ pub const READ_PAGE_MAX: usize = 1000;
 pub const SUBSCRIBER_BUFFER_EVENTS: usize = 4096;
 /// Records at the tail whose chain is checked when a store is opened.
 pub const OPEN_TAIL_CHECK_RECORDS: u64 = 1024;
+/// Streams whose head (version, kind, tenant) the sled writer keeps in memory
+/// before it forgets them all and reloads lazily from disk.
+pub const STREAM_HEADS_CACHED_MAX: usize = 100_000;
+/// Records `verify` checks per blocking step between progress reports.
+pub const VERIFY_STEP_RECORDS: u64 = 10_000;

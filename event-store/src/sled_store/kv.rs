@@ -1,0 +1,87 @@
+//! Side trees for other crates: separate sled trees named `kv/<name>`, so
+//! they can never touch the log's keys.
+
+use std::sync::Arc;
+
+use crate::error::StoreError;
+use crate::kv::{KvProvider, KvTree};
+
+use super::SledStore;
+
+/// Prefix of every side tree's sled name.
+pub const SIDE_TREE_PREFIX: &str = "kv/";
+
+/// A side tree backed by one sled tree.
+pub struct SledKvTree {
+    db: sled::Db,
+    tree: sled::Tree,
+}
+
+impl KvTree for SledKvTree {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        match self.tree.scan_prefix(prefix).next_back() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((k.to_vec(), v.to_vec())))
+            }
+        }
+    }
+
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.tree
+            .scan_prefix(prefix)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes {
+            match value {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+        Ok(self.tree.apply_batch(batch)?)
+    }
+
+    fn clear(&self) -> Result<(), StoreError> {
+        Ok(self.tree.clear()?)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+fn checked_name(name: &str) -> Result<String, StoreError> {
+    if name.is_empty() || name.starts_with("__") {
+        return Err(StoreError::Invalid(format!("side tree name {name:?} is reserved")));
+    }
+    Ok(format!("{SIDE_TREE_PREFIX}{name}"))
+}
+
+impl KvProvider for SledStore {
+    fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>, StoreError> {
+        let tree = self.shared.db.open_tree(checked_name(name)?)?;
+        Ok(Arc::new(SledKvTree {
+            db: self.shared.db.clone(),
+            tree,
+        }))
+    }
+
+    fn drop_tree(&self, name: &str) -> Result<(), StoreError> {
+        self.shared.db.drop_tree(checked_name(name)?)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,181 @@
+//! The embedded backend: the log in one sled tree, written by a single
+//! group-committing writer, read in checked pages, followed by subscribers.
+
+pub mod keys;
+mod kv;
+mod options;
+mod reads;
+mod subscription;
+mod verify;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::error::StoreError;
+use crate::limits::{OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH};
+use crate::record::{AppendOutcome, AppendRequest, RecordedEvent, HASH_BYTES};
+use crate::schema::StreamId;
+use crate::store::{EventStore, EventStream, VerifyReport};
+
+pub use keys::LOG_TREE;
+pub use kv::{SledKvTree, SIDE_TREE_PREFIX};
+pub use options::{SledOptions, CACHE_CAPACITY_BYTES_DEFAULT};
+pub use verify::verify_dir;
+
+use writer::{Writer, WriterMsg};
+
+/// State shared by the store handle, the writer and the subscribers.
+pub(crate) struct Shared {
+    pub(crate) db: sled::Db,
+    pub(crate) log: sled::Tree,
+    /// Last position made durable and acknowledged; reads never go past it,
+    /// so nothing unflushed is ever served.
+    durable_head: AtomicU64,
+    /// Taken on close so that subscribers end.
+    live: Mutex<Option<broadcast::Sender<Arc<RecordedEvent>>>>,
+}
+
+impl Shared {
+    pub(crate) fn durable_head(&self) -> u64 {
+        self.durable_head.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_durable_head(&self, head: u64) {
+        self.durable_head.store(head, Ordering::Release);
+    }
+
+    pub(crate) fn live_receiver(&self) -> Option<broadcast::Receiver<Arc<RecordedEvent>>> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.as_ref().map(broadcast::Sender::subscribe)
+    }
+}
+
+/// The sled-backed event store. This process owns the directory (sled
+/// locks it), which is what makes the writer's in-memory heads valid.
+pub struct SledStore {
+    shared: Arc<Shared>,
+    queue: mpsc::Sender<WriterMsg>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`, checking the tail of the log
+    /// (refusing with `Corrupt` if it fails), and starts the writer.
+    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Arc<SledStore>, StoreError> {
+        let db = sled::Config::new()
+            .path(path.as_ref())
+            .cache_capacity(options.cache_capacity_bytes)
+            .open()?;
+        let log = db.open_tree(LOG_TREE)?;
+        if options.check_tail_on_open {
+            verify::check_tail(&log, OPEN_TAIL_CHECK_RECORDS)?;
+        }
+        let (head, head_hash) = match log.get(keys::head_key())? {
+            None => (0, [0; HASH_BYTES]),
+            Some(v) => keys::parse_head_meta(&v).ok_or(StoreError::Corrupt {
+                position: 0,
+                reason: "malformed head meta".into(),
+            })?,
+        };
+        let (live_tx, _) = broadcast::channel(options.subscriber_buffer_events.max(1));
+        let shared = Arc::new(Shared {
+            db,
+            log,
+            durable_head: AtomicU64::new(head),
+            live: Mutex::new(Some(live_tx.clone())),
+        });
+        let (queue, queue_rx) = mpsc::channel(WRITER_QUEUE_DEPTH);
+        let writer = Writer::new(shared.clone(), live_tx, head, head_hash, options.fail_flush_at);
+        let handle = std::thread::Builder::new()
+            .name("event-store-writer".into())
+            .spawn(move || writer.run(queue_rx))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer: {e}")))?;
+        Ok(Arc::new(SledStore {
+            shared,
+            queue,
+            writer: Mutex::new(Some(handle)),
+        }))
+    }
+
+    /// The sled tree holding the log, for benchmarks comparing raw scans.
+    pub(crate) fn log_tree(&self) -> &sled::Tree {
+        &self.shared.log
+    }
+
+    /// The last durable position, without going through the async trait.
+    pub fn durable_head(&self) -> u64 {
+        self.shared.durable_head()
+    }
+}
+
+#[async_trait]
+impl EventStore for SledStore {
+    async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        writer::validate_shape(&req)?;
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(WriterMsg::Append(Box::new(req), reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: StreamId,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.shared.read_stream(stream, from_version, limit)
+    }
+
+    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.shared.read_all(from_position, limit)
+    }
+
+    async fn stream_version(&self, stream: StreamId) -> Result<u64, StoreError> {
+        self.shared.stream_version(stream)
+    }
+
+    async fn head(&self) -> Result<u64, StoreError> {
+        Ok(self.shared.durable_head())
+    }
+
+    fn subscribe(&self, from_position: u64) -> EventStream {
+        subscription::subscribe(self.shared.clone(), from_position)
+    }
+
+    async fn verify(&self, progress: &(dyn Fn(u64, u64) + Send + Sync)) -> Result<VerifyReport, StoreError> {
+        let mut walk = verify::Walk::live(self.shared.log.clone(), self.shared.durable_head())?;
+        while !walk.done {
+            walk = tokio::task::spawn_blocking(move || walk.step(VERIFY_STEP_RECORDS).map(|_| walk))
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("verify step failed: {e}")))??;
+            progress(walk.records, walk.total());
+        }
+        Ok(walk.report())
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let flushed = match self.queue.send(WriterMsg::Close(reply)).await {
+            Ok(()) => answer.await.unwrap_or(Ok(())),
+            // Already closed.
+            Err(_) => Ok(()),
+        };
+        self.shared.live.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("writer did not stop: {e}")))?
+                .map_err(|_| StoreError::Unavailable("writer panicked".into()))?;
+        }
+        flushed
+    }
+}

@@ -1,0 +1,32 @@
+//! How a sled store is opened.
+
+use crate::limits;
+
+/// Options of [`super::SledStore::open`]; `Default` is right for production.
+#[derive(Debug, Clone)]
+pub struct SledOptions {
+    /// sled's page cache, in bytes.
+    pub cache_capacity_bytes: u64,
+    /// Live events buffered per subscriber before it is told it lagged.
+    pub subscriber_buffer_events: usize,
+    /// Check the chain of the last records when opening (refuse if bad).
+    /// Only `verify_dir`-like tools that must open damaged stores turn it off.
+    pub check_tail_on_open: bool,
+    /// Fault injection for tests: the writer's Nth flush (1-based) fails as
+    /// if the disk had refused it.
+    pub fail_flush_at: Option<u64>,
+}
+
+/// Default sled page cache size in bytes.
+pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+
+impl Default for SledOptions {
+    fn default() -> Self {
+        SledOptions {
+            cache_capacity_bytes: CACHE_CAPACITY_BYTES_DEFAULT,
+            subscriber_buffer_events: limits::SUBSCRIBER_BUFFER_EVENTS,
+            check_tail_on_open: true,
+            fail_flush_at: None,
+        }
+    }
+}
