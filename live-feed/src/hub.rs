@@ -1,0 +1,359 @@
+//! The hub follows the log once and fans each event out to the rooms that
+//! want it. It never waits on a connection: a full queue closes that
+//! connection (4008), it does not slow the hub or anyone else.
+//!
+//! One lock guards rooms, audiences and the cursor together. That is what
+//! makes resume seamless: a member joins at the cursor, under the lock, so
+//! every event after it is delivered live and every event up to it comes
+//! from the replay, never both and never neither.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use event_store::schema::{StreamId, StreamKind};
+use event_store::{can_see, EventStore, Principal, RecordedEvent, StoreError, StreamAudience};
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::audience;
+use crate::conn::{ConnHandle, ConnId};
+use crate::frames;
+use crate::limits::{AUDIENCE_CACHE_STREAMS_MAX, REPLAY_BUFFER_EVENTS_MAX, STORE_RETRY_BACKOFF_MS};
+use crate::room::RoomId;
+use crate::routing::{is_list_change, notified_user};
+use crate::stats::FeedStats;
+
+/// Fans the log out to rooms.
+pub struct Hub {
+    store: Arc<dyn EventStore>,
+    state: Mutex<HubState>,
+    ready: watch::Sender<bool>,
+    stats: Arc<FeedStats>,
+}
+
+#[derive(Default)]
+struct HubState {
+    /// Position of the last event fanned out.
+    cursor: u64,
+    rooms: HashMap<RoomId, Room>,
+    /// Audiences of ticket streams, folded up to `cursor`.
+    audiences: HashMap<StreamId, StreamAudience>,
+}
+
+#[derive(Default)]
+struct Room {
+    members: HashMap<ConnId, Member>,
+}
+
+struct Member {
+    conn: Arc<ConnHandle>,
+    /// Events at or before this position are not delivered live: the
+    /// client has them already or gets them from its replay.
+    after: u64,
+    /// Live event frames held back while this member's replay runs.
+    held: Option<Vec<Utf8Bytes>>,
+}
+
+/// What joining a room gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    /// The position live delivery starts after.
+    pub head: u64,
+    /// Whether events up to `head` must be replayed from the log.
+    pub replay: bool,
+}
+
+impl Hub {
+    /// Starts following the log from its current head.
+    pub fn start(
+        store: Arc<dyn EventStore>,
+        stats: Arc<FeedStats>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Arc<Hub> {
+        let hub = Arc::new(Hub {
+            store,
+            state: Mutex::new(HubState::default()),
+            ready: watch::channel(false).0,
+            stats,
+        });
+        tokio::spawn(Arc::clone(&hub).follow(shutdown));
+        hub
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock cannot leave rooms half-updated in a
+        // way that leaks events: every update is a single insert or remove.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until the hub knows the log's head.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|ready| *ready).await;
+    }
+
+    /// Position of the last event fanned out.
+    pub fn cursor(&self) -> u64 {
+        self.lock().cursor
+    }
+
+    /// The audience of a ticket stream as folded so far, if the hub has it.
+    pub fn audience(&self, stream: StreamId) -> Option<StreamAudience> {
+        self.lock().audiences.get(&stream).cloned()
+    }
+
+    /// Adds `conn` to `room`. Sends `subscribed` (and presence) from under
+    /// the lock, so they precede every live event of the room.
+    pub fn join(&self, room: RoomId, conn: &Arc<ConnHandle>, after: Option<u64>) -> Joined {
+        let mut state = self.lock();
+        let head = state.cursor;
+        let replay = after.is_some_and(|a| a < head);
+        let member = Member {
+            conn: Arc::clone(conn),
+            after: after.unwrap_or(head).max(head),
+            held: replay.then(Vec::new),
+        };
+        conn.offer(frames::subscribed(room, head));
+        let members = &mut state.rooms.entry(room).or_default().members;
+        members.insert(conn.id, member);
+        if matches!(room, RoomId::Ticket(_)) {
+            broadcast_presence(room, members);
+        }
+        Joined { head, replay }
+    }
+
+    /// Ends a member's replay: releases the live events held meanwhile.
+    pub fn finish_replay(&self, room: RoomId, conn: ConnId) {
+        let mut state = self.lock();
+        let Some(member) = state
+            .rooms
+            .get_mut(&room)
+            .and_then(|r| r.members.get_mut(&conn))
+        else {
+            return;
+        };
+        for frame in member.held.take().unwrap_or_default() {
+            if !member.conn.offer(frame) {
+                break;
+            }
+        }
+    }
+
+    /// Removes `conn` from `room`.
+    pub fn leave(&self, room: RoomId, conn: ConnId) {
+        let mut state = self.lock();
+        let Some(r) = state.rooms.get_mut(&room) else {
+            return;
+        };
+        if r.members.remove(&conn).is_none() {
+            return;
+        }
+        if r.members.is_empty() {
+            state.rooms.remove(&room);
+        } else if matches!(room, RoomId::Ticket(_)) {
+            broadcast_presence(room, &r.members);
+        }
+    }
+
+    /// Tells everyone else in the room that `from` is (not) typing.
+    pub fn typing(&self, room: RoomId, from: &ConnHandle, typing: bool) {
+        let state = self.lock();
+        let Some(r) = state.rooms.get(&room) else {
+            return;
+        };
+        let frame = frames::typing(room, &from.principal, typing);
+        for m in r.members.values().filter(|m| m.conn.id != from.id) {
+            m.conn.offer(frame.clone());
+        }
+    }
+
+    /// Tells everyone in the room that `reader` read up to `position`.
+    pub fn read(&self, room: RoomId, reader: &Principal, position: u64) {
+        let state = self.lock();
+        let Some(r) = state.rooms.get(&room) else {
+            return;
+        };
+        let frame = frames::read(room, reader, position);
+        for m in r.members.values() {
+            m.conn.offer(frame.clone());
+        }
+    }
+
+    async fn follow(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let head = loop {
+            match self.store.head().await {
+                Ok(head) => break head,
+                Err(e) => {
+                    tracing::warn!(error = %e, "live feed: cannot read the log head; retrying");
+                    if backoff(&mut shutdown).await {
+                        return;
+                    }
+                }
+            }
+        };
+        self.lock().cursor = head;
+        self.ready.send_replace(true);
+        loop {
+            let from = self.cursor() + 1;
+            let mut events = self.store.subscribe(from);
+            loop {
+                let item = tokio::select! {
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    item = events.next() => item,
+                };
+                match item {
+                    Some(Ok(event)) => {
+                        let expected = self.cursor() + 1;
+                        if event.position < expected {
+                            continue;
+                        }
+                        if event.position > expected {
+                            tracing::error!(
+                                expected,
+                                got = event.position,
+                                "live feed: gap in subscription; resubscribing"
+                            );
+                            break;
+                        }
+                        if !self.fan_out(&event, &mut shutdown).await {
+                            return;
+                        }
+                    }
+                    Some(Err(StoreError::Lagged { .. })) => break,
+                    Some(Err(StoreError::Closed)) => return,
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "live feed: subscription failed; resubscribing");
+                        if backoff(&mut shutdown).await {
+                            return;
+                        }
+                        break;
+                    }
+                    None => {
+                        if backoff(&mut shutdown).await {
+                            return;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers one event; false if shutdown came while the store was down.
+    async fn fan_out(&self, event: &RecordedEvent, shutdown: &mut watch::Receiver<bool>) -> bool {
+        if event.payload.stream_kind() != StreamKind::Ticket {
+            self.lock().cursor = event.position;
+            return true;
+        }
+        let known =
+            event.stream_version == 1 || self.lock().audiences.contains_key(&event.stream_id);
+        let loaded = if known {
+            None
+        } else {
+            loop {
+                match audience::load(
+                    self.store.as_ref(),
+                    event.stream_id,
+                    Some(event.stream_version),
+                )
+                .await
+                {
+                    Ok(a) => break Some(a),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live feed: cannot load a stream's audience; retrying");
+                        if backoff(shutdown).await {
+                            return false;
+                        }
+                    }
+                }
+            }
+        };
+        let mut guard = self.lock();
+        let HubState {
+            cursor,
+            rooms,
+            audiences,
+        } = &mut *guard;
+        let audience = audiences
+            .entry(event.stream_id)
+            .or_insert_with(|| loaded.unwrap_or_default());
+        audience.apply(event);
+        let mut frames = deliver(rooms, RoomId::Ticket(event.stream_id), event, audience);
+        if is_list_change(&event.payload) {
+            frames += deliver(rooms, RoomId::Tickets, event, audience);
+        }
+        if let Some(user) = notified_user(&event.payload) {
+            frames += deliver(rooms, RoomId::User(user), event, audience);
+        }
+        *cursor = event.position;
+        if audiences.len() > AUDIENCE_CACHE_STREAMS_MAX {
+            audiences.retain(|stream, _| rooms.contains_key(&RoomId::Ticket(*stream)));
+        }
+        drop(guard);
+        self.stats.fanned_out(frames);
+        true
+    }
+}
+
+/// Hands the event to every member of `room` allowed to see it; the frame
+/// is serialized once for the room, not once per member.
+fn deliver(
+    rooms: &mut HashMap<RoomId, Room>,
+    room: RoomId,
+    event: &RecordedEvent,
+    audience: &StreamAudience,
+) -> u64 {
+    let Some(r) = rooms.get_mut(&room) else {
+        return 0;
+    };
+    let mut frame: Option<Utf8Bytes> = None;
+    let mut delivered = 0;
+    for m in r.members.values_mut() {
+        if event.position <= m.after
+            || m.conn.is_closing()
+            || !can_see(&m.conn.principal, event, audience)
+        {
+            continue;
+        }
+        let f = frame
+            .get_or_insert_with(|| frames::event(room, event))
+            .clone();
+        match &mut m.held {
+            Some(held) if held.len() >= REPLAY_BUFFER_EVENTS_MAX => {
+                m.conn.close_slow();
+            }
+            Some(held) => held.push(f),
+            None => {
+                m.conn.offer(f);
+            }
+        }
+        delivered += 1;
+    }
+    delivered
+}
+
+/// Sends the room's current users (one entry per user, however many
+/// connections) to every member.
+fn broadcast_presence(room: RoomId, members: &HashMap<ConnId, Member>) {
+    let mut users: Vec<&Principal> = Vec::new();
+    for m in members.values() {
+        if !users.iter().any(|u| u.user_id == m.conn.principal.user_id) {
+            users.push(&m.conn.principal);
+        }
+    }
+    users.sort_by(|a, b| (&a.name, a.user_id).cmp(&(&b.name, b.user_id)));
+    let frame = frames::presence(room, users.into_iter().map(frames::user_json).collect());
+    for m in members.values() {
+        m.conn.offer(frame.clone());
+    }
+}
+
+/// Waits before a retry; true if shutdown came first.
+async fn backoff(shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = shutdown.wait_for(|stop| *stop) => true,
+        _ = tokio::time::sleep(Duration::from_millis(STORE_RETRY_BACKOFF_MS)) => false,
+    }
+}
