@@ -1,2 +1,5 @@
 //! Commands, the pure write model and the HTTP API.
 pub mod auth;
+pub mod http;
+pub mod domain;
+pub mod service;

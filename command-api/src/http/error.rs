@@ -1,0 +1,192 @@
+//! The contract's error format: `{"error":{"code","message","details"}}`
+//! with the matching status, for every failure the API can produce.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::auth::AuthError;
+use event_store::StoreError;
+
+/// An error answer of the API.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// snake_case code, stable for clients.
+    pub code: &'static str,
+    /// For a person.
+    pub message: String,
+    /// Machine-readable specifics (field names, versions).
+    pub details: Value,
+    /// Seconds for `Retry-After` (429).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with empty details.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            details: json!({}),
+            retry_after_secs: None,
+        }
+    }
+
+    /// Replaces the details.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// 400 naming the offending field.
+    pub fn invalid_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        let (field, reason) = (field.into(), reason.into());
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("invalid {field}: {reason}"),
+        )
+        .with_details(json!({"field": field, "reason": reason}))
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 on a resource the principal can see.
+    pub fn forbidden(permission: &str) -> Self {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("missing permission {permission}"),
+        )
+        .with_details(json!({"permission": permission}))
+    }
+
+    /// 404: unknown or not visible (never says which).
+    pub fn not_found(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 409 optimistic-concurrency conflict.
+    pub fn version_conflict(expected: u64, actual: u64) -> Self {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "version_conflict",
+            format!("expected version {expected}, but the ticket is at version {actual}"),
+        )
+        .with_details(json!({"expected": expected, "actual": actual}))
+    }
+
+    /// 413.
+    pub fn payload_too_large(limit_bytes: usize) -> Self {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body over {limit_bytes} bytes"),
+        )
+        .with_details(json!({"limit_bytes": limit_bytes}))
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry after {retry_after_secs} s"),
+        )
+        .with_details(json!({"retry_after_secs": retry_after_secs}));
+        e.retry_after_secs = Some(retry_after_secs);
+        e
+    }
+
+    /// 503: the store could not take the write; nothing was appended.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            message,
+        )
+    }
+
+    /// 500 for what should not happen; the message stays generic.
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "details": self.details}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after_secs {
+            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { expected, actual } => {
+                ApiError::version_conflict(expected, actual)
+            }
+            StoreError::Invalid(reason) => ApiError::invalid_field("body", reason),
+            StoreError::Unavailable(_) | StoreError::Closed | StoreError::Lagged { .. } => {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::unavailable("the event store is unavailable; nothing was written")
+            }
+            StoreError::Corrupt { .. } => {
+                tracing::error!(error = %e, "store integrity failure");
+                ApiError::unavailable(
+                    "the event store refused a damaged record; nothing was written",
+                )
+            }
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::MissingToken => ApiError::unauthorized("missing bearer token"),
+            // The reason goes to the log only: telling a prober which check
+            // failed helps them.
+            AuthError::InvalidToken(reason) => {
+                tracing::debug!(%reason, "token rejected");
+                ApiError::unauthorized("invalid or expired token")
+            }
+            AuthError::InvalidCredentials => {
+                ApiError::unauthorized("invalid tenant, username or password")
+            }
+            AuthError::IssuingDisabled => ApiError::not_found("token endpoint").with_details(
+                json!({"reason": "tokens are issued by the configured identity provider"}),
+            ),
+            AuthError::InvalidField { field, reason } => ApiError::invalid_field(field, reason),
+            AuthError::UserExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string())
+            }
+            AuthError::Store(s) => ApiError::from(s),
+            AuthError::Key(_) | AuthError::Hashing(_) => {
+                tracing::error!(error = %e, "auth failure");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Extractors that answer in the contract's error format: JSON bodies,
+//! the authenticated principal, `If-Match`, `Idempotency-Key`, path ids.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use event_store::Principal;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::limits::BODY_BYTES_MAX;
+use super::observe::RequestContext;
+use super::state::AppState;
+use crate::auth::AuthError;
+
+/// A JSON body; failures name the field (400) or the limit (413).
+#[derive(Debug, Clone)]
+pub struct ApiJson<T>(pub T);
+
+/// A JSON body that may be absent (empty body = `T::default()`).
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub T);
+
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(BODY_BYTES_MAX)
+        } else {
+            ApiError::invalid_field("body", rejection.body_text())
+        }
+    })
+}
+
+/// Parses `bytes` as `T`, naming the failing field on error.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let syntax = |inner: &serde_json::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("malformed JSON: {inner}"),
+        )
+        .with_details(serde_json::json!({
+            "field": "body", "line": inner.line(), "column": inner.column()
+        }))
+    };
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de);
+    let value = match value {
+        Ok(v) => v,
+        Err(e) => {
+            let inner = e.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Err(syntax(inner));
+            }
+            return Err(data_error(&e));
+        }
+    };
+    de.end().map_err(|e| syntax(&e))?;
+    Ok(value)
+}
+
+fn data_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let inner = e.inner();
+    let message = inner.to_string();
+    let path = e.path().to_string();
+    // serde reports a missing field at its parent; name the field itself.
+    let field = match missing_field(&message) {
+        Some(name) if path == "." => name.to_string(),
+        Some(name) => format!("{path}.{name}"),
+        None if path == "." => "body".to_string(),
+        None => path,
+    };
+    let reason = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_string();
+    ApiError::invalid_field(field, reason)
+}
+
+fn missing_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("missing field `")?;
+    rest.split('`').next()
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.is_empty() {
+            return Err(ApiError::invalid_field("body", "a JSON object is required"));
+        }
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// The verified principal of a request (401 without a valid token, 429
+/// when the user is over their rate).
+#[derive(Debug, Clone)]
+pub struct Auth(pub Principal);
+
+/// The bearer token of `headers`, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthError::MissingToken)?
+        .to_str()
+        .map_err(|_| AuthError::InvalidToken("authorization header is not text".into()))?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+        AuthError::InvalidToken("authorization header is not a bearer token".into())
+    })?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::InvalidToken(
+            "authorization scheme is not Bearer".into(),
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthError::MissingToken);
+    }
+    Ok(token)
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(&parts.headers)?;
+        let principal = state.jwt().verify(token)?;
+        if let Some(ctx) = parts.extensions.get::<RequestContext>() {
+            ctx.set_user(principal.user_id);
+        }
+        state.limiter().check(principal.user_id)?;
+        Ok(Auth(principal))
+    }
+}
+
+/// `If-Match: <version>` (quotes allowed, as in an ETag): the expected version.
+#[derive(Debug, Clone, Copy)]
+pub struct IfMatch(pub Option<u64>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::IF_MATCH) else {
+            return Ok(IfMatch(None));
+        };
+        let text = value.to_str().unwrap_or("").trim();
+        let text = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
+        text.parse::<u64>()
+            .map(|v| IfMatch(Some(v)))
+            .map_err(|_| ApiError::invalid_field("If-Match", "expected a stream version number"))
+    }
+}
+
+/// Name of the idempotency header.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+
+/// `Idempotency-Key: <uuid>`: the command id, so a retry appends nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyKey(pub Option<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(IDEMPOTENCY_KEY_HEADER) else {
+            return Ok(IdempotencyKey(None));
+        };
+        value
+            .to_str()
+            .ok()
+            .and_then(|s| Uuid::parse_str(s.trim()).ok())
+            .map(|id| IdempotencyKey(Some(id)))
+            .ok_or_else(|| ApiError::invalid_field("Idempotency-Key", "expected a UUID"))
+    }
+}
+
+/// A UUID path segment (`{id}`); a malformed one is a 400 naming `id`.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::invalid_field("id", "expected a UUID"))?;
+        Uuid::parse_str(&raw)
+            .map(PathId)
+            .map_err(|_| ApiError::invalid_field("id", "expected a UUID"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        title: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        lat: f64,
+    }
+
+    fn field(bytes: &[u8]) -> (String, String) {
+        let e = parse_json::<Body>(bytes).expect_err("must fail");
+        (
+            e.code.to_string(),
+            e.details["field"].as_str().unwrap_or("").to_string(),
+        )
+    }
+
+    #[test]
+    fn names_the_failing_field() {
+        assert_eq!(field(b"{}"), ("invalid_input".into(), "title".into()));
+        assert_eq!(
+            field(br#"{"title": 3}"#),
+            ("invalid_input".into(), "title".into())
+        );
+        assert_eq!(
+            field(br#"{"title": "x", "inner": {}}"#),
+            ("invalid_input".into(), "inner.lat".into())
+        );
+        assert_eq!(
+            field(br#"{"title": "x", "inner": {"lat": "n"}}"#),
+            ("invalid_input".into(), "inner.lat".into())
+        );
+        assert_eq!(
+            field(br#"{"title": "#),
+            ("malformed_json".into(), "body".into())
+        );
+        assert_eq!(
+            field(br#"{"title": "x"} trailing"#),
+            ("malformed_json".into(), "body".into())
+        );
+        assert_eq!(field(b"[]"), ("invalid_input".into(), "body".into()));
+    }
+}

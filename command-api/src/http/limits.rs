@@ -1,0 +1,18 @@
+//! Every limit of the HTTP layer, named, with units last.
+
+/// Largest request body accepted (the contract's 64 KiB).
+pub const BODY_BYTES_MAX: usize = 64 * 1024;
+/// Sustained requests per second one user may make by default.
+pub const RATE_LIMIT_PER_USER_PER_S_DEFAULT: u32 = 50;
+/// Requests one user may make in a burst by default.
+pub const RATE_LIMIT_BURST_REQUESTS_DEFAULT: u32 = 100;
+/// Most users the rate limiter tracks at once (the map is bounded).
+pub const RATE_LIMIT_USERS_MAX: usize = 100_000;
+/// Login attempts per second for one tenant/user name.
+pub const LOGIN_RATE_PER_NAME_PER_S: u32 = 5;
+/// Login attempts one tenant/user name may make in a burst.
+pub const LOGIN_BURST_ATTEMPTS: u32 = 10;
+/// Password verifications running at once (argon2 is CPU and memory heavy).
+pub const LOGIN_CONCURRENCY_MAX: usize = 4;
+/// Longest `X-Request-Id` taken from a client; longer ones are replaced.
+pub const REQUEST_ID_CHARS_MAX: usize = 64;

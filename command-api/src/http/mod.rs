@@ -1,0 +1,17 @@
+//! The HTTP API (axum): routing, the contract's error format, extractors for
+//! authentication and command headers, rate limiting, metrics and logs.
+
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod metrics;
+pub mod observe;
+pub mod rate_limit;
+pub mod routes;
+pub mod server;
+pub mod state;
+
+pub use error::ApiError;
+pub use routes::router;
+pub use server::serve;
+pub use state::{AppState, HttpOptions};

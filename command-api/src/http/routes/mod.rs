@@ -1,0 +1,41 @@
+//! The route table and the router builder.
+
+pub mod auth;
+pub mod health;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::routing::{get, post};
+use axum::Router;
+
+use super::error::ApiError;
+use super::limits::BODY_BYTES_MAX;
+use super::observe::observe;
+use super::state::AppState;
+
+/// The whole API. Tests drive it with `oneshot` or serve it on a real port.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/api/v1/auth/token", post(auth::token))
+        .route("/api/v1/me", get(auth::me))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+}

@@ -1,0 +1,107 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use event_store::{EventStore, KvProvider, StoreError};
+use tokio::sync::Semaphore;
+
+use super::limits::{
+    LOGIN_BURST_ATTEMPTS, LOGIN_CONCURRENCY_MAX, LOGIN_RATE_PER_NAME_PER_S,
+    RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
+};
+use super::metrics::Metrics;
+use super::rate_limit::{RateLimit, RateLimiter};
+use crate::auth::users::USERS_TREE_NAME;
+use crate::auth::{JwtAuth, UserDirectory};
+
+/// Tunables of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// Per-user request rate.
+    pub rate_limit: RateLimit,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            rate_limit: RateLimit {
+                per_second: f64::from(RATE_LIMIT_PER_USER_PER_S_DEFAULT),
+                burst: f64::from(RATE_LIMIT_BURST_REQUESTS_DEFAULT),
+            },
+        }
+    }
+}
+
+struct Inner {
+    store: Arc<dyn EventStore>,
+    jwt: JwtAuth,
+    users: Arc<UserDirectory>,
+    limiter: RateLimiter,
+    login_limiter: RateLimiter,
+    login_slots: Semaphore,
+    metrics: Metrics,
+}
+
+/// Shared, cheaply cloned state of the router.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    /// State over a store, its side trees (for the user directory), the JWT
+    /// configuration and the HTTP options.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        kv: Arc<dyn KvProvider>,
+        jwt: JwtAuth,
+        options: HttpOptions,
+    ) -> Result<Self, StoreError> {
+        let users = Arc::new(UserDirectory::new(kv.tree(USERS_TREE_NAME)?));
+        Ok(AppState(Arc::new(Inner {
+            store,
+            jwt,
+            users,
+            limiter: RateLimiter::new(options.rate_limit),
+            login_limiter: RateLimiter::new(RateLimit {
+                per_second: f64::from(LOGIN_RATE_PER_NAME_PER_S),
+                burst: f64::from(LOGIN_BURST_ATTEMPTS),
+            }),
+            login_slots: Semaphore::new(LOGIN_CONCURRENCY_MAX),
+            metrics: Metrics::default(),
+        })))
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.0.store
+    }
+
+    /// Token verification and issuing.
+    pub fn jwt(&self) -> &JwtAuth {
+        &self.0.jwt
+    }
+
+    /// The built-in user directory.
+    pub fn users(&self) -> &Arc<UserDirectory> {
+        &self.0.users
+    }
+
+    /// Per-user request limiter.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.0.limiter
+    }
+
+    /// Per-name login attempt limiter.
+    pub(crate) fn login_limiter(&self) -> &RateLimiter {
+        &self.0.login_limiter
+    }
+
+    /// Slots for concurrent password verifications.
+    pub(crate) fn login_slots(&self) -> &Semaphore {
+        &self.0.login_slots
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+}

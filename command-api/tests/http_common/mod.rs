@@ -1,0 +1,163 @@
+//! Shared harness of the HTTP integration tests: a real store in a temp
+//! directory, the router, a real server on 127.0.0.1:0, and token helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use command_api::auth::{JwtAuth, NewUser, User};
+use command_api::http::{AppState, HttpOptions};
+use event_store::{EventStore, Principal, Role, SledOptions, SledStore};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// The HS256 secret of the test servers (tests only).
+pub const SECRET: &[u8] = b"integration-test-secret-0123456789abcdef";
+
+/// A running test server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub store: Arc<SledStore>,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+/// State over a fresh store in `dir`.
+pub fn state_in(
+    dir: &std::path::Path,
+    options: HttpOptions,
+    sled: SledOptions,
+) -> (AppState, Arc<SledStore>) {
+    let store = SledStore::open(dir.join("store"), sled).expect("open store");
+    let jwt = JwtAuth::hs256(SECRET, 3600).expect("jwt");
+    let state = AppState::new(store.clone(), store.clone(), jwt, options).expect("state");
+    (state, store)
+}
+
+impl TestServer {
+    /// A server with default options.
+    pub async fn start() -> Self {
+        Self::start_with(HttpOptions::default(), SledOptions::default()).await
+    }
+
+    /// A server with the given options.
+    pub async fn start_with(options: HttpOptions, sled: SledOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (state, store) = state_in(dir.path(), options, sled);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let serve_state = state.clone();
+        let task = tokio::spawn(async move {
+            command_api::http::serve(listener, serve_state, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestServer {
+            addr,
+            state,
+            store,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
+    }
+
+    /// `http://addr{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Adds a user to the directory.
+    pub fn add_user(&self, tenant: &str, name: &str, role: Role) -> User {
+        self.state
+            .users()
+            .add(NewUser {
+                tenant: tenant.into(),
+                name: name.into(),
+                role,
+                password: "pw".into(),
+            })
+            .expect("add user")
+    }
+
+    /// A token for `user`, signed with the server's secret.
+    pub fn token_for(&self, user: &User) -> String {
+        let p = Principal {
+            user_id: user.id,
+            tenant: user.tenant.clone(),
+            role: user.role,
+            name: user.name.clone(),
+        };
+        self.state
+            .jwt()
+            .issue(&p, chrono::Utc::now())
+            .expect("issue")
+            .token
+    }
+
+    /// The log's head position.
+    pub async fn head(&self) -> u64 {
+        self.store.head().await.expect("head")
+    }
+
+    /// Sends a request and returns (status, headers, JSON body or Null).
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    /// Stops the server and closes the store.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task");
+        }
+        self.store.close().await.expect("close");
+    }
+}
+
+/// Asserts the contract's error shape and returns the code.
+pub fn error_code(body: &Value) -> String {
+    let e = &body["error"];
+    assert!(e["code"].is_string(), "error.code in {body}");
+    assert!(e["message"].is_string(), "error.message in {body}");
+    assert!(e["details"].is_object(), "error.details in {body}");
+    e["code"].as_str().unwrap_or_default().to_string()
+}
+
+/// A JSON body for creating a ticket.
+pub fn ticket_body(title: &str) -> Value {
+    json!({"title": title, "description": "it broke", "priority": "high", "kind": "incident"})
+}

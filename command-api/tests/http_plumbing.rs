@@ -1,0 +1,182 @@
+//! The HTTP plumbing through a real server: health, metrics, the token
+//! endpoint, the error format of axum's own rejections, limits.
+
+mod http_common;
+
+use http_common::{error_code, TestServer};
+use reqwest::Method;
+use serde_json::json;
+
+use command_api::http::rate_limit::RateLimit;
+use command_api::http::HttpOptions;
+use event_store::{Role, SledOptions};
+
+#[tokio::test]
+async fn healthz_metrics_and_request_ids() {
+    let server = TestServer::start().await;
+    let (status, headers, body) = server.send(Method::GET, "/healthz", None, None, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"status": "ok", "head": 0}));
+    assert!(headers.get("x-request-id").is_some());
+    let (_, headers, _) = server
+        .send(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", "abc-123")],
+        )
+        .await;
+    assert_eq!(
+        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
+        Some("abc-123")
+    );
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(
+            "ticketlog_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        "ticketlog_http_request_duration_seconds_bucket{route=\"/healthz\",le=\"+Inf\"} 2"
+    ));
+    assert!(text.contains("ticketlog_log_head_position 0"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn token_endpoint_issues_working_tokens_and_refuses_bad_credentials() {
+    let server = TestServer::start().await;
+    let alice = server.add_user("demo", "alice", Role::Agent);
+    let (status, _, body) = server
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"tenant": "demo", "username": "alice", "password": "pw"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["user"]["id"], json!(alice.id));
+    assert_eq!(body["user"]["role"], "agent");
+    assert!(body["user"]["permissions"]
+        .as_array()
+        .expect("array")
+        .contains(&json!("tickets.manage")));
+    assert!(body["expires_at"].is_string());
+    let token = body["token"].as_str().expect("token").to_string();
+    let (status, _, me) = server
+        .send(Method::GET, "/api/v1/me", Some(&token), None, &[])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(me["id"], json!(alice.id));
+    assert_eq!(me["tenant"], "demo");
+
+    for bad in [
+        json!({"tenant": "demo", "username": "alice", "password": "wrong"}),
+        json!({"tenant": "demo", "username": "nobody", "password": "pw"}),
+        json!({"tenant": "other", "username": "alice", "password": "pw"}),
+    ] {
+        let (status, _, body) = server
+            .send(Method::POST, "/api/v1/auth/token", None, Some(bad), &[])
+            .await;
+        assert_eq!(status, 401);
+        assert_eq!(error_code(&body), "unauthorized");
+    }
+    let (status, _, body) = server
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            None,
+            Some(json!({"tenant": "demo"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["details"]["field"], "username");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn axum_rejections_speak_the_contract() {
+    let server = TestServer::start().await;
+    let (status, _, body) = server
+        .send(Method::GET, "/api/v1/nope", None, None, &[])
+        .await;
+    assert_eq!((status, error_code(&body).as_str()), (404, "not_found"));
+    let (status, _, body) = server
+        .send(Method::DELETE, "/healthz", None, None, &[])
+        .await;
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (405, "method_not_allowed")
+    );
+    let (status, _, body) = server
+        .send(Method::GET, "/api/v1/me", None, None, &[])
+        .await;
+    assert_eq!((status, error_code(&body).as_str()), (401, "unauthorized"));
+
+    let raw = |body: Vec<u8>| {
+        server
+            .client
+            .post(server.url("/api/v1/auth/token"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let resp = raw(b"{\"tenant\": ".to_vec()).await.expect("send");
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(error_code(&body), "malformed_json");
+    assert_eq!(body["error"]["details"]["field"], "body");
+
+    let big = format!("{{\"tenant\": \"{}\"}}", "x".repeat(70 * 1024));
+    let resp = raw(big.into_bytes()).await.expect("send");
+    assert_eq!(resp.status().as_u16(), 413);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(error_code(&body), "payload_too_large");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after_per_user() {
+    let options = HttpOptions {
+        rate_limit: RateLimit {
+            per_second: 0.5,
+            burst: 3.0,
+        },
+    };
+    let server = TestServer::start_with(options, SledOptions::default()).await;
+    let alice = server.add_user("demo", "alice", Role::Agent);
+    let bob = server.add_user("demo", "bob", Role::Agent);
+    let (ta, tb) = (server.token_for(&alice), server.token_for(&bob));
+    for _ in 0..3 {
+        let (status, _, _) = server
+            .send(Method::GET, "/api/v1/me", Some(&ta), None, &[])
+            .await;
+        assert_eq!(status, 200);
+    }
+    let (status, headers, body) = server
+        .send(Method::GET, "/api/v1/me", Some(&ta), None, &[])
+        .await;
+    assert_eq!((status, error_code(&body).as_str()), (429, "rate_limited"));
+    assert_eq!(
+        headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    let (status, _, _) = server
+        .send(Method::GET, "/api/v1/me", Some(&tb), None, &[])
+        .await;
+    assert_eq!(status, 200, "another user is not limited");
+    server.stop().await;
+}
