@@ -3,7 +3,9 @@
 //! the ticket's stream, which is the record auditors trust.
 
 use chrono::{DateTime, Utc};
-use event_store::{can_see, Permission, Principal, RecordedEvent, Role, StreamAudience, UserId};
+use event_store::{
+    can_see, Permission, Principal, RecordedEvent, Role, StreamAudience, StreamKind, UserId,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProjectionError;
@@ -82,7 +84,7 @@ pub fn report(
     as_of: Option<AsOf>,
 ) -> Result<AuditReport, ProjectionError> {
     let audience = StreamAudience::of(events);
-    if !Gate::of(principal, &audience).stream {
+    if audience.kind != Some(StreamKind::Ticket) || !Gate::of(principal, &audience).stream {
         return Err(ProjectionError::NotFound);
     }
     if !principal.has(Permission::AuditRead) {

@@ -115,8 +115,11 @@ pub struct GroupStats {
 pub struct StatsReport {
     /// Window start, if any.
     pub from: Option<DateTime<Utc>>,
-    /// Window end (the reference instant for unresolved tickets' SLA).
+    /// Window end (exclusive): the query's `to`, or `now` when absent.
     pub to: DateTime<Utc>,
+    /// The instant unresolved tickets' age is measured at: `to`, or
+    /// `now` when `to` is in the future.
+    pub as_of: DateTime<Utc>,
     /// The grouping used.
     pub group_by: GroupBy,
     /// Targets the breaches were counted against.
@@ -245,10 +248,10 @@ pub fn compute<'a>(
     sla: &SlaTargets,
     now: DateTime<Utc>,
 ) -> StatsReport {
-    let to = query.to.map_or(now, |to| to.min(now));
+    let as_of = query.to.map_or(now, |to| to.min(now));
     let window_end = query.to.map_or(i64::MAX, |t| micros(&t));
     let window_start = query.from.map_or(i64::MIN, |f| micros(&f));
-    let cutoff = micros(&to);
+    let cutoff = micros(&as_of);
     let mut groups: BTreeMap<(u8, String), Acc> = BTreeMap::new();
     let mut total = Acc::default();
     for t in tickets.filter(|t| t.created_at >= window_start && t.created_at < window_end) {
@@ -261,7 +264,8 @@ pub fn compute<'a>(
     let total = total.finish("all".into());
     StatsReport {
         from: query.from,
-        to,
+        to: query.to.unwrap_or(now),
+        as_of,
         group_by: query.group_by,
         sla_targets_s: *sla,
         groups: groups
