@@ -3,3 +3,5 @@ pub mod auth;
 pub mod http;
 pub mod domain;
 pub mod service;
+pub mod config;
+pub mod demo;

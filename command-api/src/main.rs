@@ -1,3 +1,7 @@
-//! The `ticketlog` binary.
+//! The `ticketlog` binary: `serve`, `user add`, `verify`, `bench`.
 
-fn main() {}
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
