@@ -1,0 +1,253 @@
+//! Commands: what a principal asks for, with everything decide needs
+//! (the principal, the time, the new ids), so deciding stays pure.
+
+use chrono::{DateTime, Utc};
+use event_store::{
+    DispatchId, GeoPoint, Location, Principal, Priority, TicketId, TicketKind, TicketStatus, UserId,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::proximity::TechnicianInfo;
+
+/// A command with its context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Who asks (from a verified token).
+    pub principal: Principal,
+    /// When the command is decided; becomes the events' `recorded_at`.
+    pub at: DateTime<Utc>,
+    /// What is asked.
+    pub action: Action,
+}
+
+/// Every command of the contract's command table, plus read receipts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Action {
+    /// `POST /api/v1/tickets`
+    CreateTicket(CreateTicket),
+    /// `PATCH /api/v1/tickets/{id}`
+    EditTicket(EditTicket),
+    /// `POST /api/v1/tickets/{id}/assign`
+    AssignTicket(AssignTicket),
+    /// `POST /api/v1/tickets/{id}/status`
+    ChangeStatus(ChangeStatus),
+    /// `POST /api/v1/tickets/{id}/comments`
+    PostComment(PostComment),
+    /// `POST /api/v1/tickets/{id}/dispatches`
+    AssignDispatch(AssignDispatch),
+    /// `POST /api/v1/dispatches/{id}/{accept,decline}`
+    RespondDispatch(RespondDispatch),
+    /// `POST /api/v1/dispatches/{id}/status`
+    ProgressDispatch(ProgressDispatch),
+    /// `POST /api/v1/technicians/me/location`
+    ReportLocation(ReportLocation),
+    /// WebSocket `{"type":"read"}`: a read receipt.
+    RecordRead(RecordRead),
+}
+
+/// Opens a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateTicket {
+    /// The new ticket's id (v7), chosen by the caller.
+    pub ticket_id: TicketId,
+    /// The tenant-wide number, allocated by the service before deciding.
+    pub number: u64,
+    /// Short summary.
+    pub title: String,
+    /// Full text (may be empty).
+    pub description: String,
+    /// Urgency.
+    pub priority: Priority,
+    /// Kind of work.
+    pub kind: TicketKind,
+    /// Where, if known.
+    pub location: Option<Location>,
+    /// Free labels.
+    pub tags: Vec<String>,
+    /// Device concerned.
+    pub device: Option<String>,
+}
+
+/// Changes some of a ticket's fields (`None` = leave as is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditTicket {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New tag set (replaces the old one).
+    pub tags: Option<Vec<String>>,
+}
+
+/// Gives a ticket an assignee.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignTicket {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The new assignee.
+    pub assignee_id: UserId,
+}
+
+/// Moves a ticket in the workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeStatus {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The target status.
+    pub status: TicketStatus,
+    /// Why, optionally.
+    pub note: Option<String>,
+}
+
+/// Posts a comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostComment {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The new comment's id (v7), chosen by the caller.
+    pub comment_id: Uuid,
+    /// The text (1..=8 KiB).
+    pub body: String,
+    /// Staff-only note.
+    pub internal: bool,
+}
+
+/// Sends a technician to a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AssignDispatch {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// The new dispatch's id (v7), chosen by the caller.
+    pub dispatch_id: DispatchId,
+    /// The technician; `None` = nearest available.
+    pub technician_id: Option<UserId>,
+    /// Search radius (default 50 km).
+    pub radius_km: Option<f64>,
+    /// Average travel speed for the ETA (configuration, filled by the service).
+    pub speed_kmh: f64,
+    /// The tenant's technicians with last positions and availability
+    /// (gathered from their streams by the service; may be empty).
+    pub technicians: Vec<TechnicianInfo>,
+}
+
+/// A technician's answer to a dispatch request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchResponse {
+    /// Will go.
+    Accept,
+    /// Will not go.
+    Decline,
+}
+
+/// Accepts or declines a dispatch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RespondDispatch {
+    /// The dispatch (the service finds its ticket).
+    pub dispatch_id: DispatchId,
+    /// Accept or decline.
+    pub response: DispatchResponse,
+    /// Why, optionally (kept on declines).
+    pub reason: Option<String>,
+}
+
+/// Stages a technician reports on an accepted dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgressStage {
+    /// Travelling.
+    EnRoute,
+    /// Arrived.
+    OnSite,
+    /// Work done.
+    Completed,
+}
+
+/// Reports progress on a dispatch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressDispatch {
+    /// The dispatch (the service finds its ticket).
+    pub dispatch_id: DispatchId,
+    /// The new stage.
+    pub stage: ProgressStage,
+    /// Where the technician is.
+    pub location: Option<GeoPoint>,
+}
+
+/// A technician's position (goes to the technician's own stream).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportLocation {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+    /// Site, if any.
+    pub site: Option<String>,
+    /// Building, if any.
+    pub building: Option<String>,
+    /// Floor, if any.
+    pub floor: Option<String>,
+}
+
+/// Records that the principal read a ticket up to a position.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordRead {
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Global position of the last event read.
+    pub position: u64,
+}
+
+/// Which stream a command is decided against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A ticket that must not exist yet.
+    NewTicket(TicketId),
+    /// An existing ticket.
+    Ticket(TicketId),
+    /// The ticket a dispatch belongs to (looked up by the service).
+    Dispatch(DispatchId),
+    /// A technician's own location stream (stream id = user id).
+    Technician(UserId),
+}
+
+impl Command {
+    /// The stream this command reads and appends to.
+    pub fn target(&self) -> Target {
+        match &self.action {
+            Action::CreateTicket(c) => Target::NewTicket(c.ticket_id),
+            Action::EditTicket(c) => Target::Ticket(c.ticket_id),
+            Action::AssignTicket(c) => Target::Ticket(c.ticket_id),
+            Action::ChangeStatus(c) => Target::Ticket(c.ticket_id),
+            Action::PostComment(c) => Target::Ticket(c.ticket_id),
+            Action::AssignDispatch(c) => Target::Ticket(c.ticket_id),
+            Action::RespondDispatch(c) => Target::Dispatch(c.dispatch_id),
+            Action::ProgressDispatch(c) => Target::Dispatch(c.dispatch_id),
+            Action::ReportLocation(_) => Target::Technician(self.principal.user_id),
+            Action::RecordRead(c) => Target::Ticket(c.ticket_id),
+        }
+    }
+}
+
+impl Action {
+    /// The command's name, for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::CreateTicket(_) => "CreateTicket",
+            Action::EditTicket(_) => "EditTicket",
+            Action::AssignTicket(_) => "AssignTicket",
+            Action::ChangeStatus(_) => "ChangeStatus",
+            Action::PostComment(_) => "PostComment",
+            Action::AssignDispatch(_) => "AssignDispatch",
+            Action::RespondDispatch(_) => "RespondDispatch",
+            Action::ProgressDispatch(_) => "ProgressDispatch",
+            Action::ReportLocation(_) => "ReportLocation",
+            Action::RecordRead(_) => "RecordRead",
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Dispatching technicians and their answers and progress.
+//!
+//! The ticket's status follows the dispatch along the workflow's forward
+//! path, one valid step per event: accepting moves it to `in_progress`
+//! (via `assigned` when open), completing moves it to `resolved` unless it
+//! is already resolved or closed.
+
+use event_store::{DispatchStage, EventPayload, Permission, Principal, TicketStatus};
+
+use super::{require, DomainError};
+use crate::domain::command::{
+    AssignDispatch, DispatchResponse, ProgressDispatch, ProgressStage, RespondDispatch,
+};
+use crate::domain::limits::{DISPATCH_RADIUS_KM_DEFAULT, DISPATCH_RADIUS_KM_MAX, NOTE_CHARS_MAX};
+use crate::domain::proximity::{choose_technician_excluding, explicit_choice};
+use crate::domain::state::{Dispatch, DispatchPhase, Ticket};
+use crate::domain::validate;
+use crate::domain::workflow::forward_steps;
+
+/// `DispatchRequested` for the named technician, or the nearest available
+/// one (never one who declined this ticket), or nobody (broadcast).
+pub(super) fn assign(
+    ticket: &Ticket,
+    principal: &Principal,
+    c: &AssignDispatch,
+) -> Result<Vec<EventPayload>, DomainError> {
+    require(principal, Permission::DispatchManage)?;
+    let radius_km = c.radius_km.unwrap_or(DISPATCH_RADIUS_KM_DEFAULT);
+    if !radius_km.is_finite() || radius_km <= 0.0 || radius_km > DISPATCH_RADIUS_KM_MAX {
+        return Err(DomainError::invalid(
+            "radius_km",
+            format!("must be above 0 and at most {DISPATCH_RADIUS_KM_MAX}"),
+        ));
+    }
+    if c.technician_id.is_some_and(|t| t.is_nil()) {
+        return Err(DomainError::invalid("technician_id", "must be a user id"));
+    }
+    if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
+        return Err(DomainError::conflict(format!(
+            "ticket is {}; reopen it before dispatching",
+            ticket.status.as_str()
+        )));
+    }
+    if let Some(active) = ticket.active_dispatch() {
+        return Err(DomainError::conflict(format!(
+            "dispatch {} is still {}",
+            active.id,
+            active.phase.as_str()
+        )));
+    }
+    let location = ticket.location.as_ref();
+    let chosen = match c.technician_id {
+        Some(t) => explicit_choice(location, &c.technicians, t, c.speed_kmh),
+        None => choose_technician_excluding(
+            location,
+            &c.technicians,
+            &ticket.declined_by(),
+            radius_km,
+            c.speed_kmh,
+        ),
+    };
+    Ok(vec![EventPayload::DispatchRequested {
+        dispatch_id: c.dispatch_id,
+        technician: chosen.technician,
+        choice: chosen.choice,
+        distance_km: chosen.distance_km,
+        eta_minutes: chosen.eta_minutes,
+        radius_km,
+        candidates: chosen.candidates,
+    }])
+}
+
+/// The dispatch `id` of this ticket, answerable only by its technician.
+fn own_dispatch<'a>(
+    ticket: &'a Ticket,
+    principal: &Principal,
+    id: event_store::DispatchId,
+) -> Result<&'a Dispatch, DomainError> {
+    let dispatch = ticket
+        .dispatches
+        .iter()
+        .find(|d| d.id == id)
+        .ok_or(DomainError::NotFound)?;
+    require(principal, Permission::DispatchRespond)?;
+    if dispatch.technician != Some(principal.user_id) {
+        return Err(DomainError::forbidden(
+            "this dispatch is another technician's",
+        ));
+    }
+    Ok(dispatch)
+}
+
+/// `DispatchAccepted` (with the ticket moving to `in_progress`) or
+/// `DispatchDeclined`; only a requested dispatch can be answered.
+pub(super) fn respond(
+    ticket: &Ticket,
+    principal: &Principal,
+    c: &RespondDispatch,
+) -> Result<Vec<EventPayload>, DomainError> {
+    let dispatch = own_dispatch(ticket, principal, c.dispatch_id)?;
+    validate::chars_at_most("reason", c.reason.as_deref(), NOTE_CHARS_MAX)?;
+    let to = match c.response {
+        DispatchResponse::Accept => "accepted",
+        DispatchResponse::Decline => "declined",
+    };
+    if dispatch.phase != DispatchPhase::Requested {
+        return Err(DomainError::InvalidTransition {
+            from: dispatch.phase.as_str().into(),
+            to: to.into(),
+        });
+    }
+    match c.response {
+        DispatchResponse::Decline => Ok(vec![EventPayload::DispatchDeclined {
+            dispatch_id: dispatch.id,
+            technician: principal.user_id,
+            reason: c.reason.clone(),
+        }]),
+        DispatchResponse::Accept => {
+            // A ticket resolved or closed meanwhile must be reopened first.
+            let steps = forward_steps(ticket.status, TicketStatus::InProgress, "dispatch accepted")
+                .ok_or_else(|| DomainError::InvalidTransition {
+                    from: ticket.status.as_str().into(),
+                    to: TicketStatus::InProgress.as_str().into(),
+                })?;
+            let mut events = vec![EventPayload::DispatchAccepted {
+                dispatch_id: dispatch.id,
+                technician: principal.user_id,
+            }];
+            events.extend(steps);
+            Ok(events)
+        }
+    }
+}
+
+/// How far along a phase is, for "forward only" checks.
+fn rank(phase: DispatchPhase) -> Option<u8> {
+    match phase {
+        DispatchPhase::Accepted => Some(1),
+        DispatchPhase::EnRoute => Some(2),
+        DispatchPhase::OnSite => Some(3),
+        DispatchPhase::Completed => Some(4),
+        DispatchPhase::Requested | DispatchPhase::Declined | DispatchPhase::Unassigned => None,
+    }
+}
+
+/// `DispatchProgressed` or `DispatchCompleted` (with the ticket moving to
+/// `resolved`). Stages only move forward, from an accepted dispatch; a
+/// stage may be skipped (a technician already on site).
+pub(super) fn progress(
+    ticket: &Ticket,
+    principal: &Principal,
+    c: &ProgressDispatch,
+) -> Result<Vec<EventPayload>, DomainError> {
+    let dispatch = own_dispatch(ticket, principal, c.dispatch_id)?;
+    if let Some(p) = c.location {
+        validate::point("location.lat", p.lat, "location.lon", p.lon)?;
+    }
+    let (target, name) = match c.stage {
+        ProgressStage::EnRoute => (DispatchPhase::EnRoute, "en_route"),
+        ProgressStage::OnSite => (DispatchPhase::OnSite, "on_site"),
+        ProgressStage::Completed => (DispatchPhase::Completed, "completed"),
+    };
+    let forward = matches!((rank(dispatch.phase), rank(target)), (Some(from), Some(to)) if from < to && from < 4);
+    if !forward {
+        return Err(DomainError::InvalidTransition {
+            from: dispatch.phase.as_str().into(),
+            to: name.into(),
+        });
+    }
+    Ok(match c.stage {
+        ProgressStage::EnRoute | ProgressStage::OnSite => vec![EventPayload::DispatchProgressed {
+            dispatch_id: dispatch.id,
+            stage: if c.stage == ProgressStage::EnRoute {
+                DispatchStage::EnRoute
+            } else {
+                DispatchStage::OnSite
+            },
+            location: c.location,
+        }],
+        ProgressStage::Completed => {
+            let mut events = vec![EventPayload::DispatchCompleted {
+                dispatch_id: dispatch.id,
+                location: c.location,
+            }];
+            // Resolved or closed already (the agent decided): left alone.
+            events.extend(
+                forward_steps(ticket.status, TicketStatus::Resolved, "dispatch completed")
+                    .unwrap_or_default(),
+            );
+            events
+        }
+    })
+}

@@ -1,0 +1,66 @@
+//! `decide`: which events a command produces, or why it is refused.
+//!
+//! Every command on an existing ticket checks, in this order: the ticket
+//! exists and the principal may see it (else `NotFound`, never `Forbidden`,
+//! so existence does not leak); the permission (`Forbidden`); the input
+//! (`Invalid`); the state (`InvalidTransition` / `Conflict`). An empty list
+//! means the command changes nothing (e.g. assigning the current assignee)
+//! and succeeds without appending.
+
+mod comment;
+mod dispatch;
+mod read;
+mod technician;
+mod ticket;
+
+use event_store::{can_see_stream, EventPayload, Permission, Principal};
+
+use super::command::{Action, Command};
+use super::error::DomainError;
+use super::state::{Ticket, TicketState};
+
+/// The events `command` produces on `state` (pure).
+pub fn decide(state: &TicketState, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
+    let p = &command.principal;
+    match &command.action {
+        Action::CreateTicket(c) => ticket::create(state, p, c),
+        Action::EditTicket(c) => ticket::edit(visible(state, p, Some(c.ticket_id))?, p, c),
+        Action::AssignTicket(c) => ticket::assign(visible(state, p, Some(c.ticket_id))?, p, c),
+        Action::ChangeStatus(c) => {
+            ticket::change_status(visible(state, p, Some(c.ticket_id))?, p, c)
+        }
+        Action::PostComment(c) => comment::post(visible(state, p, Some(c.ticket_id))?, p, c),
+        Action::AssignDispatch(c) => dispatch::assign(visible(state, p, Some(c.ticket_id))?, p, c),
+        Action::RespondDispatch(c) => dispatch::respond(visible(state, p, None)?, p, c),
+        Action::ProgressDispatch(c) => dispatch::progress(visible(state, p, None)?, p, c),
+        Action::ReportLocation(c) => technician::report_location(p, c),
+        Action::RecordRead(c) => {
+            read::record(visible(state, p, Some(c.ticket_id))?, state.position, p, c)
+        }
+    }
+}
+
+/// The ticket, if it exists, is the one asked for, and `principal` may see it.
+fn visible<'a>(
+    state: &'a TicketState,
+    principal: &Principal,
+    id: Option<event_store::TicketId>,
+) -> Result<&'a Ticket, DomainError> {
+    let ticket = state.ticket.as_ref().ok_or(DomainError::NotFound)?;
+    if id.is_some_and(|id| id != ticket.id) || !can_see_stream(principal, &state.audience) {
+        return Err(DomainError::NotFound);
+    }
+    Ok(ticket)
+}
+
+/// `Forbidden` unless `principal` has `permission`.
+fn require(principal: &Principal, permission: Permission) -> Result<(), DomainError> {
+    if principal.has(permission) {
+        Ok(())
+    } else {
+        Err(DomainError::forbidden(format!(
+            "requires {}",
+            permission.as_str()
+        )))
+    }
+}

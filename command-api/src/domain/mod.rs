@@ -1,0 +1,31 @@
+//! The pure write model of a ticket: commands, state, decisions.
+//!
+//! `decide(state, command)` says which events a command produces (or why it
+//! is refused); `evolve(state, event)` folds an event into the state. Both
+//! are pure: time, the acting principal and new ids arrive with the
+//! command, so the same log and the same commands always give the same
+//! result.
+
+pub mod command;
+pub mod decide;
+pub mod error;
+pub mod limits;
+pub mod proximity;
+pub mod state;
+pub mod validate;
+pub mod workflow;
+
+#[cfg(test)]
+mod tests;
+
+pub use command::{
+    Action, AssignDispatch, AssignTicket, ChangeStatus, Command, CreateTicket, DispatchResponse,
+    EditTicket, PostComment, ProgressDispatch, ProgressStage, RecordRead, ReportLocation,
+    RespondDispatch, Target,
+};
+pub use decide::decide;
+pub use error::DomainError;
+pub use proximity::{
+    choose_technician, choose_technician_excluding, haversine_km, TechnicianChoice, TechnicianInfo,
+};
+pub use state::{evolve, Dispatch, DispatchPhase, Ticket, TicketState};

@@ -1,0 +1,322 @@
+//! A ticket's state, folded from its stream.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use event_store::{
+    DispatchChoice, DispatchId, DispatchStage, EventPayload, GeoPoint, Location, Priority,
+    RecordedEvent, StreamAudience, TicketId, TicketKind, TicketStatus, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+/// Everything decide needs to know about one ticket stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TicketState {
+    /// Who may see the stream (the one visibility rule's input).
+    pub audience: StreamAudience,
+    /// Stream version folded in (0 = no stream).
+    pub version: u64,
+    /// Global position of the last event folded in.
+    pub position: u64,
+    /// The ticket, once `TicketCreated` is folded in.
+    pub ticket: Option<Ticket>,
+}
+
+/// A created ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Its id (= its stream id).
+    pub id: TicketId,
+    /// Tenant-wide number.
+    pub number: u64,
+    /// Short summary.
+    pub title: String,
+    /// Full text.
+    pub description: String,
+    /// Urgency.
+    pub priority: Priority,
+    /// Kind of work.
+    pub kind: TicketKind,
+    /// Who reported it.
+    pub reporter: UserId,
+    /// Where.
+    pub location: Option<Location>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Device concerned.
+    pub device: Option<String>,
+    /// Workflow status.
+    pub status: TicketStatus,
+    /// Current assignee.
+    pub assignee: Option<UserId>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (read receipts excluded).
+    pub updated_at: DateTime<Utc>,
+    /// When it was last resolved (cleared on reopen).
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// Comments posted.
+    pub comments: u64,
+    /// Every dispatch, in request order.
+    pub dispatches: Vec<Dispatch>,
+    /// Last read position per user.
+    pub reads: BTreeMap<UserId, u64>,
+}
+
+/// Where a dispatch is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DispatchPhase {
+    /// Waiting for the technician's answer.
+    Requested,
+    /// Accepted, not yet moving.
+    Accepted,
+    /// Travelling.
+    EnRoute,
+    /// Arrived.
+    OnSite,
+    /// Work done.
+    Completed,
+    /// The technician declined.
+    Declined,
+    /// No technician was found; everyone was notified (broadcast).
+    Unassigned,
+}
+
+impl DispatchPhase {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchPhase::Requested => "requested",
+            DispatchPhase::Accepted => "accepted",
+            DispatchPhase::EnRoute => "en_route",
+            DispatchPhase::OnSite => "on_site",
+            DispatchPhase::Completed => "completed",
+            DispatchPhase::Declined => "declined",
+            DispatchPhase::Unassigned => "unassigned",
+        }
+    }
+
+    /// Whether the dispatch still occupies its technician.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            DispatchPhase::Requested
+                | DispatchPhase::Accepted
+                | DispatchPhase::EnRoute
+                | DispatchPhase::OnSite
+        )
+    }
+}
+
+/// One dispatch of a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dispatch {
+    /// Its id.
+    pub id: DispatchId,
+    /// The technician, if one was chosen.
+    pub technician: Option<UserId>,
+    /// How the technician was chosen.
+    pub choice: DispatchChoice,
+    /// Lifecycle phase.
+    pub phase: DispatchPhase,
+    /// Distance at request time.
+    pub distance_km: Option<f64>,
+    /// ETA at request time.
+    pub eta_minutes: Option<f64>,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+    /// Last position reported with a progress step.
+    pub last_location: Option<GeoPoint>,
+    /// Why it was declined.
+    pub decline_reason: Option<String>,
+}
+
+impl TicketState {
+    /// The dispatch with id `id`, if the ticket has one.
+    pub fn dispatch(&self, id: DispatchId) -> Option<&Dispatch> {
+        self.ticket.as_ref()?.dispatches.iter().find(|d| d.id == id)
+    }
+}
+
+impl Ticket {
+    /// The dispatch still in progress, if any.
+    pub fn active_dispatch(&self) -> Option<&Dispatch> {
+        self.dispatches.iter().find(|d| d.phase.is_active())
+    }
+
+    /// Technicians who declined this ticket (never chosen again for it).
+    pub fn declined_by(&self) -> Vec<UserId> {
+        self.dispatches
+            .iter()
+            .filter(|d| d.phase == DispatchPhase::Declined)
+            .filter_map(|d| d.technician)
+            .collect()
+    }
+
+    fn dispatch_mut(&mut self, id: DispatchId) -> Option<&mut Dispatch> {
+        self.dispatches.iter_mut().find(|d| d.id == id)
+    }
+}
+
+/// The state after `event` (pure). Events of other stream kinds only feed
+/// the audience, so a non-ticket stream never looks like a ticket.
+pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
+    state.audience.apply(event);
+    state.version = event.stream_version;
+    state.position = event.position;
+    let at = event.recorded_at;
+    if let EventPayload::TicketCreated {
+        number,
+        title,
+        description,
+        priority,
+        kind,
+        reporter,
+        location,
+        tags,
+        device,
+    } = &event.payload
+    {
+        if state.ticket.is_none() {
+            state.ticket = Some(Ticket {
+                id: event.stream_id,
+                number: *number,
+                title: title.clone(),
+                description: description.clone(),
+                priority: *priority,
+                kind: *kind,
+                reporter: *reporter,
+                location: location.clone(),
+                tags: tags.clone(),
+                device: device.clone(),
+                status: TicketStatus::Open,
+                assignee: None,
+                created_at: at,
+                updated_at: at,
+                resolved_at: None,
+                comments: 0,
+                dispatches: Vec::new(),
+                reads: BTreeMap::new(),
+            });
+        }
+        return state;
+    }
+    let Some(ticket) = state.ticket.as_mut() else {
+        return state;
+    };
+    if !matches!(event.payload, EventPayload::ReadReceiptRecorded { .. }) {
+        ticket.updated_at = at;
+    }
+    match &event.payload {
+        EventPayload::TicketEdited {
+            title,
+            description,
+            priority,
+            tags,
+        } => {
+            if let Some(v) = title {
+                ticket.title = v.clone();
+            }
+            if let Some(v) = description {
+                ticket.description = v.clone();
+            }
+            if let Some(v) = priority {
+                ticket.priority = *v;
+            }
+            if let Some(v) = tags {
+                ticket.tags = v.clone();
+            }
+        }
+        EventPayload::TicketAssigned { assignee, .. } => ticket.assignee = Some(*assignee),
+        EventPayload::TicketStatusChanged { to, .. } => {
+            ticket.status = *to;
+            match to {
+                TicketStatus::Resolved => ticket.resolved_at = Some(at),
+                TicketStatus::Open => ticket.resolved_at = None,
+                _ => {}
+            }
+        }
+        EventPayload::CommentPosted { .. } => ticket.comments += 1,
+        EventPayload::DispatchRequested {
+            dispatch_id,
+            technician,
+            choice,
+            distance_km,
+            eta_minutes,
+            ..
+        } => ticket.dispatches.push(Dispatch {
+            id: *dispatch_id,
+            technician: *technician,
+            choice: *choice,
+            phase: if technician.is_some() {
+                DispatchPhase::Requested
+            } else {
+                DispatchPhase::Unassigned
+            },
+            distance_km: *distance_km,
+            eta_minutes: *eta_minutes,
+            requested_at: at,
+            last_location: None,
+            decline_reason: None,
+        }),
+        EventPayload::DispatchAccepted { dispatch_id, .. } => {
+            if let Some(d) = ticket.dispatch_mut(*dispatch_id) {
+                d.phase = DispatchPhase::Accepted;
+            }
+        }
+        EventPayload::DispatchDeclined {
+            dispatch_id,
+            reason,
+            ..
+        } => {
+            if let Some(d) = ticket.dispatch_mut(*dispatch_id) {
+                d.phase = DispatchPhase::Declined;
+                d.decline_reason = reason.clone();
+            }
+        }
+        EventPayload::DispatchProgressed {
+            dispatch_id,
+            stage,
+            location,
+        } => {
+            if let Some(d) = ticket.dispatch_mut(*dispatch_id) {
+                d.phase = match stage {
+                    DispatchStage::EnRoute => DispatchPhase::EnRoute,
+                    DispatchStage::OnSite => DispatchPhase::OnSite,
+                };
+                if location.is_some() {
+                    d.last_location = *location;
+                }
+            }
+        }
+        EventPayload::DispatchCompleted {
+            dispatch_id,
+            location,
+        } => {
+            if let Some(d) = ticket.dispatch_mut(*dispatch_id) {
+                d.phase = DispatchPhase::Completed;
+                if location.is_some() {
+                    d.last_location = *location;
+                }
+            }
+        }
+        EventPayload::ReadReceiptRecorded { user, position } => {
+            let read = ticket.reads.entry(*user).or_insert(0);
+            *read = (*read).max(*position);
+        }
+        EventPayload::TicketCreated { .. }
+        | EventPayload::TechnicianLocationReported { .. }
+        | EventPayload::TicketNumberAllocated { .. } => {}
+    }
+    state
+}
+
+impl snapshots::Aggregate for TicketState {
+    const NAME: &'static str = "ticket";
+    const SNAPSHOT_VERSION: u16 = 1;
+
+    fn evolve(self, event: &RecordedEvent) -> Self {
+        evolve(self, event)
+    }
+}

@@ -1,0 +1,1043 @@
+//! Given/when/then tests of the write model: for every command, the events
+//! it produces (insta snapshots) and each way it is refused.
+
+use crate::domain::*;
+use chrono::{DateTime, TimeZone, Utc};
+use event_store::{
+    Actor, DispatchChoice, EventPayload, GeoPoint, Location, Principal, Priority, RecordedEvent,
+    Role, TicketKind, TicketStatus, Visibility,
+};
+use uuid::Uuid;
+
+const TENANT: &str = "acme";
+const TICKET: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+const DISPATCH: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00d1);
+const DISPATCH2: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00d2);
+
+fn user(n: u128) -> Uuid {
+    Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_1000 + n)
+}
+
+fn principal(n: u128, role: Role) -> Principal {
+    Principal {
+        user_id: user(n),
+        tenant: TENANT.into(),
+        role,
+        name: format!("user{n}"),
+    }
+}
+
+fn alice() -> Principal {
+    principal(1, Role::Agent)
+}
+fn bob() -> Principal {
+    principal(2, Role::Agent)
+}
+fn carol() -> Principal {
+    principal(3, Role::Customer)
+}
+fn dave() -> Principal {
+    principal(4, Role::Technician)
+}
+fn erin() -> Principal {
+    principal(5, Role::Auditor)
+}
+fn frank() -> Principal {
+    principal(6, Role::Analyst)
+}
+fn root() -> Principal {
+    principal(7, Role::Admin)
+}
+fn mallory() -> Principal {
+    principal(8, Role::Customer)
+}
+fn tom() -> Principal {
+    principal(9, Role::Technician)
+}
+fn foreign_agent() -> Principal {
+    Principal {
+        tenant: "other".into(),
+        ..principal(10, Role::Agent)
+    }
+}
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0)
+        .single()
+        .expect("valid")
+        + chrono::Duration::minutes(minutes)
+}
+
+/// A stream's history: events folded into a state, as a load would.
+struct Given {
+    state: TicketState,
+}
+
+fn given() -> Given {
+    Given {
+        state: TicketState::default(),
+    }
+}
+
+impl Given {
+    fn event(mut self, by: &Principal, payload: EventPayload) -> Self {
+        let version = self.state.version + 1;
+        let record = RecordedEvent {
+            position: version * 10,
+            stream_id: TICKET,
+            stream_version: version,
+            event_id: Uuid::from_u128(version as u128),
+            command_id: Uuid::from_u128(1_000 + version as u128),
+            correlation_id: Uuid::from_u128(2_000 + version as u128),
+            tenant: TENANT.into(),
+            actor: Actor {
+                user_id: by.user_id,
+                role: by.role,
+            },
+            recorded_at: at(version as i64),
+            schema_version: event_store::SCHEMA_VERSION,
+            visibility: if payload.is_internal() {
+                Visibility::Internal
+            } else {
+                Visibility::Public
+            },
+            payload,
+            prev_hash: [0; 32],
+            hash: [version as u8; 32],
+        };
+        self.state = evolve(self.state, &record);
+        self
+    }
+
+    fn events(mut self, by: &Principal, payloads: Vec<EventPayload>) -> Self {
+        for p in payloads {
+            self = self.event(by, p);
+        }
+        self
+    }
+
+    /// Applies a command's own events (as if it succeeded).
+    fn after(self, by: Principal, action: Action) -> Self {
+        let events = when(&self, by.clone(), action).expect("given command succeeds");
+        self.events(&by, events)
+    }
+
+    fn ticket(&self) -> &Ticket {
+        self.state.ticket.as_ref().expect("ticket exists")
+    }
+}
+
+fn when(g: &Given, principal: Principal, action: Action) -> Result<Vec<EventPayload>, DomainError> {
+    decide(
+        &g.state,
+        &Command {
+            principal,
+            at: at(100),
+            action,
+        },
+    )
+}
+
+fn create_cmd() -> CreateTicket {
+    CreateTicket {
+        ticket_id: TICKET,
+        number: 42,
+        title: "  Printer on fire ".into(),
+        description: "Smoke from tray 2".into(),
+        priority: Priority::High,
+        kind: TicketKind::Incident,
+        location: Some(Location {
+            lat: Some(48.8566),
+            lon: Some(2.3522),
+            site: Some("HQ".into()),
+            building: Some("A".into()),
+            floor: Some("3".into()),
+            address: None,
+        }),
+        tags: vec!["printer".into(), " fire ".into(), "printer".into()],
+        device: Some("HP-4000".into()),
+    }
+}
+
+fn create() -> Action {
+    Action::CreateTicket(create_cmd())
+}
+
+/// An open ticket reported by carol.
+fn open_ticket() -> Given {
+    given().after(carol(), create())
+}
+
+fn assign_to(assignee: Uuid) -> Action {
+    Action::AssignTicket(AssignTicket {
+        ticket_id: TICKET,
+        assignee_id: assignee,
+    })
+}
+
+fn status(to: TicketStatus) -> Action {
+    Action::ChangeStatus(ChangeStatus {
+        ticket_id: TICKET,
+        status: to,
+        note: None,
+    })
+}
+
+fn comment(body: &str, internal: bool) -> Action {
+    Action::PostComment(PostComment {
+        ticket_id: TICKET,
+        comment_id: Uuid::from_u128(0xc0),
+        body: body.into(),
+        internal,
+    })
+}
+
+fn dispatch_to(technician: Option<Uuid>, technicians: Vec<TechnicianInfo>) -> Action {
+    Action::AssignDispatch(AssignDispatch {
+        ticket_id: TICKET,
+        dispatch_id: DISPATCH,
+        technician_id: technician,
+        radius_km: None,
+        speed_kmh: 40.0,
+        technicians,
+    })
+}
+
+fn respond(id: Uuid, response: DispatchResponse) -> Action {
+    Action::RespondDispatch(RespondDispatch {
+        dispatch_id: id,
+        response,
+        reason: Some("stuck in traffic".into()),
+    })
+}
+
+fn progress(stage: ProgressStage) -> Action {
+    Action::ProgressDispatch(ProgressDispatch {
+        dispatch_id: DISPATCH,
+        stage,
+        location: Some(GeoPoint {
+            lat: 48.85,
+            lon: 2.35,
+        }),
+    })
+}
+
+fn roster() -> Vec<TechnicianInfo> {
+    vec![
+        TechnicianInfo {
+            id: dave().user_id,
+            position: Some(GeoPoint {
+                lat: 48.86,
+                lon: 2.34,
+            }),
+            site: None,
+            available: true,
+        },
+        TechnicianInfo {
+            id: tom().user_id,
+            position: Some(GeoPoint {
+                lat: 48.9,
+                lon: 2.4,
+            }),
+            site: Some("HQ".into()),
+            available: true,
+        },
+    ]
+}
+
+/// Dispatched to dave (requested, not yet answered).
+fn dispatched() -> Given {
+    open_ticket().after(alice(), dispatch_to(Some(dave().user_id), roster()))
+}
+
+/// Dispatched to dave and accepted.
+fn accepted() -> Given {
+    dispatched().after(dave(), respond(DISPATCH, DispatchResponse::Accept))
+}
+
+fn invalid(field: &str) -> impl Fn(&DomainError) -> bool + '_ {
+    move |e| matches!(e, DomainError::Invalid { field: f, .. } if f == field)
+}
+
+fn assert_invalid(result: Result<Vec<EventPayload>, DomainError>, field: &str) {
+    let err = result.expect_err("should be refused");
+    assert!(
+        invalid(field)(&err),
+        "expected Invalid({field}), got {err:?}"
+    );
+    assert_eq!(err.status(), 400);
+}
+
+fn assert_forbidden(result: Result<Vec<EventPayload>, DomainError>) {
+    let err = result.expect_err("should be refused");
+    assert!(
+        matches!(err, DomainError::Forbidden { .. }),
+        "expected Forbidden, got {err:?}"
+    );
+    assert_eq!(err.status(), 403);
+}
+
+fn assert_not_found(result: Result<Vec<EventPayload>, DomainError>) {
+    assert_eq!(result, Err(DomainError::NotFound));
+}
+
+fn assert_transition(result: Result<Vec<EventPayload>, DomainError>, from: &str, to: &str) {
+    assert_eq!(
+        result,
+        Err(DomainError::InvalidTransition {
+            from: from.into(),
+            to: to.into()
+        })
+    );
+}
+
+fn assert_conflict(result: Result<Vec<EventPayload>, DomainError>) {
+    let err = result.expect_err("should be refused");
+    assert!(
+        matches!(err, DomainError::Conflict { .. }),
+        "expected Conflict, got {err:?}"
+    );
+    assert_eq!(err.status(), 409);
+}
+
+// ---------------------------------------------------------------- CreateTicket
+
+#[test]
+fn create_ticket_by_customer() {
+    let events = when(&given(), carol(), create()).expect("created");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn create_ticket_by_agent_and_admin_minimal() {
+    for p in [alice(), root()] {
+        let mut c = create_cmd();
+        c.location = None;
+        c.tags = vec![];
+        c.device = None;
+        c.description = String::new();
+        let events = when(&given(), p.clone(), Action::CreateTicket(c)).expect("created");
+        assert!(
+            matches!(&events[..], [EventPayload::TicketCreated { reporter, .. }] if *reporter == p.user_id)
+        );
+    }
+}
+
+#[test]
+fn create_ticket_refused() {
+    for p in [dave(), erin(), frank()] {
+        assert_forbidden(when(&given(), p, create()));
+    }
+    let with = |f: fn(&mut CreateTicket)| {
+        let mut c = create_cmd();
+        f(&mut c);
+        when(&given(), carol(), Action::CreateTicket(c))
+    };
+    assert_invalid(with(|c| c.title = "   ".into()), "title");
+    assert_invalid(with(|c| c.title = "x".repeat(201)), "title");
+    assert_invalid(
+        with(|c| c.description = "x".repeat(16 * 1024 + 1)),
+        "description",
+    );
+    assert_invalid(with(|c| c.tags = vec!["".into()]), "tags");
+    assert_invalid(
+        with(|c| c.tags = (0..21).map(|i| format!("t{i}")).collect()),
+        "tags",
+    );
+    assert_invalid(with(|c| c.device = Some("d".repeat(201))), "device");
+    assert_invalid(
+        with(|c| c.location.as_mut().expect("loc").lat = Some(91.0)),
+        "location.lat",
+    );
+    assert_invalid(
+        with(|c| c.location.as_mut().expect("loc").lon = Some(f64::NAN)),
+        "location.lon",
+    );
+    assert_invalid(
+        with(|c| c.location.as_mut().expect("loc").lon = None),
+        "location",
+    );
+    assert_conflict(when(&open_ticket(), alice(), create()));
+}
+
+// ---------------------------------------------------------------- EditTicket
+
+fn edit(
+    title: Option<&str>,
+    description: Option<&str>,
+    priority: Option<Priority>,
+    tags: Option<Vec<&str>>,
+) -> Action {
+    Action::EditTicket(EditTicket {
+        ticket_id: TICKET,
+        title: title.map(Into::into),
+        description: description.map(Into::into),
+        priority,
+        tags: tags.map(|t| t.into_iter().map(Into::into).collect()),
+    })
+}
+
+#[test]
+fn edit_ticket_only_changed_fields() {
+    let g = open_ticket();
+    let events = when(
+        &g,
+        alice(),
+        edit(
+            Some("Printer on fire"),
+            Some("Now the toner too"),
+            Some(Priority::Critical),
+            None,
+        ),
+    )
+    .expect("edited");
+    insta::assert_yaml_snapshot!(events);
+    let g = g.events(&alice(), events);
+    assert_eq!(g.ticket().priority, Priority::Critical);
+    assert_eq!(g.ticket().description, "Now the toner too");
+}
+
+#[test]
+fn edit_ticket_without_change_appends_nothing() {
+    let g = open_ticket();
+    let events = when(
+        &g,
+        root(),
+        edit(
+            None,
+            None,
+            Some(Priority::High),
+            Some(vec!["printer", "fire"]),
+        ),
+    );
+    assert_eq!(events, Ok(vec![]));
+}
+
+#[test]
+fn edit_ticket_refused() {
+    let g = open_ticket();
+    assert_invalid(when(&g, alice(), edit(None, None, None, None)), "body");
+    assert_invalid(when(&g, alice(), edit(Some(""), None, None, None)), "title");
+    assert_invalid(
+        when(&g, alice(), edit(None, None, None, Some(vec![" "]))),
+        "tags",
+    );
+    // Visible but without tickets.manage.
+    assert_forbidden(when(&g, carol(), edit(Some("x"), None, None, None)));
+    assert_forbidden(when(&g, erin(), edit(Some("x"), None, None, None)));
+    // Not visible: 404 whatever the permission or the input.
+    assert_not_found(when(&g, mallory(), edit(Some(""), None, None, None)));
+    assert_not_found(when(&g, foreign_agent(), edit(Some("x"), None, None, None)));
+    assert_not_found(when(&g, dave(), edit(Some("x"), None, None, None)));
+    assert_not_found(when(&g, frank(), edit(Some("x"), None, None, None)));
+    assert_not_found(when(&given(), alice(), edit(Some("x"), None, None, None)));
+}
+
+// ---------------------------------------------------------------- AssignTicket
+
+#[test]
+fn assign_open_ticket_moves_it_to_assigned() {
+    let events = when(&open_ticket(), alice(), assign_to(bob().user_id)).expect("assigned");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn reassign_keeps_status_and_records_previous() {
+    let g = open_ticket()
+        .after(alice(), assign_to(alice().user_id))
+        .after(alice(), status(TicketStatus::InProgress));
+    let events = when(&g, root(), assign_to(bob().user_id)).expect("reassigned");
+    insta::assert_yaml_snapshot!(events);
+    // The same assignee again changes nothing.
+    let g = g.events(&root(), events);
+    assert_eq!(when(&g, alice(), assign_to(bob().user_id)), Ok(vec![]));
+}
+
+#[test]
+fn assign_reopened_ticket_to_same_assignee_moves_status_only() {
+    let g = open_ticket()
+        .after(alice(), assign_to(bob().user_id))
+        .after(alice(), status(TicketStatus::InProgress))
+        .after(alice(), status(TicketStatus::Resolved))
+        .after(alice(), status(TicketStatus::Open));
+    let events = when(&g, alice(), assign_to(bob().user_id)).expect("assigned");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn assign_ticket_refused() {
+    let g = open_ticket();
+    assert_invalid(when(&g, alice(), assign_to(Uuid::nil())), "assignee_id");
+    assert_forbidden(when(&g, carol(), assign_to(bob().user_id)));
+    assert_forbidden(when(&g, erin(), assign_to(bob().user_id)));
+    assert_forbidden(when(&dispatched(), dave(), assign_to(bob().user_id)));
+    assert_not_found(when(&g, dave(), assign_to(bob().user_id)));
+    assert_not_found(when(&g, mallory(), assign_to(bob().user_id)));
+    assert_not_found(when(&g, foreign_agent(), assign_to(bob().user_id)));
+    assert_not_found(when(&given(), alice(), assign_to(bob().user_id)));
+}
+
+// ---------------------------------------------------------------- ChangeStatus
+
+#[test]
+fn status_walks_the_workflow_and_reopens() {
+    let mut g = open_ticket();
+    let mut all = Vec::new();
+    for (to, note) in [
+        (TicketStatus::Assigned, None),
+        (TicketStatus::InProgress, None),
+        (TicketStatus::Resolved, Some("replaced the fuser")),
+        (TicketStatus::Open, Some("still smoking")),
+        (TicketStatus::Assigned, None),
+        (TicketStatus::InProgress, None),
+        (TicketStatus::Resolved, None),
+        (TicketStatus::Closed, None),
+        (TicketStatus::Open, Some("again")),
+    ] {
+        let events = when(
+            &g,
+            alice(),
+            Action::ChangeStatus(ChangeStatus {
+                ticket_id: TICKET,
+                status: to,
+                note: note.map(Into::into),
+            }),
+        )
+        .expect("valid transition");
+        g = g.events(&alice(), events.clone());
+        assert_eq!(g.ticket().status, to);
+        all.extend(events);
+    }
+    insta::assert_yaml_snapshot!(all);
+}
+
+#[test]
+fn status_change_refused() {
+    use TicketStatus::*;
+    let g = open_ticket();
+    for to in [Open, InProgress, Resolved, Closed] {
+        assert_transition(when(&g, alice(), status(to)), "open", to.as_str());
+    }
+    let resolved = g
+        .after(alice(), status(Assigned))
+        .after(alice(), status(InProgress))
+        .after(alice(), status(Resolved));
+    for to in [Assigned, InProgress, Resolved] {
+        assert_transition(
+            when(&resolved, alice(), status(to)),
+            "resolved",
+            to.as_str(),
+        );
+    }
+    let closed = resolved.after(alice(), status(Closed));
+    for to in [Assigned, InProgress, Resolved, Closed] {
+        assert_transition(when(&closed, alice(), status(to)), "closed", to.as_str());
+    }
+    let g = open_ticket();
+    assert_eq!(
+        when(&g, alice(), status(Closed)).map_err(|e| e.status()),
+        Err(409)
+    );
+    assert_invalid(
+        when(
+            &g,
+            alice(),
+            Action::ChangeStatus(ChangeStatus {
+                ticket_id: TICKET,
+                status: Assigned,
+                note: Some("n".repeat(2_001)),
+            }),
+        ),
+        "note",
+    );
+    assert_forbidden(when(&g, carol(), status(Assigned)));
+    assert_forbidden(when(&accepted(), dave(), status(Resolved)));
+    assert_not_found(when(&g, mallory(), status(Assigned)));
+    assert_not_found(when(&g, foreign_agent(), status(Assigned)));
+}
+
+// ---------------------------------------------------------------- PostComment
+
+#[test]
+fn comments_by_every_allowed_role() {
+    let g = dispatched();
+    let mut all = Vec::new();
+    for (p, internal) in [
+        (carol(), false),
+        (alice(), false),
+        (alice(), true),
+        (dave(), false),
+        (dave(), true),
+        (root(), true),
+    ] {
+        all.extend(when(&g, p, comment("Is it still smoking?", internal)).expect("allowed"));
+    }
+    insta::assert_yaml_snapshot!(all);
+}
+
+#[test]
+fn comment_body_limits() {
+    let g = open_ticket();
+    assert!(when(&g, carol(), comment("x", false)).is_ok());
+    assert!(when(&g, carol(), comment(&"é".repeat(4 * 1024), false)).is_ok());
+    assert_invalid(
+        when(&g, carol(), comment(&"x".repeat(8 * 1024 + 1), false)),
+        "body",
+    );
+    assert_invalid(when(&g, carol(), comment("", false)), "body");
+    assert_invalid(when(&g, carol(), comment(" \n\t ", false)), "body");
+}
+
+#[test]
+fn comment_refused() {
+    let g = open_ticket();
+    // The reporter may not post internal notes.
+    assert_forbidden(when(&g, carol(), comment("psst", true)));
+    // The auditor sees the ticket but may not comment.
+    assert_forbidden(when(&g, erin(), comment("hello", false)));
+    assert_forbidden(when(&g, erin(), comment("hello", true)));
+    // Not visible: another customer, a technician not dispatched, an
+    // analyst (no tickets.view), another tenant, a missing ticket.
+    assert_not_found(when(&g, mallory(), comment("hello", false)));
+    assert_not_found(when(&g, dave(), comment("hello", false)));
+    assert_not_found(when(&g, frank(), comment("hello", false)));
+    assert_not_found(when(&g, foreign_agent(), comment("hello", false)));
+    assert_not_found(when(&given(), alice(), comment("hello", false)));
+}
+
+// ---------------------------------------------------------------- AssignDispatch
+
+#[test]
+fn dispatch_explicit_technician() {
+    let events = when(
+        &open_ticket(),
+        alice(),
+        dispatch_to(Some(dave().user_id), roster()),
+    )
+    .expect("dispatched");
+    insta::assert_yaml_snapshot!(events);
+    // Explicit works without any roster too (no distance then).
+    let events = when(
+        &open_ticket(),
+        alice(),
+        dispatch_to(Some(tom().user_id), vec![]),
+    )
+    .expect("dispatched");
+    assert!(matches!(
+        &events[..],
+        [EventPayload::DispatchRequested { technician: Some(t), choice: DispatchChoice::Explicit, distance_km: None, .. }]
+            if *t == tom().user_id
+    ));
+}
+
+#[test]
+fn dispatch_nearest_technician() {
+    let events = when(&open_ticket(), root(), dispatch_to(None, roster())).expect("dispatched");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn dispatch_skips_technicians_who_declined_this_ticket() {
+    let g = dispatched().after(dave(), respond(DISPATCH, DispatchResponse::Decline));
+    let mut action = dispatch_to(None, roster());
+    if let Action::AssignDispatch(a) = &mut action {
+        a.dispatch_id = DISPATCH2;
+    }
+    let events = when(&g, alice(), action).expect("dispatched");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn dispatch_broadcast_when_nobody_is_found() {
+    let far = vec![TechnicianInfo {
+        id: tom().user_id,
+        position: Some(GeoPoint {
+            lat: 51.5,
+            lon: -0.12,
+        }),
+        site: None,
+        available: true,
+    }];
+    let events = when(&open_ticket(), alice(), dispatch_to(None, far)).expect("dispatched");
+    insta::assert_yaml_snapshot!(events);
+    let g = open_ticket().events(&alice(), events);
+    assert_eq!(g.ticket().dispatches[0].phase, DispatchPhase::Unassigned);
+    // A broadcast does not block a later dispatch.
+    let mut action = dispatch_to(Some(dave().user_id), vec![]);
+    if let Action::AssignDispatch(a) = &mut action {
+        a.dispatch_id = DISPATCH2;
+    }
+    assert!(when(&g, alice(), action).is_ok());
+}
+
+#[test]
+fn dispatch_refused() {
+    let g = open_ticket();
+    let bad_radius = |r: f64| {
+        let mut action = dispatch_to(None, roster());
+        if let Action::AssignDispatch(a) = &mut action {
+            a.radius_km = Some(r);
+        }
+        when(&g, alice(), action)
+    };
+    for r in [0.0, -1.0, f64::NAN, f64::INFINITY, 30_000.0] {
+        assert_invalid(bad_radius(r), "radius_km");
+    }
+    assert_invalid(
+        when(&g, alice(), dispatch_to(Some(Uuid::nil()), vec![])),
+        "technician_id",
+    );
+    assert_forbidden(when(&g, carol(), dispatch_to(Some(dave().user_id), vec![])));
+    assert_forbidden(when(&g, erin(), dispatch_to(Some(dave().user_id), vec![])));
+    assert_forbidden(when(
+        &dispatched(),
+        dave(),
+        dispatch_to(Some(tom().user_id), vec![]),
+    ));
+    assert_not_found(when(&g, tom(), dispatch_to(Some(dave().user_id), vec![])));
+    assert_not_found(when(
+        &g,
+        mallory(),
+        dispatch_to(Some(dave().user_id), vec![]),
+    ));
+    assert_not_found(when(
+        &g,
+        foreign_agent(),
+        dispatch_to(Some(dave().user_id), vec![]),
+    ));
+    // One active dispatch at a time.
+    assert_conflict(when(
+        &dispatched(),
+        alice(),
+        dispatch_to(Some(tom().user_id), vec![]),
+    ));
+    assert_conflict(when(
+        &accepted(),
+        alice(),
+        dispatch_to(Some(tom().user_id), vec![]),
+    ));
+    // Resolved tickets must be reopened first.
+    let resolved = g
+        .after(alice(), status(TicketStatus::Assigned))
+        .after(alice(), status(TicketStatus::InProgress))
+        .after(alice(), status(TicketStatus::Resolved));
+    assert_conflict(when(
+        &resolved,
+        alice(),
+        dispatch_to(Some(dave().user_id), vec![]),
+    ));
+}
+
+// ---------------------------------------------------------------- RespondDispatch
+
+#[test]
+fn accept_moves_an_open_ticket_to_in_progress() {
+    let events = when(
+        &dispatched(),
+        dave(),
+        respond(DISPATCH, DispatchResponse::Accept),
+    )
+    .expect("accepted");
+    insta::assert_yaml_snapshot!(events);
+    let g = dispatched().events(&dave(), events);
+    assert_eq!(g.ticket().status, TicketStatus::InProgress);
+}
+
+#[test]
+fn accept_on_a_ticket_in_progress_leaves_the_status() {
+    let g = open_ticket()
+        .after(alice(), assign_to(bob().user_id))
+        .after(bob(), status(TicketStatus::InProgress))
+        .after(alice(), dispatch_to(Some(dave().user_id), vec![]));
+    let events = when(&g, dave(), respond(DISPATCH, DispatchResponse::Accept)).expect("accepted");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn decline_records_the_reason() {
+    let events = when(
+        &dispatched(),
+        dave(),
+        respond(DISPATCH, DispatchResponse::Decline),
+    )
+    .expect("declined");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn respond_refused() {
+    let g = dispatched();
+    // Tom was never dispatched to this ticket: he cannot see it.
+    assert_not_found(when(&g, tom(), respond(DISPATCH, DispatchResponse::Accept)));
+    // Unknown dispatch on a visible ticket.
+    assert_not_found(when(
+        &g,
+        dave(),
+        respond(DISPATCH2, DispatchResponse::Accept),
+    ));
+    // Staff see the ticket but do not respond to dispatches.
+    assert_forbidden(when(
+        &g,
+        alice(),
+        respond(DISPATCH, DispatchResponse::Accept),
+    ));
+    assert_forbidden(when(
+        &g,
+        carol(),
+        respond(DISPATCH, DispatchResponse::Decline),
+    ));
+    // Tom declined an earlier dispatch (so he sees the ticket), but the
+    // current one is dave's.
+    let g2 = open_ticket()
+        .after(alice(), dispatch_to(Some(tom().user_id), vec![]))
+        .after(tom(), respond(DISPATCH, DispatchResponse::Decline));
+    let mut action = dispatch_to(Some(dave().user_id), vec![]);
+    if let Action::AssignDispatch(a) = &mut action {
+        a.dispatch_id = DISPATCH2;
+    }
+    let g2 = g2.after(alice(), action);
+    assert_forbidden(when(
+        &g2,
+        tom(),
+        respond(DISPATCH2, DispatchResponse::Accept),
+    ));
+    // Answering twice, or a declined dispatch.
+    assert_transition(
+        when(
+            &accepted(),
+            dave(),
+            respond(DISPATCH, DispatchResponse::Accept),
+        ),
+        "accepted",
+        "accepted",
+    );
+    assert_transition(
+        when(
+            &accepted(),
+            dave(),
+            respond(DISPATCH, DispatchResponse::Decline),
+        ),
+        "accepted",
+        "declined",
+    );
+    assert_transition(
+        when(&g2, tom(), respond(DISPATCH, DispatchResponse::Accept)),
+        "declined",
+        "accepted",
+    );
+    // A ticket resolved meanwhile must be reopened before accepting.
+    let resolved = dispatched()
+        .after(alice(), status(TicketStatus::Assigned))
+        .after(alice(), status(TicketStatus::InProgress))
+        .after(alice(), status(TicketStatus::Resolved));
+    assert_transition(
+        when(
+            &resolved,
+            dave(),
+            respond(DISPATCH, DispatchResponse::Accept),
+        ),
+        "resolved",
+        "in_progress",
+    );
+    assert_invalid(
+        when(
+            &g,
+            dave(),
+            Action::RespondDispatch(RespondDispatch {
+                dispatch_id: DISPATCH,
+                response: DispatchResponse::Decline,
+                reason: Some("r".repeat(2_001)),
+            }),
+        ),
+        "reason",
+    );
+}
+
+// ---------------------------------------------------------------- ProgressDispatch
+
+#[test]
+fn progress_through_every_stage_resolves_the_ticket() {
+    let mut g = accepted();
+    let mut all = Vec::new();
+    for stage in [
+        ProgressStage::EnRoute,
+        ProgressStage::OnSite,
+        ProgressStage::Completed,
+    ] {
+        let events = when(&g, dave(), progress(stage)).expect("progressed");
+        g = g.events(&dave(), events.clone());
+        all.extend(events);
+    }
+    insta::assert_yaml_snapshot!(all);
+    assert_eq!(g.ticket().status, TicketStatus::Resolved);
+    assert_eq!(g.ticket().dispatches[0].phase, DispatchPhase::Completed);
+}
+
+#[test]
+fn completing_on_a_closed_ticket_leaves_the_status() {
+    let g = accepted()
+        .after(alice(), status(TicketStatus::Resolved))
+        .after(alice(), status(TicketStatus::Closed));
+    let events = when(&g, dave(), progress(ProgressStage::Completed)).expect("completed");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn progress_refused() {
+    // Not accepted yet.
+    assert_transition(
+        when(&dispatched(), dave(), progress(ProgressStage::EnRoute)),
+        "requested",
+        "en_route",
+    );
+    // Backwards and repeated.
+    let on_site = accepted().after(dave(), progress(ProgressStage::OnSite));
+    assert_transition(
+        when(&on_site, dave(), progress(ProgressStage::EnRoute)),
+        "on_site",
+        "en_route",
+    );
+    assert_transition(
+        when(&on_site, dave(), progress(ProgressStage::OnSite)),
+        "on_site",
+        "on_site",
+    );
+    let done = on_site.after(dave(), progress(ProgressStage::Completed));
+    assert_transition(
+        when(&done, dave(), progress(ProgressStage::Completed)),
+        "completed",
+        "completed",
+    );
+    let g = accepted();
+    assert_invalid(
+        when(
+            &g,
+            dave(),
+            Action::ProgressDispatch(ProgressDispatch {
+                dispatch_id: DISPATCH,
+                stage: ProgressStage::EnRoute,
+                location: Some(GeoPoint {
+                    lat: 0.0,
+                    lon: 190.0,
+                }),
+            }),
+        ),
+        "location.lon",
+    );
+    assert_forbidden(when(&g, alice(), progress(ProgressStage::EnRoute)));
+    assert_not_found(when(&g, tom(), progress(ProgressStage::EnRoute)));
+    assert_not_found(when(&g, foreign_agent(), progress(ProgressStage::EnRoute)));
+}
+
+// ---------------------------------------------------------------- ReportLocation
+
+fn location(lat: f64, lon: f64) -> Action {
+    Action::ReportLocation(ReportLocation {
+        lat,
+        lon,
+        site: Some("HQ".into()),
+        building: Some("A".into()),
+        floor: None,
+    })
+}
+
+#[test]
+fn technician_reports_location() {
+    let events = when(&given(), dave(), location(48.85, 2.35)).expect("reported");
+    insta::assert_yaml_snapshot!(events);
+}
+
+#[test]
+fn report_location_refused() {
+    for p in [alice(), carol(), root(), erin()] {
+        assert_forbidden(when(&given(), p, location(48.85, 2.35)));
+    }
+    assert_invalid(when(&given(), dave(), location(-90.5, 0.0)), "lat");
+    assert_invalid(when(&given(), dave(), location(0.0, f64::INFINITY)), "lon");
+    let mut action = location(1.0, 1.0);
+    if let Action::ReportLocation(r) = &mut action {
+        r.site = Some("s".repeat(201));
+    }
+    assert_invalid(when(&given(), dave(), action), "site");
+}
+
+// ---------------------------------------------------------------- RecordRead
+
+fn read(position: u64) -> Action {
+    Action::RecordRead(RecordRead {
+        ticket_id: TICKET,
+        position,
+    })
+}
+
+#[test]
+fn read_receipt_moves_forward_only() {
+    let g = open_ticket().after(alice(), comment("hi", false));
+    let events = when(&g, carol(), read(20)).expect("recorded");
+    insta::assert_yaml_snapshot!(events);
+    let g = g.events(&carol(), events);
+    assert_eq!(when(&g, carol(), read(20)), Ok(vec![]));
+    assert_eq!(when(&g, carol(), read(10)), Ok(vec![]));
+    assert!(when(&g, alice(), read(10)).is_ok());
+}
+
+#[test]
+fn read_receipt_refused() {
+    let g = open_ticket();
+    assert_invalid(when(&g, carol(), read(0)), "position");
+    assert_invalid(when(&g, carol(), read(11)), "position");
+    assert_not_found(when(&g, mallory(), read(10)));
+    assert_not_found(when(&g, frank(), read(10)));
+    assert_not_found(when(&g, foreign_agent(), read(10)));
+}
+
+// ---------------------------------------------------------------- evolve
+
+#[test]
+fn evolve_a_whole_lifecycle() {
+    let g = dispatched()
+        .after(alice(), assign_to(bob().user_id))
+        .after(carol(), comment("thanks", false))
+        .after(alice(), comment("customer is VIP", true))
+        .after(
+            alice(),
+            edit(
+                Some("Printer fire (tray 2)"),
+                None,
+                None,
+                Some(vec!["fire"]),
+            ),
+        )
+        .after(dave(), respond(DISPATCH, DispatchResponse::Accept))
+        .after(dave(), progress(ProgressStage::EnRoute))
+        .after(dave(), progress(ProgressStage::Completed))
+        .after(carol(), read(20));
+    insta::assert_yaml_snapshot!(g.state);
+}
+
+#[test]
+fn every_rejection_of_an_invisible_ticket_is_not_found() {
+    // Whatever the command, a principal who may not see the ticket gets 404.
+    let g = dispatched();
+    let actions = vec![
+        edit(Some("x"), None, None, None),
+        assign_to(bob().user_id),
+        status(TicketStatus::Closed),
+        comment("", true),
+        dispatch_to(Some(Uuid::nil()), vec![]),
+        respond(DISPATCH, DispatchResponse::Accept),
+        progress(ProgressStage::Completed),
+        read(0),
+    ];
+    for p in [mallory(), tom(), frank(), foreign_agent()] {
+        for a in &actions {
+            assert_eq!(
+                when(&g, p.clone(), a.clone()),
+                Err(DomainError::NotFound),
+                "{} {}",
+                p.name,
+                a.name()
+            );
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Executing commands against the event store (see execute.rs).
