@@ -1,0 +1,105 @@
+//! Helpers shared by the event-store integration tests.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use event_store::{
+    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, Priority, RecordedEvent, Role,
+    SledOptions, SledStore, TicketKind,
+};
+use uuid::Uuid;
+
+/// A fresh store in a fresh temporary directory.
+pub fn fresh() -> (tempfile::TempDir, Arc<SledStore>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open store");
+    (dir, store)
+}
+
+pub fn actor() -> Actor {
+    Actor {
+        user_id: Uuid::from_u128(7),
+        role: Role::Agent,
+    }
+}
+
+pub fn created(number: u64) -> EventPayload {
+    EventPayload::TicketCreated {
+        number,
+        title: format!("ticket {number}"),
+        description: "the printer is on fire".into(),
+        priority: Priority::High,
+        kind: TicketKind::Incident,
+        reporter: Uuid::from_u128(42),
+        location: None,
+        tags: vec![],
+        device: None,
+    }
+}
+
+pub fn comment(text: &str) -> EventPayload {
+    EventPayload::CommentPosted {
+        comment_id: Uuid::now_v7(),
+        body: text.into(),
+        internal: false,
+    }
+}
+
+pub fn request(stream: Uuid, expected: ExpectedVersion, payloads: Vec<EventPayload>) -> AppendRequest {
+    AppendRequest {
+        stream_id: stream,
+        expected,
+        events: payloads.into_iter().map(NewEvent::new).collect(),
+        command_id: Uuid::now_v7(),
+        correlation_id: Uuid::now_v7(),
+        tenant: "demo".into(),
+        actor: actor(),
+        recorded_at: Utc::now(),
+    }
+}
+
+/// Every durable event, paging through `read_all`.
+pub async fn read_everything(store: &dyn EventStore) -> Vec<RecordedEvent> {
+    let mut out = Vec::new();
+    loop {
+        let page = store
+            .read_all(out.len() as u64 + 1, event_store::limits::READ_PAGE_MAX)
+            .await
+            .expect("read_all");
+        if page.is_empty() {
+            return out;
+        }
+        out.extend(page);
+    }
+}
+
+/// Positions 1..=n and, per stream, versions 1..=k, in order.
+pub fn assert_gapless(events: &[RecordedEvent]) {
+    let mut versions = std::collections::HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.position, i as u64 + 1, "positions are gapless");
+        let v = versions.entry(e.stream_id).or_insert(0u64);
+        *v += 1;
+        assert_eq!(e.stream_version, *v, "stream versions are gapless");
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cond()
+}
+
+/// Closes a store and drops it so its directory can be reopened.
+pub async fn close(store: Arc<SledStore>) {
+    store.close().await.expect("close");
+    drop(store);
+}
