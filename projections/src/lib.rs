@@ -8,6 +8,7 @@
 //! each query route with one call.
 
 pub mod audit;
+pub mod bench;
 pub mod chat;
 pub mod cursor;
 pub mod error;
