@@ -1,0 +1,195 @@
+//! Tamper detection on copies of a real store: every kind of alteration is
+//! found by `verify` at the right position, and `open` refuses to serve it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use event_store::sled_store::{keys, verify_dir, LOG_TREE};
+use event_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError};
+use uuid::Uuid;
+
+const RECORDS: u64 = 60;
+/// Where the codec puts the checksum, the hash and the body (see codec.rs).
+const CRC_AT: usize = 1;
+const HASH_AT: usize = 5;
+const BODY_AT: usize = 39;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+/// A closed store with RECORDS events over three streams.
+async fn original() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open");
+    let streams: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
+    for (i, s) in streams.iter().enumerate() {
+        store
+            .append(request(*s, ExpectedVersion::NoStream, vec![created(i as u64)]))
+            .await
+            .expect("create");
+    }
+    let mut n = 3;
+    while n < RECORDS {
+        let s = streams[n as usize % 3];
+        let events = if n % 2 == 0 || n + 1 == RECORDS { vec![comment("hello world")] } else { vec![comment("hello"), comment("hello again")] };
+        n += events.len() as u64;
+        store.append(request(s, ExpectedVersion::Any, events)).await.expect("append");
+    }
+    assert_eq!(store.head().await.expect("head"), RECORDS);
+    close(store).await;
+    dir
+}
+
+/// A copy of `original` altered with raw sled.
+fn altered(original: &Path, scratch: &tempfile::TempDir, name: &str, alter: impl FnOnce(&sled::Tree)) -> PathBuf {
+    let path = scratch.path().join(name);
+    copy_dir(original, &path);
+    let db = sled::open(&path).expect("raw sled");
+    let log = db.open_tree(LOG_TREE).expect("log tree");
+    alter(&log);
+    db.flush().expect("flush");
+    drop(log);
+    drop(db);
+    path
+}
+
+fn record(log: &sled::Tree, position: u64) -> Vec<u8> {
+    log.get(keys::record_key(position)).expect("get").expect("record exists").to_vec()
+}
+
+fn put(log: &sled::Tree, position: u64, bytes: Vec<u8>) {
+    log.insert(keys::record_key(position), bytes).expect("insert");
+}
+
+fn reseal_crc(bytes: &mut [u8]) {
+    let crc = crc32c::crc32c(&bytes[HASH_AT..]);
+    bytes[CRC_AT..HASH_AT].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Replaces "hello" by "jello" in a record's body.
+fn edit_payload(bytes: &mut [u8]) {
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"hello")
+        .expect("record holds a comment");
+    bytes[at] = b'j';
+}
+
+fn assert_detected(path: &Path, position: u64, reason: &str) {
+    let report = verify_dir(path, &|_, _| {}).expect("verify runs");
+    let (at, why) = report.failure.clone().expect("alteration detected");
+    assert_eq!(at, position, "first bad position ({why})");
+    assert!(why.contains(reason), "reason {why:?} should mention {reason:?}");
+    match SledStore::open(path, SledOptions::default()) {
+        Err(StoreError::Corrupt { .. }) => {}
+        Err(e) => panic!("open failed, but not as Corrupt: {e}"),
+        Ok(_) => panic!("open served an altered store"),
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_alteration_is_detected() {
+    let original = original().await;
+    let scratch = tempfile::tempdir().expect("scratch");
+
+    let untouched = altered(original.path(), &scratch, "untouched", |_| {});
+    let report = verify_dir(&untouched, &|_, _| {}).expect("verify");
+    assert!(report.ok(), "{report:?}");
+    assert_eq!((report.records, report.head), (RECORDS, RECORDS));
+    drop(SledStore::open(&untouched, SledOptions::default()).expect("an intact copy opens"));
+
+    let flipped = altered(original.path(), &scratch, "flipped", |log| {
+        let mut bytes = record(log, 10);
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x04;
+        put(log, 10, bytes);
+    });
+    assert_detected(&flipped, 10, "checksum");
+
+    let truncated = altered(original.path(), &scratch, "truncated", |log| {
+        log.remove(keys::record_key(RECORDS)).expect("remove");
+        log.remove(keys::record_key(RECORDS - 1)).expect("remove");
+    });
+    assert_detected(&truncated, RECORDS - 1, "truncated tail");
+
+    let deleted = altered(original.path(), &scratch, "deleted", |log| {
+        log.remove(keys::record_key(30)).expect("remove");
+    });
+    assert_detected(&deleted, 30, "missing");
+
+    let swapped = altered(original.path(), &scratch, "swapped", |log| {
+        let (a, b) = (record(log, 20), record(log, 21));
+        put(log, 20, b);
+        put(log, 21, a);
+    });
+    assert_detected(&swapped, 20, "claims position 21");
+
+    // An edit whose checksum is made to match: the record's hash gives it away.
+    let edited = altered(original.path(), &scratch, "edited", |log| {
+        let mut bytes = record(log, 15);
+        edit_payload(&mut bytes);
+        reseal_crc(&mut bytes);
+        put(log, 15, bytes);
+    });
+    assert_detected(&edited, 15, "hash chain");
+
+    // Recomputing the record's own hash too: the next record's link gives it away.
+    let rehashed = altered(original.path(), &scratch, "rehashed", |log| {
+        let mut bytes = record(log, 15);
+        edit_payload(&mut bytes);
+        let prev = record(log, 14);
+        let mut prev_hash = [0u8; 32];
+        prev_hash.copy_from_slice(&prev[HASH_AT..HASH_AT + 32]);
+        let schema = u16::from_le_bytes([bytes[BODY_AT - 2], bytes[BODY_AT - 1]]);
+        let hash = event_store::codec::record_hash(&prev_hash, schema, &bytes[BODY_AT..]);
+        bytes[HASH_AT..HASH_AT + 32].copy_from_slice(&hash);
+        reseal_crc(&mut bytes);
+        put(log, 15, bytes);
+    });
+    assert_detected(&rehashed, 16, "previous-hash");
+}
+
+#[tokio::test]
+async fn damaged_records_are_never_served() {
+    let original = original().await;
+    let scratch = tempfile::tempdir().expect("scratch");
+    let flipped = altered(original.path(), &scratch, "flipped", |log| {
+        let mut bytes = record(log, 10);
+        bytes[BODY_AT + 3] ^= 0x80;
+        put(log, 10, bytes);
+    });
+    // Forced open (as a repair tool would): reads refuse the bad record.
+    let options = SledOptions {
+        check_tail_on_open: false,
+        ..SledOptions::default()
+    };
+    let store = SledStore::open(&flipped, options).expect("forced open");
+    match store.read_all(1, 100).await {
+        Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, 10),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(store.read_all(11, 100).await.expect("records after it are fine").len() == 50);
+    let report = store.verify(&|_, _| {}).await.expect("verify");
+    assert_eq!(report.failure.map(|f| f.0), Some(10));
+}
+
+#[test]
+fn verify_dir_refuses_a_directory_without_a_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    assert!(matches!(
+        verify_dir(&dir.path().join("nothing"), &|_, _| {}),
+        Err(StoreError::Unavailable(_))
+    ));
+}
