@@ -28,4 +28,6 @@ pub use error::DomainError;
 pub use proximity::{
     choose_technician, choose_technician_excluding, haversine_km, TechnicianChoice, TechnicianInfo,
 };
-pub use state::{evolve, Dispatch, DispatchPhase, Ticket, TicketState};
+pub use state::{
+    evolve, AppliedCommand, Dispatch, DispatchPhase, Ticket, TicketState, RECENT_COMMANDS_MAX,
+};

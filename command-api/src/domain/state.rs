@@ -1,6 +1,6 @@
 //! A ticket's state, folded from its stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use event_store::{
@@ -8,6 +8,7 @@ use event_store::{
     RecordedEvent, StreamAudience, TicketId, TicketKind, TicketStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 /// Everything decide needs to know about one ticket stream.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,26 @@ pub struct TicketState {
     pub position: u64,
     /// The ticket, once `TicketCreated` is folded in.
     pub ticket: Option<Ticket>,
+    /// The last commands that appended to this stream, oldest first, so a
+    /// retried command is answered from the log even when a snapshot hides
+    /// its events.
+    pub recent_commands: VecDeque<AppliedCommand>,
+}
+
+/// Most commands remembered per stream for answering retries.
+pub const RECENT_COMMANDS_MAX: usize = 64;
+
+/// Where one command's events landed in a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedCommand {
+    /// The command (idempotency key).
+    pub command_id: Uuid,
+    /// Stream version of its last event.
+    pub version: u64,
+    /// Global position of its first event.
+    pub first_position: u64,
+    /// Global position of its last event.
+    pub position: u64,
 }
 
 /// A created ticket.
@@ -133,6 +154,15 @@ pub struct Dispatch {
 }
 
 impl TicketState {
+    /// Where the events of `command_id` landed, if it is a recent command.
+    pub fn applied(&self, command_id: Uuid) -> Option<AppliedCommand> {
+        self.recent_commands
+            .iter()
+            .rev()
+            .find(|c| c.command_id == command_id)
+            .copied()
+    }
+
     /// The dispatch with id `id`, if the ticket has one.
     pub fn dispatch(&self, id: DispatchId) -> Option<&Dispatch> {
         self.ticket.as_ref()?.dispatches.iter().find(|d| d.id == id)
@@ -165,6 +195,23 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
     state.audience.apply(event);
     state.version = event.stream_version;
     state.position = event.position;
+    match state.recent_commands.back_mut() {
+        Some(last) if last.command_id == event.command_id => {
+            last.version = event.stream_version;
+            last.position = event.position;
+        }
+        _ => {
+            if state.recent_commands.len() >= RECENT_COMMANDS_MAX {
+                state.recent_commands.pop_front();
+            }
+            state.recent_commands.push_back(AppliedCommand {
+                command_id: event.command_id,
+                version: event.stream_version,
+                first_position: event.position,
+                position: event.position,
+            });
+        }
+    }
     let at = event.recorded_at;
     if let EventPayload::TicketCreated {
         number,

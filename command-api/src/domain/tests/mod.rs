@@ -71,23 +71,27 @@ fn at(minutes: i64) -> DateTime<Utc> {
 /// A stream's history: events folded into a state, as a load would.
 struct Given {
     state: TicketState,
+    commands: u128,
 }
 
 fn given() -> Given {
     Given {
         state: TicketState::default(),
+        commands: 0,
     }
 }
 
 impl Given {
+    /// Folds one event appended by the current command.
     fn event(mut self, by: &Principal, payload: EventPayload) -> Self {
         let version = self.state.version + 1;
+        let command = self.commands;
         let record = RecordedEvent {
             position: version * 10,
             stream_id: TICKET,
             stream_version: version,
             event_id: Uuid::from_u128(version as u128),
-            command_id: Uuid::from_u128(1_000 + version as u128),
+            command_id: Uuid::from_u128(1_000 + command),
             correlation_id: Uuid::from_u128(2_000 + version as u128),
             tenant: TENANT.into(),
             actor: Actor {
@@ -109,10 +113,12 @@ impl Given {
         self
     }
 
+    /// Folds the events of one command.
     fn events(mut self, by: &Principal, payloads: Vec<EventPayload>) -> Self {
         for p in payloads {
             self = self.event(by, p);
         }
+        self.commands += 1;
         self
     }
 
@@ -1013,6 +1019,32 @@ fn evolve_a_whole_lifecycle() {
         .after(dave(), progress(ProgressStage::Completed))
         .after(carol(), read(20));
     insta::assert_yaml_snapshot!(g.state);
+}
+
+#[test]
+fn recent_commands_remember_where_each_command_landed() {
+    let g = dispatched().after(dave(), respond(DISPATCH, DispatchResponse::Accept));
+    // Accepting appended three events (accepted, open→assigned→in_progress).
+    assert_eq!(
+        g.state.applied(Uuid::from_u128(1_002)),
+        Some(AppliedCommand {
+            command_id: Uuid::from_u128(1_002),
+            version: 5,
+            first_position: 30,
+            position: 50,
+        })
+    );
+    assert_eq!(
+        g.state.applied(Uuid::from_u128(1_000)).map(|c| c.version),
+        Some(1)
+    );
+    assert_eq!(g.state.applied(Uuid::from_u128(9)), None);
+    let mut g = g;
+    for i in 0..RECENT_COMMANDS_MAX {
+        g = g.after(alice(), comment(&format!("c{i}"), false));
+    }
+    assert_eq!(g.state.recent_commands.len(), RECENT_COMMANDS_MAX);
+    assert_eq!(g.state.applied(Uuid::from_u128(1_000)), None);
 }
 
 #[test]
