@@ -51,7 +51,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let store_dyn: Arc<dyn EventStore> = store.clone();
-    let state = AppState::new(store_dyn, store.clone(), jwt, options)?;
+    let state = AppState::open(store_dyn, store.clone(), jwt, options).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -63,7 +63,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("{}", summary.instructions(addr));
     }
     tracing::info!(%addr, data = %args.data.display(), "ticketlog listening");
-    let served = command_api::http::serve(listener, state, signals::shutdown_signal()).await;
+    let served =
+        command_api::http::serve(listener, state.clone(), signals::shutdown_signal()).await;
+    state.shutdown().await;
     // In-flight requests have finished (graceful shutdown); make every
     // acknowledged write durable and stop the writer before exiting.
     let closed = store.close().await;

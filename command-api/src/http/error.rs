@@ -190,3 +190,24 @@ impl From<AuthError> for ApiError {
         }
     }
 }
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        use projections::ProjectionError as P;
+        match e {
+            P::NotFound => ApiError::not_found("resource"),
+            P::Forbidden { permission } => ApiError::forbidden(permission),
+            P::BadRequest { field, message } => ApiError::invalid_field(field, message),
+            P::Store(s) => ApiError::from(s),
+            P::NotCaughtUp { .. } | P::Snapshot(_) | P::Stopped => {
+                let details = e.details();
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    e.to_string(),
+                )
+                .with_details(details)
+            }
+        }
+    }
+}

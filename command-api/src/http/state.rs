@@ -3,6 +3,8 @@
 use std::sync::Arc;
 
 use event_store::{EventStore, KvProvider, StoreError};
+use projections::{ProjectionError, Projections, ProjectionsConfig};
+use thiserror::Error;
 use tokio::sync::Semaphore;
 
 use super::limits::{
@@ -32,8 +34,21 @@ impl Default for HttpOptions {
     }
 }
 
+/// Why the state could not be built.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The store failed (opening side trees).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The projections could not be loaded or caught up.
+    #[error(transparent)]
+    Projections(#[from] ProjectionError),
+}
+
 struct Inner {
     store: Arc<dyn EventStore>,
+    projections: Projections,
+    follower: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>>,
     jwt: JwtAuth,
     users: Arc<UserDirectory>,
     limiter: RateLimiter,
@@ -47,17 +62,28 @@ struct Inner {
 pub struct AppState(Arc<Inner>);
 
 impl AppState {
-    /// State over a store, its side trees (for the user directory), the JWT
-    /// configuration and the HTTP options.
-    pub fn new(
+    /// State over a store, its side trees (user directory, projection
+    /// snapshots), the JWT configuration and the HTTP options. Loads the
+    /// projections, catches them up and starts following the log.
+    pub async fn open(
         store: Arc<dyn EventStore>,
         kv: Arc<dyn KvProvider>,
         jwt: JwtAuth,
         options: HttpOptions,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, StartError> {
         let users = Arc::new(UserDirectory::new(kv.tree(USERS_TREE_NAME)?));
+        let (projections, report) =
+            Projections::open(store.clone(), kv.clone(), ProjectionsConfig::default()).await?;
+        tracing::info!(
+            position = report.position,
+            replayed = report.replayed,
+            "projections loaded"
+        );
+        let follower = projections.spawn();
         Ok(AppState(Arc::new(Inner {
             store,
+            projections,
+            follower: std::sync::Mutex::new(Some(follower)),
             jwt,
             users,
             limiter: RateLimiter::new(options.rate_limit),
@@ -68,6 +94,30 @@ impl AppState {
             login_slots: Semaphore::new(LOGIN_CONCURRENCY_MAX),
             metrics: Metrics::default(),
         })))
+    }
+
+    /// Stops the projection follower (it writes a final snapshot). Call
+    /// after the server has stopped and before closing the store.
+    pub async fn shutdown(&self) {
+        self.0.projections.stop();
+        let follower = self
+            .0
+            .follower
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(task) = follower {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "projection follower ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "projection follower task failed"),
+            }
+        }
+    }
+
+    /// The read models.
+    pub fn projections(&self) -> &Projections {
+        &self.0.projections
     }
 
     /// The event store.

@@ -26,14 +26,16 @@ pub struct TestServer {
 }
 
 /// State over a fresh store in `dir`.
-pub fn state_in(
+pub async fn state_in(
     dir: &std::path::Path,
     options: HttpOptions,
     sled: SledOptions,
 ) -> (AppState, Arc<SledStore>) {
     let store = SledStore::open(dir.join("store"), sled).expect("open store");
     let jwt = JwtAuth::hs256(SECRET, 3600).expect("jwt");
-    let state = AppState::new(store.clone(), store.clone(), jwt, options).expect("state");
+    let state = AppState::open(store.clone(), store.clone(), jwt, options)
+        .await
+        .expect("state");
     (state, store)
 }
 
@@ -46,7 +48,7 @@ impl TestServer {
     /// A server with the given options.
     pub async fn start_with(options: HttpOptions, sled: SledOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (state, store) = state_in(dir.path(), options, sled);
+        let (state, store) = state_in(dir.path(), options, sled).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -144,6 +146,7 @@ impl TestServer {
         if let Some(task) = self.task.take() {
             task.await.expect("server task");
         }
+        self.state.shutdown().await;
         self.store.close().await.expect("close");
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod queries;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -21,6 +22,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/auth/token", post(auth::token))
         .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/tickets", get(queries::list_tickets))
+        .route("/api/v1/tickets/{id}", get(queries::get_ticket))
+        .route("/api/v1/tickets/{id}/chat", get(queries::chat))
+        .route("/api/v1/tickets/{id}/audit", get(queries::audit))
+        .route("/api/v1/stats", get(queries::stats))
+        .route("/api/v1/events", get(queries::events))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
