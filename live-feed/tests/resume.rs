@@ -20,9 +20,13 @@ async fn resume_after_forced_disconnect_gets_exactly_the_missed_events() {
 
     let mut missed = Vec::new();
     for i in 0..3 {
-        missed.push(h.comment(ticket, &h.agent, &format!("missed {i}"), false).await);
+        missed.push(
+            h.comment(ticket, &h.agent, &format!("missed {i}"), false)
+                .await,
+        );
     }
-    h.comment(ticket, &h.agent, "internal, never for the customer", true).await;
+    h.comment(ticket, &h.agent, "internal, never for the customer", true)
+        .await;
     let other = h.ticket(&h.customer).await;
     h.comment(other, &h.agent, "another ticket", false).await;
 
@@ -44,9 +48,13 @@ async fn resume_ahead_of_the_feed_skips_what_the_client_has() {
     let ticket = h.ticket(&h.customer).await;
     let mut c = h.connect("customer").await;
     let head = h.feed.position();
-    let sub = c.subscribe(&format!("ticket:{ticket}"), Some(head + 1)).await;
+    let sub = c
+        .subscribe(&format!("ticket:{ticket}"), Some(head + 1))
+        .await;
     assert_eq!(sub["type"], "subscribed");
-    let skipped = h.comment(ticket, &h.agent, "client claims to have this", false).await;
+    let skipped = h
+        .comment(ticket, &h.agent, "client claims to have this", false)
+        .await;
     assert_eq!(skipped, head + 1);
     let next = h.comment(ticket, &h.agent, "new", false).await;
     h.fanned_out(next).await;
@@ -68,7 +76,9 @@ async fn seam_has_no_gap_and_no_duplicate_under_concurrent_appends() {
         tokio::spawn(async move {
             let mut last = 0;
             for i in 0..EVENTS {
-                last = h.comment(ticket, &h.agent, &format!("c{i}"), i % 5 == 0).await;
+                last = h
+                    .comment(ticket, &h.agent, &format!("c{i}"), i % 5 == 0)
+                    .await;
             }
             last
         })
@@ -82,7 +92,8 @@ async fn seam_has_no_gap_and_no_duplicate_under_concurrent_appends() {
             tokio::task::yield_now().await;
             let after = h.feed.position().saturating_sub((k as u64) * 7);
             let mut c = h.connect("customer").await;
-            c.send(json!({"type": "subscribe", "room": room, "after": after})).await;
+            c.send(json!({"type": "subscribe", "room": room, "after": after}))
+                .await;
             (after, c)
         }));
     }

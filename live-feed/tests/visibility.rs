@@ -21,7 +21,9 @@ async fn customer_never_receives_internal_comments_live_or_on_resume() {
     assert_eq!(agent.subscribe(&room, None).await["type"], "subscribed");
     assert_eq!(customer.subscribe(&room, None).await["type"], "subscribed");
 
-    let internal = h.comment(ticket, &h.agent, "customer is difficult", true).await;
+    let internal = h
+        .comment(ticket, &h.agent, "customer is difficult", true)
+        .await;
     let public = h.comment(ticket, &h.agent, "we are on it", false).await;
 
     let a1 = agent.next_of("event").await;
@@ -36,7 +38,10 @@ async fn customer_never_receives_internal_comments_live_or_on_resume() {
     assert_eq!(c1["event"]["kind"], "CommentPosted");
     assert!(c1["event"]["actor"]["id"].is_string());
     assert!(c1["event"]["at"].is_string());
-    assert!(customer.events_until_pong().await.is_empty(), "nothing after the public comment");
+    assert!(
+        customer.events_until_pong().await.is_empty(),
+        "nothing after the public comment"
+    );
 
     // Resume from the very start: the whole visible history, still without the note.
     let mut resumed = h.connect("customer").await;
@@ -44,7 +49,11 @@ async fn customer_never_receives_internal_comments_live_or_on_resume() {
     assert_eq!(sub["type"], "subscribed");
     let history = resumed.events_until_pong().await;
     assert!(history.iter().all(|e| !is_internal(e)), "{history:?}");
-    assert_eq!(history.len(), 2, "TicketCreated and the public comment: {history:?}");
+    assert_eq!(
+        history.len(),
+        2,
+        "TicketCreated and the public comment: {history:?}"
+    );
     assert_eq!(history[1]["position"], public);
 
     let mut agent_resumed = h.connect("agent").await;
@@ -62,7 +71,11 @@ async fn invisible_and_nonexistent_rooms_get_the_same_answer() {
     let undispatched = h.ticket(&h.customer).await;
     let mut customer = h.connect("customer").await;
     let mut answers = Vec::new();
-    for room in [format!("ticket:{others}"), format!("ticket:{foreign}"), format!("ticket:{}", Uuid::now_v7())] {
+    for room in [
+        format!("ticket:{others}"),
+        format!("ticket:{foreign}"),
+        format!("ticket:{}", Uuid::now_v7()),
+    ] {
         let mut a = customer.subscribe(&room, None).await;
         assert_eq!(a["type"], "error");
         assert_eq!(a["room"], room.as_str());
@@ -73,17 +86,29 @@ async fn invisible_and_nonexistent_rooms_get_the_same_answer() {
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
 
     let mut tech = h.connect("technician").await;
-    let a = tech.subscribe(&format!("ticket:{undispatched}"), None).await;
-    assert_eq!(a["code"], "not_found", "a technician sees only dispatched tickets");
+    let a = tech
+        .subscribe(&format!("ticket:{undispatched}"), None)
+        .await;
+    assert_eq!(
+        a["code"], "not_found",
+        "a technician sees only dispatched tickets"
+    );
 
     let mut foreign_agent = h.connect("foreign_agent").await;
-    let a = foreign_agent.subscribe(&format!("ticket:{undispatched}"), Some(0)).await;
+    let a = foreign_agent
+        .subscribe(&format!("ticket:{undispatched}"), Some(0))
+        .await;
     assert_eq!(a["code"], "not_found", "never another tenant's ticket");
 
-    let a = customer.subscribe(&format!("user:{}", h.agent.user_id), None).await;
+    let a = customer
+        .subscribe(&format!("user:{}", h.agent.user_id), None)
+        .await;
     assert_eq!(a["code"], "forbidden");
     let mut analyst = h.connect("analyst").await;
-    assert_eq!(analyst.subscribe("tickets", None).await["code"], "forbidden");
+    assert_eq!(
+        analyst.subscribe("tickets", None).await["code"],
+        "forbidden"
+    );
     // Still alive after all refusals.
     assert!(customer.events_until_pong().await.is_empty());
 }
@@ -94,9 +119,15 @@ async fn tickets_room_shows_only_visible_tickets() {
     let mut customer = h.connect("customer").await;
     let mut agent = h.connect("agent").await;
     let mut foreign = h.connect("foreign_agent").await;
-    assert_eq!(customer.subscribe("tickets", None).await["type"], "subscribed");
+    assert_eq!(
+        customer.subscribe("tickets", None).await["type"],
+        "subscribed"
+    );
     assert_eq!(agent.subscribe("tickets", None).await["type"], "subscribed");
-    assert_eq!(foreign.subscribe("tickets", None).await["type"], "subscribed");
+    assert_eq!(
+        foreign.subscribe("tickets", None).await["type"],
+        "subscribed"
+    );
 
     let others = h.ticket(&h.other_customer).await;
     let mine = h.ticket(&h.customer).await;
@@ -116,14 +147,26 @@ async fn tickets_room_shows_only_visible_tickets() {
     h.fanned_out(status).await;
 
     let seen = customer.events_until_pong().await;
-    assert!(seen.iter().all(|e| e["event"]["stream_id"] == mine.to_string()), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|e| e["event"]["stream_id"] == mine.to_string()),
+        "{seen:?}"
+    );
     assert!(!positions(&seen).contains(&note));
-    assert_eq!(seen.last().map(|e| e["position"].clone()), Some(status.into()));
+    assert_eq!(
+        seen.last().map(|e| e["position"].clone()),
+        Some(status.into())
+    );
 
     let seen = agent.events_until_pong().await;
-    assert!(seen.iter().any(|e| e["event"]["stream_id"] == others.to_string()));
+    assert!(seen
+        .iter()
+        .any(|e| e["event"]["stream_id"] == others.to_string()));
     assert!(positions(&seen).contains(&note));
-    assert!(foreign.events_until_pong().await.is_empty(), "nothing of another tenant");
+    assert!(
+        foreign.events_until_pong().await.is_empty(),
+        "nothing of another tenant"
+    );
 }
 
 #[tokio::test]
@@ -134,7 +177,12 @@ async fn user_room_carries_own_assignments_and_dispatches() {
     let mut agent = h.connect("agent").await;
     let me = format!("user:{}", h.technician.user_id);
     assert_eq!(tech.subscribe(&me, None).await["type"], "subscribed");
-    assert_eq!(agent.subscribe(&format!("user:{}", h.agent.user_id), None).await["type"], "subscribed");
+    assert_eq!(
+        agent
+            .subscribe(&format!("user:{}", h.agent.user_id), None)
+            .await["type"],
+        "subscribed"
+    );
 
     let dispatch = h
         .append(
@@ -152,7 +200,8 @@ async fn user_room_carries_own_assignments_and_dispatches() {
         )
         .await
         .position;
-    h.comment(ticket, &h.agent, "not a notification", false).await;
+    h.comment(ticket, &h.agent, "not a notification", false)
+        .await;
     let assigned = h
         .append(
             ticket,

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use event_store::schema::{EventPayload, Priority, TicketId, TicketKind, UserId};
 use event_store::{
-    Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, Principal, Role, SledOptions,
-    SledStore,
+    Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, Principal, Role,
+    SledOptions, SledStore,
 };
 use futures::{SinkExt, StreamExt};
 use live_feed::{AuthRejected, Authenticate, FeedConfig, FeedState, ReadReceipts, ReceiptError};
@@ -63,7 +63,12 @@ pub struct TestReceipts {
 
 #[async_trait]
 impl ReadReceipts for TestReceipts {
-    async fn record(&self, principal: &Principal, ticket: TicketId, position: u64) -> Result<(), ReceiptError> {
+    async fn record(
+        &self,
+        principal: &Principal,
+        ticket: TicketId,
+        position: u64,
+    ) -> Result<(), ReceiptError> {
         self.recorded
             .lock()
             .expect("receipts lock")
@@ -111,8 +116,11 @@ impl Harness {
         let auth = Arc::new(TestAuth::default());
         let receipts = Arc::new(TestReceipts::default());
         let dyn_store: Arc<dyn EventStore> = store.clone();
-        let feed = FeedState::new(dyn_store, auth.clone(), config).with_read_receipts(receipts.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let feed =
+            FeedState::new(dyn_store, auth.clone(), config).with_read_receipts(receipts.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = live_feed::router(feed.clone());
         tokio::spawn(async move {
@@ -155,7 +163,12 @@ impl Harness {
     }
 
     /// Appends `payloads` to `stream` as one command of `actor`.
-    pub async fn append(&self, stream: Uuid, actor: &Principal, payloads: Vec<EventPayload>) -> AppendOutcome {
+    pub async fn append(
+        &self,
+        stream: Uuid,
+        actor: &Principal,
+        payloads: Vec<EventPayload>,
+    ) -> AppendOutcome {
         let req = AppendRequest {
             stream_id: stream,
             expected: ExpectedVersion::Any,
@@ -176,29 +189,38 @@ impl Harness {
     /// joined afterwards start after it).
     pub async fn ticket(&self, reporter: &Principal) -> TicketId {
         let id = Uuid::now_v7();
-        let created = self.append(
-            id,
-            reporter,
-            vec![EventPayload::TicketCreated {
-                number: 1,
-                title: "Printer on fire".into(),
-                description: "It is on fire".into(),
-                priority: Priority::High,
-                kind: TicketKind::Incident,
-                reporter: reporter.user_id,
-                location: None,
-                tags: vec![],
-                device: None,
-            }],
-        )
-        .await;
+        let created = self
+            .append(
+                id,
+                reporter,
+                vec![EventPayload::TicketCreated {
+                    number: 1,
+                    title: "Printer on fire".into(),
+                    description: "It is on fire".into(),
+                    priority: Priority::High,
+                    kind: TicketKind::Incident,
+                    reporter: reporter.user_id,
+                    location: None,
+                    tags: vec![],
+                    device: None,
+                }],
+            )
+            .await;
         self.fanned_out(created.position).await;
         id
     }
 
     /// A comment on `ticket`; returns its position.
-    pub async fn comment(&self, ticket: TicketId, author: &Principal, body: &str, internal: bool) -> u64 {
-        self.append(ticket, author, vec![comment(body, internal)]).await.position
+    pub async fn comment(
+        &self,
+        ticket: TicketId,
+        author: &Principal,
+        body: &str,
+        internal: bool,
+    ) -> u64 {
+        self.append(ticket, author, vec![comment(body, internal)])
+            .await
+            .position
     }
 
     /// Waits until the feed has fanned out everything up to `position`.
@@ -219,7 +241,10 @@ pub fn comment(body: &str, internal: bool) -> EventPayload {
 pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while !cond() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -250,14 +275,22 @@ impl Client {
         Ok(Client { ws })
     }
 
-    pub async fn with_header(url: &str, name: &'static str, value: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+    pub async fn with_header(
+        url: &str,
+        name: &'static str,
+        value: &str,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
         let mut req = url.into_client_request().expect("request");
-        req.headers_mut().insert(name, HeaderValue::from_str(value).expect("header"));
+        req.headers_mut()
+            .insert(name, HeaderValue::from_str(value).expect("header"));
         Client::try_connect(req).await
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.ws.send(Message::text(v.to_string())).await.expect("send");
+        self.ws
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -267,10 +300,16 @@ impl Client {
     /// The next frame (pings are answered by tungstenite and skipped).
     pub async fn next(&mut self) -> Frame {
         loop {
-            let msg = tokio::time::timeout(WAIT, self.ws.next()).await.expect("timed out waiting for a frame");
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("timed out waiting for a frame");
             match msg {
-                Some(Ok(Message::Text(t))) => return Frame::Json(serde_json::from_str(t.as_str()).expect("json frame")),
-                Some(Ok(Message::Close(frame))) => return Frame::Close(frame.map(|f: CloseFrame| u16::from(f.code))),
+                Some(Ok(Message::Text(t))) => {
+                    return Frame::Json(serde_json::from_str(t.as_str()).expect("json frame"))
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Frame::Close(frame.map(|f: CloseFrame| u16::from(f.code)))
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 Some(Ok(Message::Binary(_))) => panic!("server sent a binary frame"),
                 Some(Err(_)) | None => return Frame::Ended,
@@ -283,7 +322,11 @@ impl Client {
         loop {
             match self.next().await {
                 Frame::Json(v) if v["type"] == kind => return v,
-                Frame::Json(v) if v["type"] == "presence" || v["type"] == "typing" || v["type"] == "read" => continue,
+                Frame::Json(v)
+                    if v["type"] == "presence" || v["type"] == "typing" || v["type"] == "read" =>
+                {
+                    continue
+                }
                 other => panic!("expected a {kind} frame, got {other:?}"),
             }
         }
@@ -293,7 +336,11 @@ impl Client {
     pub async fn next_main(&mut self) -> Value {
         loop {
             match self.next().await {
-                Frame::Json(v) if v["type"] == "presence" || v["type"] == "typing" || v["type"] == "read" => continue,
+                Frame::Json(v)
+                    if v["type"] == "presence" || v["type"] == "typing" || v["type"] == "read" =>
+                {
+                    continue
+                }
                 Frame::Json(v) => return v,
                 other => panic!("expected a frame, got {other:?}"),
             }
@@ -338,5 +385,8 @@ impl Client {
 
 /// Positions of event frames.
 pub fn positions(events: &[Value]) -> Vec<u64> {
-    events.iter().map(|e| e["position"].as_u64().expect("position")).collect()
+    events
+        .iter()
+        .map(|e| e["position"].as_u64().expect("position"))
+        .collect()
 }
