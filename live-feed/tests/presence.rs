@@ -1,0 +1,122 @@
+//! Presence, typing indicators and read receipts in ticket rooms.
+
+mod common;
+
+use common::Harness;
+use serde_json::{json, Value};
+
+fn names(presence: &Value) -> Vec<String> {
+    presence["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(|u| u["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn presence_follows_joins_and_leaves() {
+    let h = Harness::start().await;
+    let ticket = h.ticket(&h.customer).await;
+    let room = format!("ticket:{ticket}");
+    let mut agent = h.connect("agent").await;
+    agent.subscribe(&room, None).await;
+    assert_eq!(names(&agent.next_of("presence").await), vec!["alice"]);
+
+    let mut customer = h.connect("customer").await;
+    customer.subscribe(&room, None).await;
+    let p = customer.next_of("presence").await;
+    assert_eq!(names(&p), vec!["alice", "carol"]);
+    assert_eq!(p["users"][1]["role"], "customer");
+    assert_eq!(p["users"][1]["id"], h.customer.user_id.to_string());
+    assert_eq!(
+        names(&agent.next_of("presence").await),
+        vec!["alice", "carol"]
+    );
+
+    // A second connection of the same user is one entry.
+    let mut agent2 = h.connect("agent").await;
+    agent2.subscribe(&room, None).await;
+    assert_eq!(
+        names(&agent2.next_of("presence").await),
+        vec!["alice", "carol"]
+    );
+    assert_eq!(
+        names(&agent.next_of("presence").await),
+        vec!["alice", "carol"]
+    );
+    drop(agent2);
+    assert_eq!(
+        names(&agent.next_of("presence").await),
+        vec!["alice", "carol"]
+    );
+
+    customer
+        .send(json!({"type": "unsubscribe", "room": room}))
+        .await;
+    assert_eq!(customer.next_main().await["type"], "unsubscribed");
+    assert_eq!(names(&agent.next_of("presence").await), vec!["alice"]);
+}
+
+#[tokio::test]
+async fn typing_reaches_others_and_is_rate_limited() {
+    let h = Harness::start().await;
+    let ticket = h.ticket(&h.customer).await;
+    let room = format!("ticket:{ticket}");
+    let mut agent = h.connect("agent").await;
+    agent.subscribe(&room, None).await;
+    let mut customer = h.connect("customer").await;
+    customer.subscribe(&room, None).await;
+
+    customer
+        .send(json!({"type": "typing", "room": room, "typing": true}))
+        .await;
+    let t = agent.next_of("typing").await;
+    assert_eq!(t["user"]["name"], "carol");
+    assert_eq!(t["typing"], true);
+    customer
+        .send(json!({"type": "typing", "room": room, "typing": true}))
+        .await;
+    let e = customer.next_main().await;
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str()),
+        (Some("error"), Some("rate_limited"))
+    );
+    customer
+        .send(json!({"type": "typing", "room": room, "typing": false}))
+        .await;
+    assert_eq!(agent.next_of("typing").await["typing"], false);
+    // The typist does not get its own indicator back; nothing went to the log.
+    assert!(customer.events_until_pong().await.is_empty());
+    assert!(agent.events_until_pong().await.is_empty());
+}
+
+#[tokio::test]
+async fn read_receipts_are_recorded_and_broadcast() {
+    let h = Harness::start().await;
+    let ticket = h.ticket(&h.customer).await;
+    let room = format!("ticket:{ticket}");
+    let position = h.comment(ticket, &h.agent, "hello", false).await;
+    h.fanned_out(position).await;
+    let mut agent = h.connect("agent").await;
+    agent.subscribe(&room, None).await;
+    let mut customer = h.connect("customer").await;
+    customer.subscribe(&room, None).await;
+
+    customer
+        .send(json!({"type": "read", "room": room, "position": position}))
+        .await;
+    let r = agent.next_of("read").await;
+    assert_eq!(r["user"]["name"], "carol");
+    assert_eq!(r["position"], position);
+    assert_eq!(customer.next_of("read").await["position"], position);
+    assert_eq!(
+        *h.receipts.recorded.lock().expect("lock"),
+        vec![(h.customer.user_id, ticket, position)]
+    );
+
+    customer
+        .send(json!({"type": "read", "room": room, "position": position + 1000}))
+        .await;
+    assert_eq!(customer.next_main().await["code"], "bad_request");
+}
