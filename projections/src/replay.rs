@@ -1,18 +1,19 @@
 //! Folding a stretch of the log into a model that nobody reads yet (open,
-//! rebuild): one task reads and decodes pages while a blocking thread
-//! folds them, so the two halves of the work run on two cores.
+//! rebuild): tasks read and decode pages concurrently while a blocking
+//! thread folds them in order, so reading and folding use every core.
 
 use std::sync::Arc;
 
 use event_store::{EventStore, RecordedEvent, StoreError};
+use futures::StreamExt;
 
 use crate::error::ProjectionError;
 use crate::limits::READ_PAGE_EVENTS;
 use crate::model::ReadModel;
 use crate::runner::Progress;
 
-/// Pages read ahead of the fold (bounded so memory stays flat).
-pub const READ_AHEAD_PAGES: usize = 8;
+/// Pages read concurrently ahead of the fold (bounded so memory stays flat).
+pub const READ_AHEAD_PAGES: usize = 4;
 
 fn gap_error(expected: u64, got: u64) -> ProjectionError {
     ProjectionError::Store(StoreError::Corrupt {
@@ -34,24 +35,25 @@ pub async fn fold_into(
     let (tx, mut rx) =
         tokio::sync::mpsc::channel::<Result<Vec<RecordedEvent>, StoreError>>(READ_AHEAD_PAGES);
     let start = model.position + 1;
+    // Positions are gapless, so every page's range is known up front and
+    // pages can be read by several tasks at once, delivered in order.
     let reader = tokio::spawn(async move {
-        let mut next = start;
-        while next <= until {
-            let want = usize::try_from(until - next + 1)
-                .unwrap_or(usize::MAX)
-                .min(READ_PAGE_EVENTS);
-            let page = store.read_all(next, want).await;
-            let stop = match &page {
-                Ok(p) => match p.last() {
-                    None => true,
-                    Some(last) => {
-                        next = last.position + 1;
-                        false
-                    }
-                },
-                Err(_) => true,
-            };
-            if tx.send(page).await.is_err() || stop {
+        let starts = (start..=until).step_by(READ_PAGE_EVENTS);
+        let pages = futures::stream::iter(starts)
+            .map(|from| {
+                let store = store.clone();
+                let want = usize::try_from(until - from + 1)
+                    .unwrap_or(usize::MAX)
+                    .min(READ_PAGE_EVENTS);
+                tokio::spawn(async move { store.read_all(from, want).await })
+            })
+            .buffered(READ_AHEAD_PAGES);
+        futures::pin_mut!(pages);
+        while let Some(page) = pages.next().await {
+            let page =
+                page.unwrap_or_else(|e| Err(StoreError::Unavailable(format!("read task: {e}"))));
+            let failed = page.is_err();
+            if tx.send(page).await.is_err() || failed {
                 break;
             }
         }

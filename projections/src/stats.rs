@@ -136,7 +136,7 @@ pub struct StatsReport {
 struct Acc {
     count: u64,
     open: u64,
-    by_status: BTreeMap<&'static str, u64>,
+    by_status: [u64; 5],
     resolution_us: Vec<i64>,
     first_response_us: Vec<i64>,
     sla_breaches: u64,
@@ -146,7 +146,7 @@ struct Acc {
 impl Acc {
     fn add(&mut self, t: &TicketState, cutoff: Micros, sla: &SlaTargets) {
         self.count += 1;
-        *self.by_status.entry(t.status.as_str()).or_insert(0) += 1;
+        self.by_status[t.status as usize] += 1;
         let target = sla.micros(t.priority);
         match t.resolved_at.filter(|_| t.is_resolved()) {
             Some(at) => {
@@ -184,10 +184,11 @@ impl Acc {
             count: self.count,
             open: self.open,
             resolved: n as u64,
-            by_status: self
-                .by_status
+            by_status: status_names()
                 .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .zip(self.by_status)
+                .filter(|(_, n)| *n > 0)
+                .map(|(k, n)| (k.to_string(), n))
                 .collect(),
             avg,
             p50: percentile(&self.resolution_us, 50),
@@ -209,26 +210,38 @@ fn percentile(sorted: &[i64], p: usize) -> Option<f64> {
     sorted.get(rank - 1).map(|v| seconds(*v))
 }
 
-/// Group key and its sort rank (priorities sort by urgency, others by name).
-fn group_key(t: &TicketState, by: GroupBy) -> (u8, String) {
-    match by {
-        GroupBy::Priority => (t.priority as u8, enum_name(&t.priority)),
-        GroupBy::Kind => (0, enum_name(&t.kind)),
-        GroupBy::Assignee => (
-            0,
-            t.assignee
-                .map_or_else(|| "unassigned".into(), |a| a.to_string()),
-        ),
-        GroupBy::Site => (
-            0,
-            t.location
-                .as_ref()
-                .and_then(|l| l.site.clone())
-                .unwrap_or_else(|| "none".into()),
-        ),
-        GroupBy::Week => {
-            let week = instant(t.created_at).iso_week();
-            (0, format!("{}-W{:02}", week.year(), week.week()))
+/// A group, borrowed from the ticket so grouping allocates nothing per
+/// ticket; ordered by urgency, name, or time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum GroupKey<'a> {
+    Priority(Priority),
+    Kind(event_store::TicketKind),
+    Assignee(Option<uuid::Uuid>),
+    Site(Option<&'a str>),
+    Week(i32, u32),
+}
+
+impl GroupKey<'_> {
+    fn of(t: &TicketState, by: GroupBy) -> GroupKey<'_> {
+        match by {
+            GroupBy::Priority => GroupKey::Priority(t.priority),
+            GroupBy::Kind => GroupKey::Kind(t.kind),
+            GroupBy::Assignee => GroupKey::Assignee(t.assignee),
+            GroupBy::Site => GroupKey::Site(t.location.as_ref().and_then(|l| l.site.as_deref())),
+            GroupBy::Week => {
+                let week = instant(t.created_at).iso_week();
+                GroupKey::Week(week.year(), week.week())
+            }
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            GroupKey::Priority(p) => enum_name(p),
+            GroupKey::Kind(k) => enum_name(k),
+            GroupKey::Assignee(a) => a.map_or_else(|| "unassigned".into(), |a| a.to_string()),
+            GroupKey::Site(s) => s.unwrap_or("none").to_string(),
+            GroupKey::Week(y, w) => format!("{y}-W{w:02}"),
         }
     }
 }
@@ -252,11 +265,11 @@ pub fn compute<'a>(
     let window_end = query.to.map_or(i64::MAX, |t| micros(&t));
     let window_start = query.from.map_or(i64::MIN, |f| micros(&f));
     let cutoff = micros(&as_of);
-    let mut groups: BTreeMap<(u8, String), Acc> = BTreeMap::new();
+    let mut groups: std::collections::HashMap<GroupKey<'_>, Acc> = std::collections::HashMap::new();
     let mut total = Acc::default();
     for t in tickets.filter(|t| t.created_at >= window_start && t.created_at < window_end) {
         groups
-            .entry(group_key(t, query.group_by))
+            .entry(GroupKey::of(t, query.group_by))
             .or_default()
             .add(t, cutoff, sla);
         total.add(t, cutoff, sla);
@@ -268,10 +281,14 @@ pub fn compute<'a>(
         as_of,
         group_by: query.group_by,
         sla_targets_s: *sla,
-        groups: groups
-            .into_iter()
-            .map(|((_, k), acc)| acc.finish(k))
-            .collect(),
+        groups: {
+            let mut groups: Vec<_> = groups.into_iter().collect();
+            groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            groups
+                .into_iter()
+                .map(|(k, acc)| acc.finish(k.name()))
+                .collect()
+        },
         active_dispatches: total.active_dispatches,
         total,
     }
