@@ -200,11 +200,7 @@ impl StreamAudience {
             EventPayload::DispatchRequested {
                 technician: Some(t),
                 ..
-            } => {
-                if !self.technicians.contains(t) {
-                    self.technicians.push(*t);
-                }
-            }
+            } if !self.technicians.contains(t) => self.technicians.push(*t),
             EventPayload::TechnicianLocationReported { technician, .. } => {
                 self.owner = Some(*technician)
             }
@@ -255,8 +251,7 @@ pub fn can_see(principal: &Principal, event: &RecordedEvent, audience: &StreamAu
     if event.tenant != principal.tenant {
         return false;
     }
-    if event.visibility == Visibility::Internal && !principal.has(Permission::TicketsViewInternal)
-    {
+    if event.visibility == Visibility::Internal && !principal.has(Permission::TicketsViewInternal) {
         return false;
     }
     can_see_stream(principal, audience)

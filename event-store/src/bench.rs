@@ -132,7 +132,8 @@ fn io(e: impl std::fmt::Display) -> StoreError {
 fn comment() -> EventPayload {
     EventPayload::CommentPosted {
         comment_id: Uuid::now_v7(),
-        body: "Checked the switch in room 2.14: port 7 was flapping, replaced the patch cable.".into(),
+        body: "Checked the switch in room 2.14: port 7 was flapping, replaced the patch cable."
+            .into(),
         internal: false,
     }
 }
@@ -169,7 +170,11 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
-async fn writers_run(store: &Arc<SledStore>, writers: usize, events: u64) -> Result<WriterRun, StoreError> {
+async fn writers_run(
+    store: &Arc<SledStore>,
+    writers: usize,
+    events: u64,
+) -> Result<WriterRun, StoreError> {
     let per_writer = (events / writers as u64).max(1);
     let actor = Actor {
         user_id: Uuid::now_v7(),
@@ -237,7 +242,10 @@ async fn replay(store: &SledStore, passes: u32) -> Result<(f64, u64), StoreError
         }
     }
     let head = store.head().await?;
-    Ok((events as f64 / started.elapsed().as_secs_f64().max(1e-9), head))
+    Ok((
+        events as f64 / started.elapsed().as_secs_f64().max(1e-9),
+        head,
+    ))
 }
 
 fn raw_scan(store: &SledStore, passes: u32) -> Result<f64, StoreError> {
@@ -293,10 +301,15 @@ async fn bench(opts: AppendBenchOptions, cores: usize) -> Result<AppendBenchRepo
     };
     let store = SledStore::open(dir.path().join("store"), SledOptions::default())?;
     let mut runs = Vec::new();
-    for (writers, events) in [(1, opts.w1_events), (16, opts.w16_events), (64, opts.w64_events)] {
+    for (writers, events) in [
+        (1, opts.w1_events),
+        (16, opts.w16_events),
+        (64, opts.w64_events),
+    ] {
         runs.push(writers_run(&store, writers, events).await?);
     }
-    let (replay_events_per_s, replay_log_events) = replay(&store, opts.replay_passes.max(1)).await?;
+    let (replay_events_per_s, replay_log_events) =
+        replay(&store, opts.replay_passes.max(1)).await?;
     let raw_scan_events_per_s = raw_scan(&store, opts.replay_passes.max(1))?;
     store.close().await?;
     drop(store);

@@ -141,10 +141,16 @@ fn corrupt(position: u64, reason: impl Into<String>) -> StoreError {
 /// The hash is carried, not recomputed: [`check_hash`] does that.
 pub fn decode(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> {
     if bytes.len() < BODY_AT || bytes.len() > RECORD_BYTES_MAX {
-        return Err(corrupt(position, format!("record of {} bytes", bytes.len())));
+        return Err(corrupt(
+            position,
+            format!("record of {} bytes", bytes.len()),
+        ));
     }
     if bytes[0] != FORMAT_BINCODE {
-        return Err(corrupt(position, format!("unknown format byte {}", bytes[0])));
+        return Err(corrupt(
+            position,
+            format!("unknown format byte {}", bytes[0]),
+        ));
     }
     let mut crc_bytes = [0u8; 4];
     crc_bytes.copy_from_slice(&bytes[CRC_AT..HASH_AT]);

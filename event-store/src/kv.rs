@@ -3,14 +3,17 @@
 
 use crate::error::StoreError;
 
+/// One entry of a side tree: (key, value).
+pub type KvEntry = (Vec<u8>, Vec<u8>);
+
 /// A named, ordered key-value tree owned by one consumer (never the log's keys).
 pub trait KvTree: Send + Sync + 'static {
     /// The value at `key`.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// The last entry whose key starts with `prefix`.
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvEntry>, StoreError>;
     /// Entries whose key starts with `prefix`, in key order, at most `limit`.
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError>;
     /// Applies puts (`Some`) and deletes (`None`) atomically.
     fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
     /// Removes every entry.

@@ -19,9 +19,10 @@ pub mod upcast;
 
 pub use access::{can_see, can_see_stream, Permission, Principal, Role, StreamAudience};
 pub use error::StoreError;
-pub use kv::{KvProvider, KvTree};
+pub use kv::{KvEntry, KvProvider, KvTree};
 pub use record::{
-    Actor, AppendOutcome, AppendRequest, ExpectedVersion, Hash, NewEvent, RecordedEvent, Tenant, Visibility,
+    Actor, AppendOutcome, AppendRequest, ExpectedVersion, Hash, NewEvent, RecordedEvent, Tenant,
+    Visibility,
 };
 pub use schema::*;
 pub use sled_store::{SledOptions, SledStore};

@@ -51,7 +51,11 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// Events with position ≥ `from_position`, at most `limit` (capped).
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError>;
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 
     /// The current version of a stream (0 if it does not exist).
     async fn stream_version(&self, stream: StreamId) -> Result<u64, StoreError>;
@@ -65,7 +69,10 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Walks the whole log checking checksums, contiguity and the hash chain,
     /// calling `progress(done, total)` as it goes.
-    async fn verify(&self, progress: &(dyn Fn(u64, u64) + Send + Sync)) -> Result<VerifyReport, StoreError>;
+    async fn verify(
+        &self,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<VerifyReport, StoreError>;
 
     /// Waits until every acknowledged write is durable and stops the writer.
     async fn close(&self) -> Result<(), StoreError>;

@@ -8,7 +8,9 @@
 use serde::Deserialize;
 
 use crate::codec::{from_bincode, Body};
-use crate::schema::{EventPayload, Location, Priority, TicketKind, TicketStatus, UserId, SCHEMA_VERSION};
+use crate::schema::{
+    EventPayload, Location, Priority, TicketKind, TicketStatus, UserId, SCHEMA_VERSION,
+};
 
 /// Payloads as schema version 1 wrote them. Variant order is part of the
 /// format: never reorder.

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 
 use common::*;
 use event_store::{
-    EventPayload, EventStore, ExpectedVersion, GeoPoint, NewEvent, SledOptions, SledStore, StoreError, Visibility,
+    EventPayload, EventStore, ExpectedVersion, GeoPoint, NewEvent, SledOptions, SledStore,
+    StoreError, Visibility,
 };
 use uuid::Uuid;
 
@@ -24,7 +25,11 @@ async fn fifty_concurrent_appends_at_one_version_exactly_one_wins() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .append(request(ticket, ExpectedVersion::Exact(1), vec![comment(&format!("racer {i}"))]))
+                .append(request(
+                    ticket,
+                    ExpectedVersion::Exact(1),
+                    vec![comment(&format!("racer {i}"))],
+                ))
                 .await
         }));
     }
@@ -44,7 +49,10 @@ async fn fifty_concurrent_appends_at_one_version_exactly_one_wins() {
     }
     assert_eq!(wins, 1);
     assert_eq!(store.stream_version(ticket).await.expect("version"), 2);
-    assert_eq!(store.read_stream(ticket, 1, 100).await.expect("read").len(), 2);
+    assert_eq!(
+        store.read_stream(ticket, 1, 100).await.expect("read").len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -52,19 +60,45 @@ async fn no_stream_conflicts_report_the_actual_version() {
     let (_dir, store) = fresh();
     let ticket = Uuid::now_v7();
     store
-        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1), comment("a")]))
+        .append(request(
+            ticket,
+            ExpectedVersion::NoStream,
+            vec![created(1), comment("a")],
+        ))
         .await
         .expect("create");
     let err = store
         .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
         .await
         .expect_err("stream exists");
-    assert!(matches!(err, StoreError::Conflict { expected: 0, actual: 2 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 0,
+                actual: 2
+            }
+        ),
+        "{err}"
+    );
     let err = store
-        .append(request(ticket, ExpectedVersion::Exact(5), vec![comment("b")]))
+        .append(request(
+            ticket,
+            ExpectedVersion::Exact(5),
+            vec![comment("b")],
+        ))
         .await
         .expect_err("wrong version");
-    assert!(matches!(err, StoreError::Conflict { expected: 5, actual: 2 }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Conflict {
+                expected: 5,
+                actual: 2
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -72,10 +106,17 @@ async fn retried_commands_append_nothing_also_after_reopen() {
     let dir = tempfile::tempdir().expect("dir");
     let store = SledStore::open(dir.path(), SledOptions::default()).expect("open");
     let ticket = Uuid::now_v7();
-    let first = request(ticket, ExpectedVersion::NoStream, vec![created(1), comment("hello")]);
+    let first = request(
+        ticket,
+        ExpectedVersion::NoStream,
+        vec![created(1), comment("hello")],
+    );
     let outcome = store.append(first.clone()).await.expect("first");
     assert!(!outcome.duplicate);
-    assert_eq!((outcome.first_position, outcome.position, outcome.version), (1, 2, 2));
+    assert_eq!(
+        (outcome.first_position, outcome.position, outcome.version),
+        (1, 2, 2)
+    );
 
     // Concurrent retries of the same command, as a flaky network would send.
     let mut tasks = Vec::new();
@@ -87,14 +128,20 @@ async fn retried_commands_append_nothing_also_after_reopen() {
     for t in tasks {
         let again = t.await.expect("task").expect("retry succeeds");
         assert!(again.duplicate);
-        assert_eq!((again.first_position, again.position, again.version), (1, 2, 2));
+        assert_eq!(
+            (again.first_position, again.position, again.version),
+            (1, 2, 2)
+        );
     }
     // Two copies of a new command in flight at once: one appends, one is the duplicate.
     let second = request(ticket, ExpectedVersion::Exact(2), vec![comment("again")]);
     let (a, b) = tokio::join!(store.append(second.clone()), store.append(second.clone()));
     let (a, b) = (a.expect("a"), b.expect("b"));
     assert_eq!(a.position, b.position);
-    assert!(a.duplicate != b.duplicate, "exactly one of the two appended");
+    assert!(
+        a.duplicate != b.duplicate,
+        "exactly one of the two appended"
+    );
     assert_eq!(store.head().await.expect("head"), 3);
     close(store).await;
 
@@ -127,7 +174,10 @@ async fn positions_and_versions_stay_gapless_under_concurrency() {
                 } else {
                     vec![comment("x"), comment("y")]
                 };
-                match store.append(request(stream, ExpectedVersion::Exact(version), payloads)).await {
+                match store
+                    .append(request(stream, ExpectedVersion::Exact(version), payloads))
+                    .await
+                {
                     Ok(_) => appended += 1,
                     Err(StoreError::Conflict { .. }) => {}
                     Err(e) => panic!("{e}"),
@@ -158,7 +208,10 @@ async fn positions_and_versions_stay_gapless_under_concurrency() {
 async fn read_stream_all(store: &dyn EventStore, stream: Uuid) -> Vec<event_store::RecordedEvent> {
     let mut out: Vec<event_store::RecordedEvent> = Vec::new();
     loop {
-        let page = store.read_stream(stream, out.len() as u64 + 1, 7).await.expect("page");
+        let page = store
+            .read_stream(stream, out.len() as u64 + 1, 7)
+            .await
+            .expect("page");
         if page.is_empty() {
             return out;
         }
@@ -171,10 +224,20 @@ async fn malformed_appends_are_refused_and_append_nothing() {
     let (_dir, store) = fresh();
     let ticket = Uuid::now_v7();
     let empty = request(ticket, ExpectedVersion::Any, vec![]);
-    assert!(matches!(store.append(empty).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.append(empty).await,
+        Err(StoreError::Invalid(_))
+    ));
 
-    let too_many = request(ticket, ExpectedVersion::Any, vec![comment("x"); event_store::limits::APPEND_EVENTS_MAX + 1]);
-    assert!(matches!(store.append(too_many).await, Err(StoreError::Invalid(_))));
+    let too_many = request(
+        ticket,
+        ExpectedVersion::Any,
+        vec![comment("x"); event_store::limits::APPEND_EVENTS_MAX + 1],
+    );
+    assert!(matches!(
+        store.append(too_many).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     let mut leaky = request(
         ticket,
@@ -186,10 +249,20 @@ async fn malformed_appends_are_refused_and_append_nothing() {
         }],
     );
     leaky.events[0].visibility = Visibility::Public;
-    assert!(matches!(store.append(leaky).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.append(leaky).await,
+        Err(StoreError::Invalid(_))
+    ));
 
-    let huge = request(ticket, ExpectedVersion::Any, vec![comment(&"x".repeat(event_store::limits::RECORD_BYTES_MAX))]);
-    assert!(matches!(store.append(huge).await, Err(StoreError::Invalid(_))));
+    let huge = request(
+        ticket,
+        ExpectedVersion::Any,
+        vec![comment(&"x".repeat(event_store::limits::RECORD_BYTES_MAX))],
+    );
+    assert!(matches!(
+        store.append(huge).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     store
         .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
@@ -203,13 +276,26 @@ async fn malformed_appends_are_refused_and_append_nothing() {
         floor: None,
     };
     let wrong_kind = request(ticket, ExpectedVersion::Any, vec![location.clone()]);
-    assert!(matches!(store.append(wrong_kind).await, Err(StoreError::Invalid(_))));
-    let mixed = request(Uuid::now_v7(), ExpectedVersion::Any, vec![location, comment("x")]);
-    assert!(matches!(store.append(mixed).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.append(wrong_kind).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let mixed = request(
+        Uuid::now_v7(),
+        ExpectedVersion::Any,
+        vec![location, comment("x")],
+    );
+    assert!(matches!(
+        store.append(mixed).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     let mut other_tenant = request(ticket, ExpectedVersion::Any, vec![comment("hi")]);
     other_tenant.tenant = "acme".into();
-    assert!(matches!(store.append(other_tenant).await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.append(other_tenant).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     assert_eq!(store.head().await.expect("head"), 1);
 }
@@ -228,7 +314,10 @@ async fn a_failed_flush_acknowledges_nothing_and_leaves_no_trace() {
         .await
         .expect("first flush works");
     let doomed = request(ticket, ExpectedVersion::Exact(1), vec![comment("lost")]);
-    let err = store.append(doomed.clone()).await.expect_err("second flush fails");
+    let err = store
+        .append(doomed.clone())
+        .await
+        .expect_err("second flush fails");
     assert!(matches!(err, StoreError::Unavailable(_)), "{err}");
     assert_eq!(store.head().await.expect("head"), 1);
     assert_eq!(store.stream_version(ticket).await.expect("version"), 1);
@@ -264,12 +353,25 @@ async fn reads_are_paged_and_capped() {
     let page = store.read_all(1, usize::MAX).await.expect("page");
     assert_eq!(page.len(), event_store::limits::READ_PAGE_MAX);
     let page = store.read_all(1500, 100).await.expect("tail");
-    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1500, 1501]);
-    assert!(store.read_all(1502, 10).await.expect("past head").is_empty());
-    let page = store.read_stream(ticket, 0, usize::MAX).await.expect("stream");
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1500, 1501]
+    );
+    assert!(store
+        .read_all(1502, 10)
+        .await
+        .expect("past head")
+        .is_empty());
+    let page = store
+        .read_stream(ticket, 0, usize::MAX)
+        .await
+        .expect("stream");
     assert_eq!(page.len(), event_store::limits::READ_PAGE_MAX);
     assert_eq!(page[0].stream_version, 1);
-    assert_eq!(store.stream_version(Uuid::now_v7()).await.expect("unknown"), 0);
+    assert_eq!(
+        store.stream_version(Uuid::now_v7()).await.expect("unknown"),
+        0
+    );
     let ids: HashSet<Uuid> = page.iter().map(|e| e.event_id).collect();
     assert_eq!(ids.len(), page.len());
 }

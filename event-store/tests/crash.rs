@@ -47,15 +47,28 @@ fn crash_child() {
                 let started = Instant::now();
                 let mut version = 0;
                 while started.elapsed() < CHILD_LIFETIME {
-                    let payload = if version == 0 { created(w as u64) } else { comment("under load") };
+                    let payload = if version == 0 {
+                        created(w as u64)
+                    } else {
+                        comment("under load")
+                    };
                     // Multi-event appends now and then, to crash inside larger batches too.
-                    let payloads = if version % 5 == 3 { vec![payload, comment("second")] } else { vec![payload] };
+                    let payloads = if version % 5 == 3 {
+                        vec![payload, comment("second")]
+                    } else {
+                        vec![payload]
+                    };
                     let req = request(stream, ExpectedVersion::Exact(version), payloads);
                     let command = req.command_id;
                     let outcome = store.append(req).await.expect("append");
                     version = outcome.version;
                     let mut out = out.lock().expect("stdout");
-                    writeln!(out, "ACK {} {} {}", outcome.first_position, outcome.position, command).expect("print");
+                    writeln!(
+                        out,
+                        "ACK {} {} {}",
+                        outcome.first_position, outcome.position, command
+                    )
+                    .expect("print");
                     out.flush().expect("flush");
                 }
             }));
@@ -115,7 +128,10 @@ fn run_and_kill(dir: &std::path::Path, rng: &mut impl Rng) -> Vec<Ack> {
     child.wait().expect("reap");
     reader.join().expect("reader");
     let acks = acks.lock().expect("acks").clone();
-    assert!(!acks.is_empty(), "the child acknowledged nothing before the deadline");
+    assert!(
+        !acks.is_empty(),
+        "the child acknowledged nothing before the deadline"
+    );
     acks
 }
 
@@ -135,10 +151,16 @@ async fn acknowledged_events_survive_sigkill() {
         let all = read_everything(store.as_ref()).await;
         assert_gapless(&all);
         for ack in &acked {
-            assert!(ack.last as usize <= all.len(), "cycle {cycle}: acknowledged {ack:?} lost");
+            assert!(
+                ack.last as usize <= all.len(),
+                "cycle {cycle}: acknowledged {ack:?} lost"
+            );
             for p in ack.first..=ack.last {
                 let e = &all[p as usize - 1];
-                assert_eq!(e.command_id, ack.command, "cycle {cycle}: position {p} holds another command");
+                assert_eq!(
+                    e.command_id, ack.command,
+                    "cycle {cycle}: position {p} holds another command"
+                );
             }
         }
         close(store).await;

@@ -38,9 +38,17 @@ async fn catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes() 
         writers.push(tokio::spawn(async move {
             let stream = Uuid::now_v7();
             for i in 0..APPENDS_PER_WRITER {
-                let payload = if i == 0 { created(w as u64) } else { comment("live") };
+                let payload = if i == 0 {
+                    created(w as u64)
+                } else {
+                    comment("live")
+                };
                 store
-                    .append(request(stream, ExpectedVersion::Exact(i as u64), vec![payload]))
+                    .append(request(
+                        stream,
+                        ExpectedVersion::Exact(i as u64),
+                        vec![payload],
+                    ))
                     .await
                     .expect("append");
                 if i % 50 == 0 {
@@ -51,7 +59,10 @@ async fn catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes() 
     }
     // Subscribers join at different moments and from different positions.
     let mut subscribers = Vec::new();
-    for (k, from) in [1u64, 1, 500, 1_000, 1_190, 1, 700, 2].into_iter().enumerate() {
+    for (k, from) in [1u64, 1, 500, 1_000, 1_190, 1, 700, 2]
+        .into_iter()
+        .enumerate()
+    {
         let store = store.clone();
         subscribers.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(3 * k as u64)).await;
@@ -63,7 +74,10 @@ async fn catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes() 
                     .expect("subscriber not stuck")
                     .expect("stream continues")
                     .expect("no error");
-                assert_eq!(item.position, expected, "subscriber from {from}: gap or duplicate");
+                assert_eq!(
+                    item.position, expected,
+                    "subscriber from {from}: gap or duplicate"
+                );
                 expected += 1;
             }
             from
@@ -109,7 +123,11 @@ async fn a_subscriber_that_falls_behind_is_told_where_to_resume() {
     });
     for _ in 0..100 {
         store
-            .append(request(ticket, ExpectedVersion::Any, vec![comment("flood")]))
+            .append(request(
+                ticket,
+                ExpectedVersion::Any,
+                vec![comment("flood")],
+            ))
             .await
             .expect("writer is not slowed by the slow subscriber");
     }
@@ -146,12 +164,20 @@ async fn a_long_catch_up_is_not_a_lag() {
         .expect("create");
     for _ in 0..50 {
         store
-            .append(request(ticket, ExpectedVersion::Any, vec![comment("while away")]))
+            .append(request(
+                ticket,
+                ExpectedVersion::Any,
+                vec![comment("while away")],
+            ))
             .await
             .expect("append");
     }
     for expected in 1..=51 {
-        let e = sub.next().await.expect("item").expect("no lag: the log has it all");
+        let e = sub
+            .next()
+            .await
+            .expect("item")
+            .expect("no lag: the log has it all");
         assert_eq!(e.position, expected);
     }
 }

@@ -36,16 +36,27 @@ async fn original() -> tempfile::TempDir {
     let streams: Vec<Uuid> = (0..3).map(|_| Uuid::now_v7()).collect();
     for (i, s) in streams.iter().enumerate() {
         store
-            .append(request(*s, ExpectedVersion::NoStream, vec![created(i as u64)]))
+            .append(request(
+                *s,
+                ExpectedVersion::NoStream,
+                vec![created(i as u64)],
+            ))
             .await
             .expect("create");
     }
     let mut n = 3;
     while n < RECORDS {
         let s = streams[n as usize % 3];
-        let events = if n % 2 == 0 || n + 1 == RECORDS { vec![comment("hello world")] } else { vec![comment("hello"), comment("hello again")] };
+        let events = if n % 2 == 0 || n + 1 == RECORDS {
+            vec![comment("hello world")]
+        } else {
+            vec![comment("hello"), comment("hello again")]
+        };
         n += events.len() as u64;
-        store.append(request(s, ExpectedVersion::Any, events)).await.expect("append");
+        store
+            .append(request(s, ExpectedVersion::Any, events))
+            .await
+            .expect("append");
     }
     assert_eq!(store.head().await.expect("head"), RECORDS);
     close(store).await;
@@ -53,7 +64,12 @@ async fn original() -> tempfile::TempDir {
 }
 
 /// A copy of `original` altered with raw sled.
-fn altered(original: &Path, scratch: &tempfile::TempDir, name: &str, alter: impl FnOnce(&sled::Tree)) -> PathBuf {
+fn altered(
+    original: &Path,
+    scratch: &tempfile::TempDir,
+    name: &str,
+    alter: impl FnOnce(&sled::Tree),
+) -> PathBuf {
     let path = scratch.path().join(name);
     copy_dir(original, &path);
     let db = sled::open(&path).expect("raw sled");
@@ -66,11 +82,15 @@ fn altered(original: &Path, scratch: &tempfile::TempDir, name: &str, alter: impl
 }
 
 fn record(log: &sled::Tree, position: u64) -> Vec<u8> {
-    log.get(keys::record_key(position)).expect("get").expect("record exists").to_vec()
+    log.get(keys::record_key(position))
+        .expect("get")
+        .expect("record exists")
+        .to_vec()
 }
 
 fn put(log: &sled::Tree, position: u64, bytes: Vec<u8>) {
-    log.insert(keys::record_key(position), bytes).expect("insert");
+    log.insert(keys::record_key(position), bytes)
+        .expect("insert");
 }
 
 fn reseal_crc(bytes: &mut [u8]) {
@@ -91,7 +111,10 @@ fn assert_detected(path: &Path, position: u64, reason: &str) {
     let report = verify_dir(path, &|_, _| {}).expect("verify runs");
     let (at, why) = report.failure.clone().expect("alteration detected");
     assert_eq!(at, position, "first bad position ({why})");
-    assert!(why.contains(reason), "reason {why:?} should mention {reason:?}");
+    assert!(
+        why.contains(reason),
+        "reason {why:?} should mention {reason:?}"
+    );
     match SledStore::open(path, SledOptions::default()) {
         Err(StoreError::Corrupt { .. }) => {}
         Err(e) => panic!("open failed, but not as Corrupt: {e}"),
@@ -180,7 +203,14 @@ async fn damaged_records_are_never_served() {
         Err(StoreError::Corrupt { position, .. }) => assert_eq!(position, 10),
         other => panic!("expected Corrupt, got {other:?}"),
     }
-    assert!(store.read_all(11, 100).await.expect("records after it are fine").len() == 50);
+    assert!(
+        store
+            .read_all(11, 100)
+            .await
+            .expect("records after it are fine")
+            .len()
+            == 50
+    );
     let report = store.verify(&|_, _| {}).await.expect("verify");
     assert_eq!(report.failure.map(|f| f.0), Some(10));
 }

@@ -9,8 +9,8 @@ use event_store::codec;
 use event_store::sled_store::{keys, LOG_TREE};
 use event_store::upcast::EventPayloadV1;
 use event_store::{
-    Actor, EventStore, ExpectedVersion, Hash, NewEvent, Priority, Role, SledOptions, SledStore, TicketKind,
-    TicketStatus, Visibility,
+    Actor, EventStore, ExpectedVersion, Hash, NewEvent, Priority, Role, SledOptions, SledStore,
+    TicketKind, TicketStatus, Visibility,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -106,7 +106,11 @@ fn v1_records() -> Vec<(u64, Vec<u8>)> {
             correlation_id: Uuid::from_u128(0xD000 + n as u128),
             tenant: "demo".into(),
             actor: Actor {
-                user_id: if n == 1 { Uuid::from_u128(0xC0) } else { Uuid::from_u128(0xA0) },
+                user_id: if n == 1 {
+                    Uuid::from_u128(0xC0)
+                } else {
+                    Uuid::from_u128(0xA0)
+                },
                 role: if n == 1 { Role::Customer } else { Role::Agent },
             },
             recorded_at_micros: 1_700_000_000_000_000 + n as i64 * 60_000_000,
@@ -114,7 +118,8 @@ fn v1_records() -> Vec<(u64, Vec<u8>)> {
             prev_hash,
             payload,
         };
-        let bytes = bincode::serde::encode_to_vec(&body, bincode::config::standard()).expect("encode v1");
+        let bytes =
+            bincode::serde::encode_to_vec(&body, bincode::config::standard()).expect("encode v1");
         let (record, hash) = codec::seal(1, &prev_hash, &bytes);
         prev_hash = hash;
         out.push((n, record));
@@ -177,9 +182,13 @@ async fn a_store_holding_v1_records_serves_them_upcast_and_appends_on_top() {
         let log = db.open_tree(LOG_TREE).expect("log");
         let mut last_hash = [0u8; 32];
         for (position, bytes) in &records {
-            log.insert(keys::record_key(*position), bytes.clone()).expect("record");
-            log.insert(keys::stream_key(&stream, *position), &position.to_be_bytes())
-                .expect("index");
+            log.insert(keys::record_key(*position), bytes.clone())
+                .expect("record");
+            log.insert(
+                keys::stream_key(&stream, *position),
+                &position.to_be_bytes(),
+            )
+            .expect("index");
             last_hash.copy_from_slice(&bytes[5..37]);
         }
         let head = records.len() as u64;

@@ -2,8 +2,8 @@
 
 use chrono::Utc;
 use event_store::{
-    can_see, can_see_stream, Actor, DispatchChoice, EventPayload, GeoPoint, Priority, Principal, RecordedEvent, Role,
-    StreamAudience, TicketKind, Visibility, SCHEMA_VERSION,
+    can_see, can_see_stream, Actor, DispatchChoice, EventPayload, GeoPoint, Principal, Priority,
+    RecordedEvent, Role, StreamAudience, TicketKind, Visibility, SCHEMA_VERSION,
 };
 use uuid::Uuid;
 
@@ -23,7 +23,11 @@ fn principal(user_id: Uuid, role: Role, tenant: &str) -> Principal {
 }
 
 fn event(version: u64, payload: EventPayload, stream: Uuid) -> RecordedEvent {
-    let visibility = if payload.is_internal() { Visibility::Internal } else { Visibility::Public };
+    let visibility = if payload.is_internal() {
+        Visibility::Internal
+    } else {
+        Visibility::Public
+    };
     RecordedEvent {
         position: version,
         stream_id: stream,
@@ -111,20 +115,30 @@ fn visible(p: &Principal) -> Vec<u64> {
 
 #[test]
 fn customers_see_their_own_tickets_without_internal_notes() {
-    assert_eq!(visible(&principal(CUSTOMER, Role::Customer, "demo")), vec![1, 2, 3]);
+    assert_eq!(
+        visible(&principal(CUSTOMER, Role::Customer, "demo")),
+        vec![1, 2, 3]
+    );
     assert!(visible(&principal(OTHER_CUSTOMER, Role::Customer, "demo")).is_empty());
 }
 
 #[test]
 fn technicians_see_only_tickets_dispatched_to_them() {
-    assert_eq!(visible(&principal(TECH, Role::Technician, "demo")), vec![1, 2, 3, 4]);
+    assert_eq!(
+        visible(&principal(TECH, Role::Technician, "demo")),
+        vec![1, 2, 3, 4]
+    );
     assert!(visible(&principal(OTHER_TECH, Role::Technician, "demo")).is_empty());
 }
 
 #[test]
 fn staff_see_internal_notes() {
     for role in [Role::Agent, Role::Admin, Role::Auditor] {
-        assert_eq!(visible(&principal(AGENT, role, "demo")), vec![1, 2, 3, 4], "{role:?}");
+        assert_eq!(
+            visible(&principal(AGENT, role, "demo")),
+            vec![1, 2, 3, 4],
+            "{role:?}"
+        );
     }
 }
 
@@ -136,7 +150,10 @@ fn analysts_see_no_ticket_events() {
 #[test]
 fn other_tenants_see_nothing() {
     for role in Role::ALL {
-        assert!(visible(&principal(AGENT, role, "acme")).is_empty(), "{role:?}");
+        assert!(
+            visible(&principal(AGENT, role, "acme")).is_empty(),
+            "{role:?}"
+        );
     }
 }
 
@@ -146,7 +163,10 @@ fn unknown_streams_are_invisible() {
         tenant: "demo".into(),
         ..StreamAudience::default()
     };
-    assert!(!can_see_stream(&principal(AGENT, Role::Admin, "demo"), &empty));
+    assert!(!can_see_stream(
+        &principal(AGENT, Role::Admin, "demo"),
+        &empty
+    ));
 }
 
 #[test]
@@ -156,7 +176,10 @@ fn technician_streams_are_seen_by_their_owner_and_dispatchers() {
         1,
         EventPayload::TechnicianLocationReported {
             technician: TECH,
-            point: GeoPoint { lat: 45.0, lon: 4.8 },
+            point: GeoPoint {
+                lat: 45.0,
+                lon: 4.8,
+            },
             site: None,
             building: None,
             floor: None,
@@ -164,9 +187,29 @@ fn technician_streams_are_seen_by_their_owner_and_dispatchers() {
         stream,
     );
     let audience = StreamAudience::of([&report]);
-    assert!(can_see(&principal(TECH, Role::Technician, "demo"), &report, &audience));
-    assert!(can_see(&principal(AGENT, Role::Agent, "demo"), &report, &audience));
-    assert!(!can_see(&principal(OTHER_TECH, Role::Technician, "demo"), &report, &audience));
-    assert!(!can_see(&principal(CUSTOMER, Role::Customer, "demo"), &report, &audience));
-    assert!(!can_see(&principal(AGENT, Role::Analyst, "demo"), &report, &audience));
+    assert!(can_see(
+        &principal(TECH, Role::Technician, "demo"),
+        &report,
+        &audience
+    ));
+    assert!(can_see(
+        &principal(AGENT, Role::Agent, "demo"),
+        &report,
+        &audience
+    ));
+    assert!(!can_see(
+        &principal(OTHER_TECH, Role::Technician, "demo"),
+        &report,
+        &audience
+    ));
+    assert!(!can_see(
+        &principal(CUSTOMER, Role::Customer, "demo"),
+        &report,
+        &audience
+    ));
+    assert!(!can_see(
+        &principal(AGENT, Role::Analyst, "demo"),
+        &report,
+        &audience
+    ));
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::StoreError;
-use crate::kv::{KvProvider, KvTree};
+use crate::kv::{KvEntry, KvProvider, KvTree};
 
 use super::SledStore;
 
@@ -22,7 +22,7 @@ impl KvTree for SledKvTree {
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvEntry>, StoreError> {
         match self.tree.scan_prefix(prefix).next_back() {
             None => Ok(None),
             Some(item) => {
@@ -32,7 +32,7 @@ impl KvTree for SledKvTree {
         }
     }
 
-    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError> {
         self.tree
             .scan_prefix(prefix)
             .take(limit)
@@ -66,7 +66,9 @@ impl KvTree for SledKvTree {
 
 fn checked_name(name: &str) -> Result<String, StoreError> {
     if name.is_empty() || name.starts_with("__") {
-        return Err(StoreError::Invalid(format!("side tree name {name:?} is reserved")));
+        return Err(StoreError::Invalid(format!(
+            "side tree name {name:?} is reserved"
+        )));
     }
     Ok(format!("{SIDE_TREE_PREFIX}{name}"))
 }

@@ -66,7 +66,10 @@ pub struct SledStore {
 impl SledStore {
     /// Opens (or creates) the store in `path`, checking the tail of the log
     /// (refusing with `Corrupt` if it fails), and starts the writer.
-    pub fn open(path: impl AsRef<Path>, options: SledOptions) -> Result<Arc<SledStore>, StoreError> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: SledOptions,
+    ) -> Result<Arc<SledStore>, StoreError> {
         let db = sled::Config::new()
             .path(path.as_ref())
             .cache_capacity(options.cache_capacity_bytes)
@@ -90,7 +93,13 @@ impl SledStore {
             live: Mutex::new(Some(live_tx.clone())),
         });
         let (queue, queue_rx) = mpsc::channel(WRITER_QUEUE_DEPTH);
-        let writer = Writer::new(shared.clone(), live_tx, head, head_hash, options.fail_flush_at);
+        let writer = Writer::new(
+            shared.clone(),
+            live_tx,
+            head,
+            head_hash,
+            options.fail_flush_at,
+        );
         let handle = std::thread::Builder::new()
             .name("event-store-writer".into())
             .spawn(move || writer.run(queue_rx))
@@ -134,7 +143,11 @@ impl EventStore for SledStore {
         self.shared.read_stream(stream, from_version, limit)
     }
 
-    async fn read_all(&self, from_position: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.shared.read_all(from_position, limit)
     }
 
@@ -150,12 +163,16 @@ impl EventStore for SledStore {
         subscription::subscribe(self.shared.clone(), from_position)
     }
 
-    async fn verify(&self, progress: &(dyn Fn(u64, u64) + Send + Sync)) -> Result<VerifyReport, StoreError> {
+    async fn verify(
+        &self,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<VerifyReport, StoreError> {
         let mut walk = verify::Walk::live(self.shared.log.clone(), self.shared.durable_head())?;
         while !walk.done {
-            walk = tokio::task::spawn_blocking(move || walk.step(VERIFY_STEP_RECORDS).map(|_| walk))
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("verify step failed: {e}")))??;
+            walk =
+                tokio::task::spawn_blocking(move || walk.step(VERIFY_STEP_RECORDS).map(|_| walk))
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("verify step failed: {e}")))??;
             progress(walk.records, walk.total());
         }
         Ok(walk.report())
@@ -168,7 +185,11 @@ impl EventStore for SledStore {
             // Already closed.
             Err(_) => Ok(()),
         };
-        self.shared.live.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.shared
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(handle) = handle {
             tokio::task::spawn_blocking(move || handle.join())

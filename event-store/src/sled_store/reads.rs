@@ -19,7 +19,11 @@ fn corrupt(position: u64, reason: impl Into<String>) -> StoreError {
 
 impl Shared {
     /// Durable records with position ≥ `from`, at most `limit` (capped).
-    pub(crate) fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    pub(crate) fn read_all(
+        &self,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let from = from.max(1);
         let limit = limit.min(READ_PAGE_MAX) as u64;
         let head = self.durable_head();
@@ -29,7 +33,10 @@ impl Shared {
         let end = head.min(from.saturating_add(limit - 1));
         let mut out: Vec<RecordedEvent> = Vec::with_capacity((end - from + 1) as usize);
         let mut expected = from;
-        for item in self.log.range(keys::record_key(from)..=keys::record_key(end)) {
+        for item in self
+            .log
+            .range(keys::record_key(from)..=keys::record_key(end))
+        {
             let (key, value) = item?;
             let position = keys::parse_record_key(&key)
                 .ok_or_else(|| corrupt(expected, "malformed record key"))?;
@@ -62,18 +69,21 @@ impl Shared {
         let limit = limit.min(READ_PAGE_MAX);
         let head = self.durable_head();
         let mut out = Vec::new();
-        let mut expected = from_version;
         let range = keys::stream_key(&stream, from_version)..=keys::stream_key(&stream, u64::MAX);
-        for item in self.log.range(range).take(limit) {
+        for (expected, item) in (from_version..).zip(self.log.range(range).take(limit)) {
             let (key, value) = item?;
-            let position = keys::parse_u64(&value).ok_or_else(|| corrupt(0, "malformed stream index"))?;
+            let position =
+                keys::parse_u64(&value).ok_or_else(|| corrupt(0, "malformed stream index"))?;
             if position > head {
                 break;
             }
             let version = keys::parse_stream_key_version(&key)
                 .ok_or_else(|| corrupt(position, "malformed stream index key"))?;
             if version != expected {
-                return Err(corrupt(position, format!("stream version {expected} missing")));
+                return Err(corrupt(
+                    position,
+                    format!("stream version {expected} missing"),
+                ));
             }
             let bytes = self
                 .log
@@ -84,7 +94,6 @@ impl Shared {
                 return Err(corrupt(position, "record does not match the stream index"));
             }
             out.push(rec);
-            expected += 1;
         }
         Ok(out)
     }
@@ -94,7 +103,8 @@ impl Shared {
         let head = self.durable_head();
         for item in self.log.scan_prefix(keys::stream_prefix(&stream)).rev() {
             let (key, value) = item?;
-            let position = keys::parse_u64(&value).ok_or_else(|| corrupt(0, "malformed stream index"))?;
+            let position =
+                keys::parse_u64(&value).ok_or_else(|| corrupt(0, "malformed stream index"))?;
             if position <= head {
                 return keys::parse_stream_key_version(&key)
                     .ok_or_else(|| corrupt(position, "malformed stream index key"));

@@ -40,10 +40,12 @@ pub(crate) struct Walk {
 fn read_head_meta(log: &sled::Tree) -> Result<Option<(u64, Hash)>, StoreError> {
     match log.get(keys::head_key())? {
         None => Ok(None),
-        Some(v) => keys::parse_head_meta(&v).map(Some).ok_or(StoreError::Corrupt {
-            position: 0,
-            reason: "malformed head meta".into(),
-        }),
+        Some(v) => keys::parse_head_meta(&v)
+            .map(Some)
+            .ok_or(StoreError::Corrupt {
+                position: 0,
+                reason: "malformed head meta".into(),
+            }),
     }
 }
 
@@ -110,7 +112,9 @@ impl Walk {
             self.finish();
             return Ok(());
         }
-        let mut iter = self.log.range(keys::record_key(self.next)..=keys::record_key(end));
+        let mut iter = self
+            .log
+            .range(keys::record_key(self.next)..=keys::record_key(end));
         let mut checked = 0;
         while checked < max {
             let Some(item) = iter.next() else {
@@ -125,7 +129,10 @@ impl Walk {
                 return Ok(());
             };
             if position != expected {
-                self.fail(expected, format!("record missing (next stored record is {position})"));
+                self.fail(
+                    expected,
+                    format!("record missing (next stored record is {position})"),
+                );
                 return Ok(());
             }
             if let Err(reason) = self.check(position, &value) {
@@ -180,7 +187,8 @@ impl Walk {
             } else if let Ok(Some((head, hash))) = read_head_meta(&self.log) {
                 // The writer may have moved on; compare only if it has not.
                 if head == last && last > 0 && hash != self.prev_hash {
-                    self.failure = Some((last, "head meta hash does not match the last record".into()));
+                    self.failure =
+                        Some((last, "head meta hash does not match the last record".into()));
                 }
             }
             return;
@@ -238,7 +246,10 @@ pub(crate) fn check_tail(log: &sled::Tree, records: u64) -> Result<(), StoreErro
 /// not be open elsewhere.
 pub fn verify_dir(path: &Path, progress: &dyn Fn(u64, u64)) -> Result<VerifyReport, StoreError> {
     if !path.join("db").is_file() {
-        return Err(StoreError::Unavailable(format!("no store at {}", path.display())));
+        return Err(StoreError::Unavailable(format!(
+            "no store at {}",
+            path.display()
+        )));
     }
     let db = sled::Config::new().path(path).open()?;
     let log = db.open_tree(keys::LOG_TREE)?;

@@ -14,7 +14,9 @@ use uuid::Uuid;
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::limits::{APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX};
+use crate::limits::{
+    APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
+};
 use crate::record::{AppendOutcome, AppendRequest, Hash, RecordedEvent, Tenant, Visibility};
 use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
 
@@ -151,7 +153,10 @@ impl Writer {
             results.push(staged);
         }
         if self.head != start_head {
-            batch.insert(&keys::head_key(), &keys::head_meta(self.head, &self.head_hash)[..]);
+            batch.insert(
+                &keys::head_key(),
+                &keys::head_meta(self.head, &self.head_hash)[..],
+            );
             if let Err(e) = self.write(batch) {
                 self.undo(written, start_head, start_hash);
                 for (_, reply) in appends {
@@ -179,12 +184,19 @@ impl Writer {
     }
 
     fn write(&mut self, batch: sled::Batch) -> Result<(), String> {
-        self.shared.log.apply_batch(batch).map_err(|e| e.to_string())?;
+        self.shared
+            .log
+            .apply_batch(batch)
+            .map_err(|e| e.to_string())?;
         self.flushes += 1;
         if self.fail_flush_at == Some(self.flushes) {
             return Err(format!("injected failure of flush {}", self.flushes));
         }
-        self.shared.db.flush().map(|_| ()).map_err(|e| e.to_string())
+        self.shared
+            .db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Takes back a batch that was applied but not made durable, so that
@@ -197,7 +209,10 @@ impl Writer {
         if start_head == 0 {
             undo.remove(&keys::head_key());
         } else {
-            undo.insert(&keys::head_key(), &keys::head_meta(start_head, &start_hash)[..]);
+            undo.insert(
+                &keys::head_key(),
+                &keys::head_meta(start_head, &start_hash)[..],
+            );
         }
         if let Err(e) = self.shared.log.apply_batch(undo) {
             tracing::error!(error = %e, "could not undo a failed batch; store refuses further appends");
@@ -222,10 +237,11 @@ impl Writer {
             return Ok(duplicate(*first));
         }
         if let Some(bytes) = self.shared.log.get(keys::command_key(&req.command_id))? {
-            let first: AppendOutcome = codec::from_bincode(&bytes).map_err(|e| StoreError::Corrupt {
-                position: 0,
-                reason: format!("command outcome of {}: {e}", req.command_id),
-            })?;
+            let first: AppendOutcome =
+                codec::from_bincode(&bytes).map_err(|e| StoreError::Corrupt {
+                    position: 0,
+                    reason: format!("command outcome of {}: {e}", req.command_id),
+                })?;
             return Ok(duplicate(first));
         }
         let head = self.stream_head(&req.stream_id)?;
@@ -252,8 +268,9 @@ impl Writer {
         }
         // Encode everything before touching any state, so a too-large event
         // rejects the whole append and nothing else.
-        let recorded_at = chrono::DateTime::from_timestamp_micros(req.recorded_at.timestamp_micros())
-            .unwrap_or(req.recorded_at);
+        let recorded_at =
+            chrono::DateTime::from_timestamp_micros(req.recorded_at.timestamp_micros())
+                .unwrap_or(req.recorded_at);
         let mut prev_hash = self.head_hash;
         let mut encoded = Vec::with_capacity(req.events.len());
         for (i, ev) in req.events.iter().enumerate() {
@@ -325,7 +342,12 @@ impl Writer {
         if let Some(h) = self.heads.get(stream) {
             return Ok(Some(h.clone()));
         }
-        let Some(item) = self.shared.log.scan_prefix(keys::stream_prefix(stream)).next_back() else {
+        let Some(item) = self
+            .shared
+            .log
+            .scan_prefix(keys::stream_prefix(stream))
+            .next_back()
+        else {
             return Ok(None);
         };
         let (key, value) = item?;
@@ -333,7 +355,8 @@ impl Writer {
             position: 0,
             reason: format!("stream index of {stream}: {reason}"),
         };
-        let version = keys::parse_stream_key_version(&key).ok_or_else(|| corrupt("malformed key"))?;
+        let version =
+            keys::parse_stream_key_version(&key).ok_or_else(|| corrupt("malformed key"))?;
         let position = keys::parse_u64(&value).ok_or_else(|| corrupt("malformed value"))?;
         let bytes = self
             .shared
@@ -365,7 +388,9 @@ fn duplicate(first: AppendOutcome) -> Staged {
 /// internal payloads stored as internal. Returns the stream kind.
 pub(crate) fn validate_shape(req: &AppendRequest) -> Result<StreamKind, StoreError> {
     let Some(first) = req.events.first() else {
-        return Err(StoreError::Invalid("an append needs at least one event".into()));
+        return Err(StoreError::Invalid(
+            "an append needs at least one event".into(),
+        ));
     };
     if req.events.len() > APPEND_EVENTS_MAX {
         return Err(StoreError::Invalid(format!(
@@ -376,7 +401,9 @@ pub(crate) fn validate_shape(req: &AppendRequest) -> Result<StreamKind, StoreErr
     let kind = first.payload.stream_kind();
     for ev in &req.events {
         if ev.payload.stream_kind() != kind {
-            return Err(StoreError::Invalid("events of different stream kinds in one append".into()));
+            return Err(StoreError::Invalid(
+                "events of different stream kinds in one append".into(),
+            ));
         }
         if ev.payload.is_internal() && ev.visibility != Visibility::Internal {
             return Err(StoreError::Invalid(format!(

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use event_store::{
-    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, Priority, RecordedEvent, Role,
-    SledOptions, SledStore, TicketKind,
+    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, Priority,
+    RecordedEvent, Role, SledOptions, SledStore, TicketKind,
 };
 use uuid::Uuid;
 
@@ -47,7 +47,11 @@ pub fn comment(text: &str) -> EventPayload {
     }
 }
 
-pub fn request(stream: Uuid, expected: ExpectedVersion, payloads: Vec<EventPayload>) -> AppendRequest {
+pub fn request(
+    stream: Uuid,
+    expected: ExpectedVersion,
+    payloads: Vec<EventPayload>,
+) -> AppendRequest {
     AppendRequest {
         stream_id: stream,
         expected,
