@@ -15,7 +15,7 @@ use crate::cursor;
 use crate::error::ProjectionError;
 use crate::gate::Gate;
 use crate::query::{page_limit, search_text, Page, TicketQuery};
-use crate::stats::{self, SlaTargets, StatsQuery, StatsReport};
+use crate::stats::{self, SlaTargets, StatRow, StatsQuery, StatsReport};
 use crate::ticket::{TicketState, TicketView};
 
 /// One ticket's views.
@@ -36,6 +36,25 @@ pub struct TenantModel {
     pub tickets: HashMap<TicketId, TicketEntry>,
     /// Ticket ids in creation order.
     pub order: Vec<TicketId>,
+    /// Statistics rows, in creation order (index = `seq`).
+    pub rows: Vec<StatRow>,
+    /// Site names, interned for the rows.
+    pub sites: Vec<String>,
+    /// Index of each site name in `sites`.
+    pub site_ids: HashMap<String, u32>,
+}
+
+impl TenantModel {
+    fn site_id(&mut self, state: &TicketState) -> Option<u32> {
+        let site = state.location.as_ref()?.site.as_ref()?;
+        if let Some(id) = self.site_ids.get(site) {
+            return Some(*id);
+        }
+        let id = u32::try_from(self.sites.len()).ok()?;
+        self.sites.push(site.clone());
+        self.site_ids.insert(site.clone(), id);
+        Some(id)
+    }
 }
 
 /// Every view, and the position of the last event folded into them.
@@ -113,6 +132,8 @@ impl ReadModel {
             if let Some(state) = TicketState::create(event) {
                 let seq = tenant.order.len() as u64;
                 tenant.order.push(event.stream_id);
+                let site = tenant.site_id(&state);
+                tenant.rows.push(StatRow::of(&state, site));
                 tenant.tickets.insert(
                     event.stream_id,
                     TicketEntry {
@@ -127,6 +148,12 @@ impl ReadModel {
         if let Some(entry) = tenant.tickets.get_mut(&event.stream_id) {
             entry.state.apply(event);
             entry.chat.apply(event);
+            if let Some(row) = usize::try_from(entry.seq)
+                .ok()
+                .and_then(|i| tenant.rows.get_mut(i))
+            {
+                *row = StatRow::of(&entry.state, row.site);
+            }
         }
     }
 
@@ -273,12 +300,10 @@ impl ReadModel {
                 return Err(ProjectionError::bad("from", "must not be after to"));
             }
         }
-        let tickets = self
-            .tenants
-            .get(&principal.tenant)
-            .into_iter()
-            .flat_map(|t| t.tickets.values());
-        Ok(stats::compute(tickets.map(|e| &e.state), query, sla, now))
+        Ok(match self.tenants.get(&principal.tenant) {
+            Some(t) => stats::compute(&t.rows, &t.sites, query, sla, now),
+            None => stats::compute(&[], &[], query, sla, now),
+        })
     }
 }
 
