@@ -6,7 +6,22 @@
 //! `after` and get every visible event they missed, with no gap and no
 //! duplicate. Slow clients are closed (4008), never waited for.
 //!
-//! Mount it with `app.merge(live_feed::router(FeedState::new(store, auth, config)))`.
+//! Mounting it (command-api):
+//!
+//! ```ignore
+//! struct JwtAuth(/* the verifier */);
+//! impl live_feed::Authenticate for JwtAuth {
+//!     fn principal(&self, token: &str) -> Result<(Principal, DateTime<Utc>), live_feed::AuthRejected> {
+//!         // verify; map claims to a Principal (name from the directory, or the sub) and `exp`
+//!     }
+//! }
+//! let feed = live_feed::FeedState::new(store.clone(), Arc::new(JwtAuth(..)), live_feed::FeedConfig::default())
+//!     .with_read_receipts(Arc::new(ReceiptsViaCommand(..)));
+//! let app = api_router.merge(live_feed::router(feed.clone()));
+//! // on SIGTERM, next to axum's graceful shutdown:
+//! feed.shutdown();
+//! feed.closed().await;
+//! ```
 
 pub mod audience;
 pub mod auth;

@@ -107,6 +107,15 @@ impl Harness {
     }
 
     pub async fn start_with(config: FeedConfig) -> Harness {
+        Harness::start_wrapped(config, |s| s).await
+    }
+
+    /// A harness whose feed sees the sled store through `wrap` (fault or
+    /// timing injection); appends go to the store directly.
+    pub async fn start_wrapped(
+        config: FeedConfig,
+        wrap: impl FnOnce(Arc<dyn EventStore>) -> Arc<dyn EventStore>,
+    ) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let options = SledOptions {
             cache_capacity_bytes: 8 * 1024 * 1024,
@@ -115,7 +124,7 @@ impl Harness {
         let store = SledStore::open(dir.path(), options).expect("open sled store");
         let auth = Arc::new(TestAuth::default());
         let receipts = Arc::new(TestReceipts::default());
-        let dyn_store: Arc<dyn EventStore> = store.clone();
+        let dyn_store: Arc<dyn EventStore> = wrap(store.clone());
         let feed =
             FeedState::new(dyn_store, auth.clone(), config).with_read_receipts(receipts.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
