@@ -33,7 +33,7 @@ pub fn decide(state: &TicketState, command: &Command) -> Result<Vec<EventPayload
         Action::AssignDispatch(c) => dispatch::assign(visible(state, p, Some(c.ticket_id))?, p, c),
         Action::RespondDispatch(c) => dispatch::respond(visible(state, p, None)?, p, c),
         Action::ProgressDispatch(c) => dispatch::progress(visible(state, p, None)?, p, c),
-        Action::ReportLocation(c) => technician::report_location(p, c),
+        Action::ReportLocation(c) => technician::report_location(state, p, c),
         Action::RecordRead(c) => {
             read::record(visible(state, p, Some(c.ticket_id))?, state.position, p, c)
         }

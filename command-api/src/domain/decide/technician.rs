@@ -1,19 +1,33 @@
 //! A technician's own location stream.
 
-use event_store::{EventPayload, Permission, Principal};
+use event_store::{EventPayload, Permission, Principal, StreamKind};
 
 use super::{require, DomainError};
 use crate::domain::command::ReportLocation;
 use crate::domain::limits::SHORT_TEXT_CHARS_MAX;
+use crate::domain::state::TicketState;
 use crate::domain::validate;
 
-/// `TechnicianLocationReported` for the principal itself (the stream is
-/// the technician's own, so no ticket state is involved).
+/// `TechnicianLocationReported` for the principal itself, on the
+/// technician's own stream (`state` is that stream's, not a ticket's).
 pub(super) fn report_location(
+    state: &TicketState,
     principal: &Principal,
     c: &ReportLocation,
 ) -> Result<Vec<EventPayload>, DomainError> {
     require(principal, Permission::DispatchRespond)?;
+    // The stream is named by the user id alone: refuse to write into a
+    // stream that is not this technician's own (a user of another tenant
+    // with the same id from an outside identity provider, or a ticket).
+    let a = &state.audience;
+    let own = a.kind == Some(StreamKind::Technician)
+        && a.tenant == principal.tenant
+        && a.owner == Some(principal.user_id);
+    if a.kind.is_some() && !own {
+        return Err(DomainError::conflict(
+            "the location stream belongs to someone else",
+        ));
+    }
     let point = validate::point("lat", c.lat, "lon", c.lon)?;
     for (name, value) in [
         ("site", &c.site),

@@ -965,6 +965,20 @@ fn report_location_refused() {
         r.site = Some("s".repeat(201));
     }
     assert_invalid(when(&given(), dave(), action), "site");
+    // Someone else's stream (here: tom's) is never written into.
+    let toms = given().event(
+        &tom(),
+        EventPayload::TechnicianLocationReported {
+            technician: tom().user_id,
+            point: GeoPoint { lat: 1.0, lon: 1.0 },
+            site: None,
+            building: None,
+            floor: None,
+        },
+    );
+    assert!(when(&toms, tom(), location(2.0, 2.0)).is_ok());
+    assert_conflict(when(&toms, dave(), location(2.0, 2.0)));
+    assert_conflict(when(&open_ticket(), dave(), location(2.0, 2.0)));
 }
 
 // ---------------------------------------------------------------- RecordRead

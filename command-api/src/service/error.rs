@@ -1,0 +1,72 @@
+//! Why executing a command failed, mapped onto the contract's statuses.
+
+use event_store::StoreError;
+use thiserror::Error;
+
+use crate::domain::DomainError;
+
+/// A failed command. Nothing was appended in any case.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum ServiceError {
+    /// The write model refused the command (400/403/404/409).
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// The stream was not at the expected version (409, `If-Match` or a
+    /// race that retries could not resolve).
+    #[error("version conflict: expected {expected}, actual {actual}")]
+    VersionConflict {
+        /// The version the client expected (or the command decided on).
+        expected: u64,
+        /// The stream's version.
+        actual: u64,
+    },
+    /// The store refused the events as malformed or too large (400).
+    #[error("rejected by the store: {0}")]
+    Rejected(String),
+    /// The store could not be reached or written (503).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl ServiceError {
+    /// The contract's HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServiceError::Domain(e) => e.status(),
+            ServiceError::VersionConflict { .. } => 409,
+            ServiceError::Rejected(_) => 400,
+            ServiceError::Unavailable(_) => 503,
+        }
+    }
+
+    /// The contract's snake_case error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Domain(e) => e.code(),
+            ServiceError::VersionConflict { .. } => "version_conflict",
+            ServiceError::Rejected(_) => "invalid",
+            ServiceError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { expected, actual } => {
+                ServiceError::VersionConflict { expected, actual }
+            }
+            StoreError::Invalid(m) => ServiceError::Rejected(m),
+            other => ServiceError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<snapshots::SnapshotError> for ServiceError {
+    fn from(e: snapshots::SnapshotError) -> Self {
+        match e {
+            snapshots::SnapshotError::Store(s) => s.into(),
+            other => ServiceError::Unavailable(other.to_string()),
+        }
+    }
+}

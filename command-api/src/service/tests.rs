@@ -1,0 +1,526 @@
+//! The command service against the real sled store: numbers, conflicts,
+//! idempotency, dispatch routing, snapshots.
+
+use std::sync::Arc;
+
+use event_store::{
+    EventStore, GeoPoint, KvProvider, Principal, Priority, Role, SledOptions, SledStore,
+    TicketKind, TicketStatus,
+};
+use futures::future::join_all;
+use snapshots::{SnapshotConfig, SnapshotStore};
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Arc<SledStore>,
+    service: Arc<CommandService>,
+}
+
+fn fixture(every_events: u64) -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open store");
+    let tree = store.tree("snapshots").expect("snapshot tree");
+    let snapshots = SnapshotStore::new(tree, SnapshotConfig { every_events });
+    let dyn_store: Arc<dyn EventStore> = store.clone();
+    let service = Arc::new(CommandService::new(
+        dyn_store,
+        snapshots,
+        ServiceConfig::default(),
+    ));
+    Fixture {
+        _dir: dir,
+        store,
+        service,
+    }
+}
+
+fn who(n: u128, role: Role, tenant: &str) -> Principal {
+    Principal {
+        user_id: Uuid::from_u128(0x1000 + n),
+        tenant: tenant.into(),
+        role,
+        name: format!("u{n}"),
+    }
+}
+
+fn agent() -> Principal {
+    who(1, Role::Agent, "acme")
+}
+fn customer() -> Principal {
+    who(2, Role::Customer, "acme")
+}
+fn dave() -> Principal {
+    who(3, Role::Technician, "acme")
+}
+fn tom() -> Principal {
+    who(4, Role::Technician, "acme")
+}
+
+fn create(id: Uuid) -> Action {
+    Action::CreateTicket(CreateTicket {
+        ticket_id: id,
+        number: 0,
+        title: "Broken".into(),
+        description: String::new(),
+        priority: Priority::Medium,
+        kind: TicketKind::Incident,
+        location: Some(event_store::Location {
+            lat: Some(48.8566),
+            lon: Some(2.3522),
+            ..Default::default()
+        }),
+        tags: vec![],
+        device: None,
+    })
+}
+
+fn comment(ticket: Uuid, body: &str) -> Action {
+    Action::PostComment(PostComment {
+        ticket_id: ticket,
+        comment_id: Uuid::now_v7(),
+        body: body.into(),
+        internal: false,
+    })
+}
+
+async fn new_ticket(f: &Fixture, by: &Principal) -> (Uuid, u64) {
+    let id = Uuid::now_v7();
+    let outcome = f
+        .service
+        .execute(by, create(id), Uuid::now_v7(), None)
+        .await
+        .expect("create");
+    assert_eq!(outcome.stream_id, id);
+    let number = f
+        .service
+        .ticket(by, id)
+        .await
+        .expect("visible")
+        .ticket
+        .expect("ticket")
+        .number;
+    (id, number)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_get_distinct_consecutive_numbers() {
+    let f = fixture(64);
+    let tasks = (0..50).map(|_| {
+        let service = f.service.clone();
+        tokio::spawn(async move {
+            let id = Uuid::now_v7();
+            service
+                .execute(&customer(), create(id), Uuid::now_v7(), None)
+                .await
+                .map(|_| id)
+        })
+    });
+    let ids: Vec<Uuid> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("create"))
+        .collect();
+    let mut numbers = Vec::new();
+    for id in ids {
+        numbers.push(
+            f.service
+                .ticket(&agent(), id)
+                .await
+                .expect("visible")
+                .ticket
+                .expect("ticket")
+                .number,
+        );
+    }
+    numbers.sort_unstable();
+    assert_eq!(numbers, (1..=50).collect::<Vec<u64>>());
+    // Another tenant counts on its own.
+    let (_, n) = new_ticket(&f, &who(9, Role::Agent, "globex")).await;
+    assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_conflicting_commands_exactly_one_succeeds() {
+    let f = fixture(64);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    // Without If-Match: re-decided on fresh state, only one open → assigned.
+    let tasks = (0..50).map(|_| {
+        let service = f.service.clone();
+        tokio::spawn(async move {
+            let action = Action::ChangeStatus(ChangeStatus {
+                ticket_id: ticket,
+                status: TicketStatus::Assigned,
+                note: None,
+            });
+            service
+                .execute(&agent(), action, Uuid::now_v7(), None)
+                .await
+        })
+    });
+    let results: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    assert!(results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        .all(|e| matches!(
+            e,
+            ServiceError::Domain(DomainError::InvalidTransition { .. })
+        )));
+
+    // With If-Match: one wins, the others get 409 with expected/actual.
+    let version = f.store.stream_version(ticket).await.expect("version");
+    let tasks = (0..50).map(|i| {
+        let service = f.service.clone();
+        tokio::spawn(async move {
+            service
+                .execute(
+                    &agent(),
+                    comment(ticket, &format!("c{i}")),
+                    Uuid::now_v7(),
+                    Some(version),
+                )
+                .await
+        })
+    });
+    let results: Vec<_> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect();
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(e, ServiceError::VersionConflict { expected, actual } if *expected == version && *actual == version + 1),
+            "{e:?}"
+        );
+        assert_eq!(e.status(), 409);
+    }
+    assert_eq!(
+        f.store.stream_version(ticket).await.expect("version"),
+        version + 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_commutative_commands_all_succeed_without_if_match() {
+    let f = fixture(8);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    let tasks = (0..50).map(|i| {
+        let service = f.service.clone();
+        tokio::spawn(async move {
+            service
+                .execute(
+                    &customer(),
+                    comment(ticket, &format!("c{i}")),
+                    Uuid::now_v7(),
+                    None,
+                )
+                .await
+        })
+    });
+    for r in join_all(tasks).await {
+        r.expect("task").expect("comment");
+    }
+    let state = f.service.ticket(&agent(), ticket).await.expect("visible");
+    assert_eq!(state.version, 51);
+    assert_eq!(state.ticket.expect("ticket").comments, 50);
+}
+
+#[tokio::test]
+async fn retries_append_nothing_and_answer_the_first_outcome() {
+    let f = fixture(4);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    let command_id = Uuid::now_v7();
+    let action = Action::ChangeStatus(ChangeStatus {
+        ticket_id: ticket,
+        status: TicketStatus::Assigned,
+        note: None,
+    });
+    let first = f
+        .service
+        .execute(&agent(), action.clone(), command_id, Some(1))
+        .await
+        .expect("first");
+    assert!(!first.duplicate);
+    // Later commands, enough to put the first one behind a snapshot.
+    for i in 0..10 {
+        f.service
+            .execute(
+                &agent(),
+                comment(ticket, &format!("c{i}")),
+                Uuid::now_v7(),
+                None,
+            )
+            .await
+            .expect("comment");
+    }
+    let head = f.store.head().await.expect("head");
+    // The retry (same key, same If-Match) would be invalid now; it is answered from the log.
+    let again = f
+        .service
+        .execute(&agent(), action, command_id, Some(1))
+        .await
+        .expect("retry");
+    assert!(again.duplicate);
+    assert_eq!(
+        (again.version, again.position),
+        (first.version, first.position)
+    );
+    assert_eq!(f.store.head().await.expect("head"), head);
+
+    // A retried create, even with a fresh ticket id, gets its first ticket and number.
+    let create_id = Uuid::now_v7();
+    let t1 = Uuid::now_v7();
+    let a = f
+        .service
+        .execute(&customer(), create(t1), create_id, None)
+        .await
+        .expect("create");
+    let head = f.store.head().await.expect("head");
+    let b = f
+        .service
+        .execute(&customer(), create(Uuid::now_v7()), create_id, None)
+        .await
+        .expect("retry");
+    assert!(b.duplicate);
+    assert_eq!((b.stream_id, b.position), (t1, a.position));
+    assert_eq!(f.store.head().await.expect("head"), head);
+    let (_, next) = new_ticket(&f, &customer()).await;
+    assert_eq!(next, 3);
+}
+
+#[tokio::test]
+async fn refused_creates_take_no_number() {
+    let f = fixture(64);
+    let mut bad = create(Uuid::now_v7());
+    if let Action::CreateTicket(c) = &mut bad {
+        c.title = " ".into();
+    }
+    let err = f
+        .service
+        .execute(&customer(), bad, Uuid::now_v7(), None)
+        .await
+        .expect_err("invalid");
+    assert_eq!(err.status(), 400);
+    let err = f
+        .service
+        .execute(&dave(), create(Uuid::now_v7()), Uuid::now_v7(), None)
+        .await
+        .expect_err("forbidden");
+    assert_eq!(err.status(), 403);
+    assert_eq!(new_ticket(&f, &customer()).await.1, 1);
+}
+
+#[tokio::test]
+async fn if_match_mismatch_and_invisible_tickets() {
+    let f = fixture(64);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    let err = f
+        .service
+        .execute(&agent(), comment(ticket, "hi"), Uuid::now_v7(), Some(7))
+        .await
+        .expect_err("conflict");
+    assert_eq!(
+        err,
+        ServiceError::VersionConflict {
+            expected: 7,
+            actual: 1
+        }
+    );
+    for p in [
+        who(5, Role::Customer, "acme"),
+        who(1, Role::Agent, "globex"),
+        dave(),
+    ] {
+        let err = f
+            .service
+            .execute(&p, comment(ticket, "hi"), Uuid::now_v7(), None)
+            .await
+            .expect_err("404");
+        assert_eq!(err.status(), 404, "{p:?}");
+        assert_eq!(
+            f.service.ticket(&p, ticket).await.map(|_| ()),
+            Err(DomainError::NotFound.into())
+        );
+    }
+    let err = f
+        .service
+        .execute(
+            &agent(),
+            comment(Uuid::now_v7(), "hi"),
+            Uuid::now_v7(),
+            None,
+        )
+        .await
+        .expect_err("404");
+    assert_eq!(err.status(), 404);
+}
+
+#[tokio::test]
+async fn dispatch_to_the_nearest_technician_and_follow_it_by_dispatch_id() {
+    let f = fixture(3);
+    let report = |lat: f64, lon: f64| {
+        Action::ReportLocation(ReportLocation {
+            lat,
+            lon,
+            site: None,
+            building: None,
+            floor: None,
+        })
+    };
+    f.service
+        .execute(&dave(), report(48.86, 2.34), Uuid::now_v7(), None)
+        .await
+        .expect("dave reports");
+    f.service
+        .execute(&tom(), report(48.95, 2.45), Uuid::now_v7(), None)
+        .await
+        .expect("tom reports");
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    let dispatch = Uuid::now_v7();
+    f.service
+        .execute(
+            &agent(),
+            Action::AssignDispatch(AssignDispatch {
+                ticket_id: ticket,
+                dispatch_id: dispatch,
+                technician_id: None,
+                radius_km: None,
+                speed_kmh: 0.0,
+                technicians: vec![],
+            }),
+            Uuid::now_v7(),
+            None,
+        )
+        .await
+        .expect("dispatched");
+    let state = f
+        .service
+        .ticket(&dave(), ticket)
+        .await
+        .expect("dave sees it");
+    let d = state.dispatch(dispatch).expect("dispatch");
+    assert_eq!(d.technician, Some(dave().user_id));
+    assert!(d.eta_minutes.is_some());
+    // Dave is now busy: the fleet says so.
+    let fleet = f
+        .service
+        .fleet()
+        .technicians(f.store.as_ref(), "acme")
+        .await
+        .expect("fleet");
+    assert_eq!(fleet.iter().filter(|t| !t.available).count(), 1);
+
+    let respond = |response| {
+        Action::RespondDispatch(RespondDispatch {
+            dispatch_id: dispatch,
+            response,
+            reason: None,
+        })
+    };
+    let err = f
+        .service
+        .execute(
+            &tom(),
+            respond(DispatchResponse::Accept),
+            Uuid::now_v7(),
+            None,
+        )
+        .await;
+    assert_eq!(err.map(|_| ()), Err(DomainError::NotFound.into()));
+    let unknown = Action::RespondDispatch(RespondDispatch {
+        dispatch_id: Uuid::now_v7(),
+        response: DispatchResponse::Accept,
+        reason: None,
+    });
+    let err = f
+        .service
+        .execute(&dave(), unknown, Uuid::now_v7(), None)
+        .await;
+    assert_eq!(err.map(|_| ()), Err(DomainError::NotFound.into()));
+
+    f.service
+        .execute(
+            &dave(),
+            respond(DispatchResponse::Accept),
+            Uuid::now_v7(),
+            None,
+        )
+        .await
+        .expect("accept");
+    for stage in [
+        ProgressStage::EnRoute,
+        ProgressStage::OnSite,
+        ProgressStage::Completed,
+    ] {
+        let action = Action::ProgressDispatch(ProgressDispatch {
+            dispatch_id: dispatch,
+            stage,
+            location: Some(GeoPoint {
+                lat: 48.857,
+                lon: 2.352,
+            }),
+        });
+        f.service
+            .execute(&dave(), action, Uuid::now_v7(), None)
+            .await
+            .expect("progress");
+    }
+    let state = f.service.ticket(&agent(), ticket).await.expect("visible");
+    assert_eq!(
+        state.ticket.as_ref().expect("ticket").status,
+        TicketStatus::Resolved
+    );
+    let fleet = f
+        .service
+        .fleet()
+        .technicians(f.store.as_ref(), "acme")
+        .await
+        .expect("fleet");
+    assert!(fleet.iter().all(|t| t.available));
+    // A fresh index (as after a restart) rebuilds the same routing from the log.
+    let fresh = FleetIndex::new();
+    assert_eq!(
+        fresh
+            .ticket_of(f.store.as_ref(), dispatch)
+            .await
+            .expect("lookup"),
+        Some(ticket)
+    );
+}
+
+#[tokio::test]
+async fn deleting_snapshots_changes_nothing_but_speed() {
+    let f = fixture(5);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    for i in 0..40 {
+        f.service
+            .execute(
+                &customer(),
+                comment(ticket, &format!("c{i}")),
+                Uuid::now_v7(),
+                None,
+            )
+            .await
+            .expect("comment");
+    }
+    let with = f.service.load(ticket).await.expect("load");
+    assert!(with.snapshot_version.is_some());
+    f.store
+        .tree("snapshots")
+        .expect("tree")
+        .clear()
+        .expect("clear");
+    let without = f.service.load(ticket).await.expect("load");
+    assert_eq!(without.snapshot_version, None);
+    assert_eq!(with.state, without.state);
+    assert_eq!(with.version, 41);
+}
