@@ -42,8 +42,11 @@ pub struct Loaded<A> {
     pub last_hash: Hash,
     /// Version of the snapshot the load started from, if one was used.
     pub snapshot_version: Option<u64>,
-    /// Events folded on top of the snapshot (or from the start).
+    /// Events folded on top of the snapshot (or from the start) by this load.
     pub replayed: u64,
+    /// Events folded since the last snapshot was read or written; a
+    /// snapshot is due when it reaches `every_events`.
+    pub pending: u64,
 }
 
 /// Snapshots of aggregates (and blobs of projections) in one side tree.
@@ -77,10 +80,10 @@ impl SnapshotStore {
         self.tree.as_ref()
     }
 
-    /// Whether a load that replayed `replayed` events past its snapshot
-    /// should write a new one.
-    pub fn is_due(&self, replayed: u64) -> bool {
-        self.config.every_events > 0 && replayed >= self.config.every_events
+    /// Whether a state with `pending` events folded since its last
+    /// snapshot should be snapshotted.
+    pub fn is_due(&self, pending: u64) -> bool {
+        self.config.every_events > 0 && pending >= self.config.every_events
     }
 
     /// Stores `state` as the snapshot of `stream` at `version`, where
@@ -130,13 +133,37 @@ impl SnapshotStore {
         store: &dyn EventStore,
         stream: StreamId,
     ) -> Result<Loaded<A>, SnapshotError> {
-        let loaded = match self.usable_snapshot::<A>(store, stream).await? {
-            Some(start) => fold_tail(store, stream, start).await?,
-            None => fold_tail(store, stream, Loaded::empty()).await?,
-        };
-        if loaded.version > 0 && self.is_due(loaded.replayed) {
-            if let Err(e) = self.save(stream, loaded.version, loaded.last_hash, &loaded.state) {
-                warn!(aggregate = A::NAME, %stream, error = %e, "could not write snapshot");
+        let start = self
+            .usable_snapshot::<A>(store, stream)
+            .await?
+            .unwrap_or_else(Loaded::empty);
+        self.catch_up(store, stream, start).await
+    }
+
+    /// Brings a state loaded earlier (e.g. cached in memory) up to the end
+    /// of its stream, writing a snapshot when one is due. `from` must be a
+    /// fold of this stream's first `from.version` events.
+    pub async fn catch_up<A: Aggregate>(
+        &self,
+        store: &dyn EventStore,
+        stream: StreamId,
+        from: Loaded<A>,
+    ) -> Result<Loaded<A>, SnapshotError> {
+        let mut loaded = fold_tail(
+            store,
+            stream,
+            Loaded {
+                replayed: 0,
+                ..from
+            },
+        )
+        .await?;
+        if loaded.version > 0 && self.is_due(loaded.pending) {
+            match self.save(stream, loaded.version, loaded.last_hash, &loaded.state) {
+                Ok(()) => loaded.pending = 0,
+                Err(e) => {
+                    warn!(aggregate = A::NAME, %stream, error = %e, "could not write snapshot")
+                }
             }
         }
         Ok(loaded)
@@ -207,6 +234,7 @@ impl SnapshotStore {
                     last_hash: envelope.last_hash,
                     snapshot_version: Some(envelope.version),
                     replayed: 0,
+                    pending: 0,
                 }))
             }
             _ => {
@@ -231,6 +259,7 @@ impl<A: Aggregate> Loaded<A> {
             last_hash: [0; HASH_BYTES],
             snapshot_version: None,
             replayed: 0,
+            pending: 0,
         }
     }
 
@@ -248,6 +277,7 @@ impl<A: Aggregate> Loaded<A> {
         self.version = event.stream_version;
         self.last_hash = event.hash;
         self.replayed += 1;
+        self.pending += 1;
         Ok(self)
     }
 }

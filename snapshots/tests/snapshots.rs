@@ -73,7 +73,7 @@ fn payload(kind: u8, text: &str) -> EventPayload {
         1 => EventPayload::TicketEdited {
             title: None,
             description: None,
-            priority: Some(if text.len() % 2 == 0 {
+            priority: Some(if text.len() & 1 == 0 {
                 Priority::High
             } else {
                 Priority::Low
@@ -271,6 +271,36 @@ fn snapshot_that_does_not_match_the_log_falls_back() {
         assert_eq!(loaded.snapshot_version, None);
         assert_eq!(loaded.version, 5);
         assert_eq!(loaded.state, full_replay(&short, stream).await.state);
+    });
+}
+
+#[test]
+fn catch_up_from_a_cached_state_folds_only_new_events_and_snapshots_when_due() {
+    rt().block_on(async {
+        let store = MemStore::default();
+        let kv = shared_kv();
+        let snapshots = snaps(&kv, 10);
+        let stream = Uuid::new_v4();
+        append_all(&store, stream, &payloads(4)).await;
+        let mut cached: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
+        assert!(kv.map.lock().expect("lock").is_empty(), "not due yet");
+        for round in 1..=5u64 {
+            append_all(&store, stream, &payloads(3)).await;
+            let before = store.events_read();
+            cached = snapshots
+                .catch_up(&store, stream, cached)
+                .await
+                .expect("catch up");
+            assert_eq!(store.events_read() - before, 3);
+            assert_eq!(cached.replayed, 3);
+            assert_eq!(cached.version, 4 + 3 * round);
+            assert_eq!(cached.state, full_replay(&store, stream).await.state);
+        }
+        // 19 events folded in total: a snapshot written at version 10, 9 pending since.
+        assert_eq!(cached.pending, 9);
+        let fresh: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
+        assert_eq!(fresh.snapshot_version, Some(10));
+        assert_eq!(fresh.state, cached.state);
     });
 }
 
