@@ -44,6 +44,8 @@ pub const CLOSE_FORBIDDEN: u16 = 4003;
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 /// Close code: a client frame was over [`CLIENT_FRAME_BYTES_MAX`].
 pub const CLOSE_TOO_BIG: u16 = 1009;
+/// Close code: the client closed; we only complete its handshake.
+pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: the client broke the WebSocket protocol.

@@ -22,8 +22,8 @@ use crate::conn::ConnHandle;
 use crate::frames::{self, ClientFrame, ErrorCode};
 use crate::limits::{
     CLIENT_FRAMES_BURST, CLIENT_FRAMES_PER_SECOND, CLOSE_FLUSH_MS, CLOSE_GOING_AWAY,
-    CLOSE_LINGER_MS, CLOSE_NOT_AUTHENTICATED, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG, CLOSE_TOO_SLOW,
-    PONGS_MISSED_MAX, ROOMS_PER_CONNECTION_MAX, TYPING_INTERVAL_MS,
+    CLOSE_LINGER_MS, CLOSE_NORMAL, CLOSE_NOT_AUTHENTICATED, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG,
+    CLOSE_TOO_SLOW, PONGS_MISSED_MAX, ROOMS_PER_CONNECTION_MAX, TYPING_INTERVAL_MS,
 };
 use crate::rate::TokenBucket;
 use crate::receipts::ReceiptError;
@@ -179,7 +179,11 @@ async fn read_loop(
             Ok(Message::Pong(_)) => missed_pongs.store(0, Ordering::Release),
             // tungstenite answers pings itself.
             Ok(Message::Ping(_)) => {}
-            Ok(Message::Close(_)) => return ReaderEnd::PeerGone,
+            Ok(Message::Close(_)) => {
+                // tungstenite queued the answer; the writer flushes it.
+                session.conn.close(CLOSE_NORMAL);
+                return ReaderEnd::Closing;
+            }
             Err(e) => {
                 let code = match error_close_code(e) {
                     Some(code) => code,
@@ -246,6 +250,10 @@ async fn write_loop(
         }
     };
     conn.close(code);
+    if code == CLOSE_NORMAL {
+        let _ = timeout(Duration::from_millis(CLOSE_FLUSH_MS), sink.flush()).await;
+        return;
+    }
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from_static(close_reason(code)),

@@ -137,3 +137,26 @@ async fn shutdown_sends_every_socket_a_close_frame() {
     let mut late = h.connect("agent").await;
     assert_eq!(late.close_code().await, Some(1001));
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_and_the_connection_released() {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let h = Harness::start().await;
+    let mut c = h.connect("agent").await;
+    assert_eq!(c.subscribe("tickets", None).await["type"], "subscribed");
+    c.ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    })))
+    .await
+    .expect("send close");
+    assert_eq!(c.close_code().await, Some(1000));
+    wait_until("connection released", || {
+        h.feed.stats().connections_open == 0
+    })
+    .await;
+}
