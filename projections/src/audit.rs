@@ -160,3 +160,50 @@ pub fn event_json(e: &RecordedEvent) -> serde_json::Value {
     }
     v
 }
+
+impl AuditReport {
+    /// The history for a person in a terminal (`ticketlog replay`): one
+    /// line per event with its changes, then the resulting state.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for e in &self.events {
+            out.push_str(&format!(
+                "#{:<8} v{:<4} {} {:<22} {} {}\n",
+                e.position,
+                e.version,
+                e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                e.kind,
+                e.actor.role.as_str(),
+                e.actor.id
+            ));
+            if let Some(serde_json::Value::Object(changes)) = e.data.get("changes") {
+                for (field, change) in changes {
+                    out.push_str(&format!(
+                        "           {field}: {} -> {}\n",
+                        change["old"], change["new"]
+                    ));
+                }
+            }
+            if let Some(body) = e.data.get("body").and_then(|b| b.as_str()) {
+                out.push_str(&format!("           \"{}\"\n", body.replace('\n', " ")));
+            }
+            out.push_str(&format!(
+                "           hash {} prev {}\n",
+                e.hash, e.prev_hash
+            ));
+        }
+        match &self.ticket {
+            Some(t) => out.push_str(&format!(
+                "state: #{} \"{}\" {} {:?} assignee {}\n",
+                t.number,
+                t.title,
+                t.status.as_str(),
+                t.priority,
+                t.assignee
+                    .map_or_else(|| "-".to_string(), |a| a.to_string())
+            )),
+            None => out.push_str("state: (not created yet)\n"),
+        }
+        out
+    }
+}

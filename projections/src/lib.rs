@@ -6,6 +6,17 @@
 //! [`Projections`] is the live, shared handle: it loads a snapshot,
 //! catches up, follows the log, rebuilds beside and swaps, and answers
 //! each query route with one call.
+//!
+//! Wiring in the server (sketch):
+//!
+//! ```text
+//! let (projections, report) = Projections::open(store.clone(), store.clone(), ProjectionsConfig::default()).await?;
+//! let follower = projections.spawn();          // follows the live log
+//! // route handlers: projections.tickets(&principal, &query) etc.;
+//! // with ?min_position=N first: projections.wait_for(N, timeout).await?
+//! // admin rebuild: projections.rebuild(Some(progress)).await? (reads continue meanwhile)
+//! // shutdown: projections.stop(); follower.await?? (writes a final snapshot)
+//! ```
 
 pub mod audit;
 pub mod bench;

@@ -409,6 +409,7 @@ fn audit_history_and_as_of() {
     assert_eq!(ticket.assignee, Some(user(BOB)));
     let by_position = audit::report(&erin(), &t1, Some(AsOf::Position(4))).expect("as of position");
     insta::assert_json_snapshot!("audit_as_of_position_4", by_position);
+    insta::assert_snapshot!("audit_as_of_position_4_text", by_position.to_text());
     let before = audit::report(&erin(), &t1, Some(AsOf::Position(1))).expect("before creation");
     assert_eq!(before.ticket, None);
     assert_eq!(AsOf::parse("12").expect("position"), AsOf::Position(12));
