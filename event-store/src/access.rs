@@ -56,11 +56,11 @@ impl Role {
     }
 
     /// The permissions this role carries (the contract's table).
-    pub fn permissions(self) -> Vec<Permission> {
+    pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Customer => vec![TicketsView, TicketsCreate, TicketsComment],
-            Role::Agent => vec![
+            Role::Customer => &[TicketsView, TicketsCreate, TicketsComment],
+            Role::Agent => &[
                 TicketsView,
                 TicketsCreate,
                 TicketsComment,
@@ -70,16 +70,16 @@ impl Role {
                 DispatchManage,
                 StatsRead,
             ],
-            Role::Technician => vec![
+            Role::Technician => &[
                 TicketsView,
                 TicketsComment,
                 TicketsViewInternal,
                 TicketsCommentInternal,
                 DispatchRespond,
             ],
-            Role::Auditor => vec![TicketsView, TicketsViewInternal, AuditRead],
-            Role::Analyst => vec![StatsRead],
-            Role::Admin => vec![
+            Role::Auditor => &[TicketsView, TicketsViewInternal, AuditRead],
+            Role::Analyst => &[StatsRead],
+            Role::Admin => &[
                 TicketsView,
                 TicketsCreate,
                 TicketsComment,
@@ -168,7 +168,7 @@ impl Principal {
 
     /// The permissions, for the token endpoint's answer.
     pub fn permissions(&self) -> Vec<Permission> {
-        self.role.permissions()
+        self.role.permissions().to_vec()
     }
 }
 
