@@ -5,3 +5,4 @@ pub mod domain;
 pub mod service;
 pub mod config;
 pub mod demo;
+pub mod ui;
