@@ -22,7 +22,8 @@ pub trait KvTree: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
 }
 
-/// Opens side trees by name.
+/// Opens side trees by name. (With the sled backend a tree handle keeps the
+/// database open: drop handles before reopening the same directory.)
 pub trait KvProvider: Send + Sync + 'static {
     /// The tree called `name` (created empty if absent). Names starting with
     /// `__` are reserved for the log.
