@@ -1,6 +1,7 @@
 //! The command service: the one way commands reach the log.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
 use event_store::{
@@ -15,6 +16,10 @@ use super::fleet::FleetIndex;
 use super::numbers;
 use crate::domain::limits::TRAVEL_SPEED_KMH_DEFAULT;
 use crate::domain::{decide, Action, AppliedCommand, Command, DomainError, Target, TicketState};
+
+/// Most stream states kept in memory between commands (the whole cache is
+/// dropped when full: simple, bounded, and only ever costs a reload).
+pub const STATE_CACHE_STREAMS_MAX: usize = 4096;
 
 /// Default for [`ServiceConfig::attempts_max`].
 pub const COMMAND_ATTEMPTS_MAX_DEFAULT: usize = 64;
@@ -47,6 +52,8 @@ pub struct CommandService {
     snapshots: SnapshotStore,
     fleet: Arc<FleetIndex>,
     config: ServiceConfig,
+    /// States folded earlier; a load only reads the events appended since.
+    cache: Mutex<HashMap<StreamId, Loaded<TicketState>>>,
 }
 
 impl CommandService {
@@ -61,6 +68,7 @@ impl CommandService {
             snapshots,
             fleet: Arc::new(FleetIndex::new()),
             config,
+            cache: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,12 +82,34 @@ impl CommandService {
         &self.fleet
     }
 
-    /// The state of stream `stream` with its version (no visibility check).
+    /// The state of stream `stream` with its version (no visibility check):
+    /// the cached state or the latest snapshot, plus the stream's tail.
     pub async fn load(&self, stream: StreamId) -> Result<Loaded<TicketState>, ServiceError> {
-        Ok(self
-            .snapshots
-            .load::<TicketState>(self.store.as_ref(), stream)
-            .await?)
+        let store = self.store.as_ref();
+        let cached = self.cache_guard().get(&stream).cloned();
+        let loaded = match cached {
+            Some(from) => self.snapshots.catch_up(store, stream, from).await?,
+            None => self.snapshots.load::<TicketState>(store, stream).await?,
+        };
+        if loaded.version > 0 {
+            let mut cache = self.cache_guard();
+            if cache.len() >= STATE_CACHE_STREAMS_MAX && !cache.contains_key(&stream) {
+                cache.clear();
+            }
+            let newer = cache
+                .get(&stream)
+                .is_none_or(|c| c.version < loaded.version);
+            if newer {
+                cache.insert(stream, loaded.clone());
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// The state cache; every write is a single insert or a clear, so a
+    /// lock poisoned by a panic elsewhere still holds consistent entries.
+    fn cache_guard(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Loaded<TicketState>>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The ticket `id` as the write model sees it, if `principal` may see it

@@ -512,15 +512,32 @@ async fn deleting_snapshots_changes_nothing_but_speed() {
             .await
             .expect("comment");
     }
-    let with = f.service.load(ticket).await.expect("load");
+    // A restarted service (empty cache) starts from the latest snapshot.
+    let restarted = |every_events| {
+        let tree = f.store.tree("snapshots").expect("tree");
+        let dyn_store: Arc<dyn EventStore> = f.store.clone();
+        CommandService::new(
+            dyn_store,
+            SnapshotStore::new(tree, SnapshotConfig { every_events }),
+            ServiceConfig::default(),
+        )
+    };
+    let with = restarted(5).load(ticket).await.expect("load");
     assert!(with.snapshot_version.is_some());
+    assert!(with.replayed < 5);
     f.store
         .tree("snapshots")
         .expect("tree")
         .clear()
         .expect("clear");
-    let without = f.service.load(ticket).await.expect("load");
+    let without = restarted(0).load(ticket).await.expect("load");
     assert_eq!(without.snapshot_version, None);
     assert_eq!(with.state, without.state);
     assert_eq!(with.version, 41);
+    assert_eq!(without.replayed, 41);
+    // The running service's cached state agrees with both.
+    assert_eq!(
+        f.service.load(ticket).await.expect("load").state,
+        with.state
+    );
 }
