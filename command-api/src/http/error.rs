@@ -211,3 +211,32 @@ impl From<projections::ProjectionError> for ApiError {
         }
     }
 }
+
+impl From<crate::service::ServiceError> for ApiError {
+    fn from(e: crate::service::ServiceError) -> Self {
+        use crate::domain::DomainError as D;
+        use crate::service::ServiceError as S;
+        match e {
+            S::Domain(D::Invalid { field, message }) => ApiError::invalid_field(field, message),
+            S::Domain(D::Forbidden { message }) => {
+                ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+            }
+            S::Domain(D::NotFound) => ApiError::not_found("resource"),
+            S::Domain(D::InvalidTransition { from, to }) => ApiError::new(
+                StatusCode::CONFLICT,
+                "invalid_transition",
+                format!("cannot go from {from} to {to}"),
+            )
+            .with_details(json!({"from": from, "to": to})),
+            S::Domain(D::Conflict { message }) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            S::VersionConflict { expected, actual } => ApiError::version_conflict(expected, actual),
+            S::Rejected(reason) => ApiError::invalid_field("body", reason),
+            S::Unavailable(reason) => {
+                tracing::warn!(%reason, "command not appended: store unavailable");
+                ApiError::unavailable("the event store is unavailable; nothing was written")
+            }
+        }
+    }
+}

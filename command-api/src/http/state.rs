@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use event_store::{EventStore, KvProvider, StoreError};
 use projections::{ProjectionError, Projections, ProjectionsConfig};
+use snapshots::{SnapshotConfig, SnapshotStore};
 use thiserror::Error;
 use tokio::sync::Semaphore;
 
@@ -15,6 +16,10 @@ use super::metrics::Metrics;
 use super::rate_limit::{RateLimit, RateLimiter};
 use crate::auth::users::USERS_TREE_NAME;
 use crate::auth::{JwtAuth, UserDirectory};
+use crate::service::{CommandService, ServiceConfig};
+
+/// Name of the side tree holding ticket (write model) snapshots.
+pub const TICKET_SNAPSHOTS_TREE_NAME: &str = "ticket-snapshots";
 
 /// Tunables of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -47,6 +52,7 @@ pub enum StartError {
 
 struct Inner {
     store: Arc<dyn EventStore>,
+    service: CommandService,
     projections: Projections,
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>>,
     jwt: JwtAuth,
@@ -72,6 +78,11 @@ impl AppState {
         options: HttpOptions,
     ) -> Result<Self, StartError> {
         let users = Arc::new(UserDirectory::new(kv.tree(USERS_TREE_NAME)?));
+        let snapshots = SnapshotStore::new(
+            kv.tree(TICKET_SNAPSHOTS_TREE_NAME)?,
+            SnapshotConfig::default(),
+        );
+        let service = CommandService::new(store.clone(), snapshots, ServiceConfig::default());
         let (projections, report) =
             Projections::open(store.clone(), kv.clone(), ProjectionsConfig::default()).await?;
         tracing::info!(
@@ -82,6 +93,7 @@ impl AppState {
         let follower = projections.spawn();
         Ok(AppState(Arc::new(Inner {
             store,
+            service,
             projections,
             follower: std::sync::Mutex::new(Some(follower)),
             jwt,
@@ -113,6 +125,11 @@ impl AppState {
                 Err(e) => tracing::warn!(error = %e, "projection follower task failed"),
             }
         }
+    }
+
+    /// The write side: executes commands.
+    pub fn service(&self) -> &CommandService {
+        &self.0.service
     }
 
     /// The read models.

@@ -1,6 +1,7 @@
 //! The route table and the router builder.
 
 pub mod auth;
+pub mod commands;
 pub mod health;
 pub mod queries;
 
@@ -22,8 +23,40 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/api/v1/auth/token", post(auth::token))
         .route("/api/v1/me", get(auth::me))
-        .route("/api/v1/tickets", get(queries::list_tickets))
-        .route("/api/v1/tickets/{id}", get(queries::get_ticket))
+        .route(
+            "/api/v1/tickets",
+            get(queries::list_tickets).post(commands::create_ticket),
+        )
+        .route(
+            "/api/v1/tickets/{id}",
+            get(queries::get_ticket).patch(commands::edit_ticket),
+        )
+        .route("/api/v1/tickets/{id}/assign", post(commands::assign_ticket))
+        .route("/api/v1/tickets/{id}/status", post(commands::change_status))
+        .route(
+            "/api/v1/tickets/{id}/comments",
+            post(commands::post_comment),
+        )
+        .route(
+            "/api/v1/tickets/{id}/dispatches",
+            post(commands::assign_dispatch),
+        )
+        .route(
+            "/api/v1/dispatches/{id}/accept",
+            post(commands::accept_dispatch),
+        )
+        .route(
+            "/api/v1/dispatches/{id}/decline",
+            post(commands::decline_dispatch),
+        )
+        .route(
+            "/api/v1/dispatches/{id}/status",
+            post(commands::progress_dispatch),
+        )
+        .route(
+            "/api/v1/technicians/me/location",
+            post(commands::report_location),
+        )
         .route("/api/v1/tickets/{id}/chat", get(queries::chat))
         .route("/api/v1/tickets/{id}/audit", get(queries::audit))
         .route("/api/v1/stats", get(queries::stats))
