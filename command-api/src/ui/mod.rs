@@ -3,9 +3,12 @@
 //! (`/ws`), like any other client. No build step: the assets are compiled
 //! into the binary.
 //!
-//! Mount with `router.merge(command_api::ui::ui_router())`.
+//! Mount with `router.merge(command_api::ui::ui_router())`; the optional
+//! name directory the pages use is [`directory::list_users`] on
+//! `GET /api/v1/users`.
 
 pub mod assets;
+pub mod directory;
 pub mod pages;
 
 use axum::extract::Path;
@@ -27,7 +30,8 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
      form-action 'self'";
 
 /// The console's routes: `/`, `/app/...` pages and `/assets/...` files.
-pub fn ui_router() -> Router {
+/// Stateless, so it merges into a router of any state.
+pub fn ui_router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(root))
         .route("/app", get(root))
@@ -92,7 +96,7 @@ mod tests {
     use tower::ServiceExt;
 
     async fn get(path: &str) -> (StatusCode, String, Option<String>) {
-        let res = ui_router()
+        let res = ui_router::<()>()
             .oneshot(Request::get(path).body(Body::empty()).expect("request"))
             .await
             .expect("infallible");

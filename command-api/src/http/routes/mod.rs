@@ -61,6 +61,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/tickets/{id}/audit", get(queries::audit))
         .route("/api/v1/stats", get(queries::stats))
         .route("/api/v1/events", get(queries::events))
+        .route("/api/v1/users", get(crate::ui::directory::list_users))
+        .merge(crate::ui::ui_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))

@@ -1,0 +1,155 @@
+//! A real server for browser tests: its own thread and runtime, a sled
+//! store in a data directory, the demo users. Stopping drops the whole
+//! runtime (open WebSockets included), so a restart on the same port and
+//! data directory looks to a browser exactly like a process restart.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use command_api::auth::JwtAuth;
+use command_api::config::store_path;
+use command_api::http::{AppState, HttpOptions};
+use event_store::{EventStore, KvProvider, SledOptions, SledStore};
+use tokio::sync::{oneshot, watch};
+
+/// The same secret across restarts, so browsers' tokens stay valid.
+const TEST_JWT_SECRET: &[u8] = b"ui-browser-tests-secret-0123456789abcdef";
+/// Lifetime of tokens in these tests.
+const TOKEN_TTL_SECS: u64 = 3600;
+/// How long a stop waits for in-flight requests before dropping everything.
+const GRACEFUL_STOP_SECS: u64 = 3;
+/// How long binding a just-freed port may be retried.
+const BIND_RETRY_SECS: u64 = 10;
+
+/// A running server.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    data: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Starts a server on `addr` (port 0 for any) over `data`.
+    pub fn start(data: &Path, addr: SocketAddr) -> Server {
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<SocketAddr, String>>();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let dir = data.to_path_buf();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(run(dir, addr, ready_tx, stop_rx));
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        });
+        let addr = ready_rx
+            .recv()
+            .expect("server thread answers")
+            .unwrap_or_else(|e| panic!("server did not start: {e}"));
+        Server {
+            addr,
+            data: data.to_path_buf(),
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://addr`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Stops the server and its runtime; the store is closed cleanly.
+    pub fn stop(mut self) -> (PathBuf, SocketAddr) {
+        self.halt();
+        (self.data.clone(), self.addr)
+    }
+
+    fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().expect("server thread ends");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(BIND_RETRY_SECS);
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return Ok(l),
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn run(
+    data: PathBuf,
+    addr: SocketAddr,
+    ready: mpsc::Sender<Result<SocketAddr, String>>,
+    stop: oneshot::Receiver<()>,
+) {
+    let store = match SledStore::open(store_path(&data), SledOptions::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("store: {e}")));
+            return;
+        }
+    };
+    let jwt = JwtAuth::hs256(TEST_JWT_SECRET, TOKEN_TTL_SECS).expect("jwt config");
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let kv: Arc<dyn KvProvider> = store.clone();
+    let state = match AppState::open(store_dyn, kv, jwt, HttpOptions::default()).await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = ready.send(Err(format!("state: {e}")));
+            return;
+        }
+    };
+    if let Err(e) = command_api::demo::seed(&state).await {
+        let _ = ready.send(Err(format!("demo: {e}")));
+        return;
+    }
+    let listener = match bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("bind {addr}: {e}")));
+            return;
+        }
+    };
+    let local = listener.local_addr().expect("local addr");
+    let (signal_tx, mut signal_rx) = watch::channel(false);
+    let served = tokio::spawn(command_api::http::serve(
+        listener,
+        state.clone(),
+        async move {
+            let _ = signal_rx.wait_for(|stop| *stop).await;
+        },
+    ));
+    let _ = ready.send(Ok(local));
+    let _ = stop.await;
+    let _ = signal_tx.send(true);
+    // Open WebSockets may keep a graceful stop waiting; a restart must not.
+    let _ = tokio::time::timeout(Duration::from_secs(GRACEFUL_STOP_SECS), served).await;
+    state.shutdown().await;
+    let _ = store.close().await;
+}

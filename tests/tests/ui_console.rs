@@ -1,0 +1,518 @@
+//! The agent console in real headless Chromium against a real server:
+//! live conversation between an agent and a customer, internal notes that
+//! never reach the customer, escaping, a server restart both pages survive
+//! without losing or duplicating a message, the live list, the audit
+//! slider, statistics and a phone-sized layout. Screenshots of every page
+//! go to `target/ui-screenshots/`.
+//!
+//! Needs `chromium` and `chromedriver` (Debian: `chromium chromium-driver`);
+//! `TICKETLOG_SKIP_BROWSER=1` skips. `TICKETLOG_README_SCREENSHOT=1` also
+//! writes `docs/screenshots/ticket.png`.
+
+mod ui_common;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use ui_common::*;
+
+/// The contract for a public reply reaching the other side.
+const REPLY_VISIBLE_MS_MAX: u128 = 1000;
+/// How long we keep watching for an internal note that must never arrive.
+const INTERNAL_NOTE_WATCH: Duration = Duration::from_millis(1500);
+
+/// One browser test at a time: two cores, and each test runs two Chromiums.
+static BROWSER_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn any_port() -> SocketAddr {
+    "127.0.0.1:0".parse().expect("address")
+}
+
+async fn open_ticket_via_list(s: &Session, server: &Server, ticket: &str) {
+    s.goto(&server.url("/app/tickets")).await;
+    s.wait_for(
+        "the ticket's row",
+        "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
+        json!([ticket]),
+        UI_WAIT,
+    )
+    .await;
+    // The whole row opens the ticket, not just its title link.
+    let cell = s
+        .find(&format!("#ticket-rows tr[data-id='{ticket}'] td.c-time"))
+        .await;
+    s.click(&cell).await;
+    s.wait_for(
+        "the ticket page",
+        "return location.pathname === '/app/tickets/' + arguments[0] && document.querySelector('#props dl');",
+        json!([ticket]),
+        UI_WAIT,
+    )
+    .await;
+}
+
+async fn wait_bubble(s: &Session, text: &str, timeout: Duration) -> Duration {
+    let started = Instant::now();
+    s.wait_for(
+        &format!("a bubble saying {text:?}"),
+        "return Array.from(document.querySelectorAll('#messages .msg .bubble')).some(b => b.textContent === arguments[0]);",
+        json!([text]),
+        timeout,
+    )
+    .await;
+    started.elapsed()
+}
+
+async fn chat_positions(api: &Api, ticket: &str) -> Vec<u64> {
+    let page = api
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/tickets/{ticket}/chat?limit=500"),
+            None,
+        )
+        .await;
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|c| c["position"].as_u64().expect("position"))
+        .collect()
+}
+
+fn assert_each_once(who: &str, seen: &[(u64, String, bool)]) {
+    let positions: HashSet<u64> = seen.iter().map(|(p, _, _)| *p).collect();
+    assert_eq!(
+        positions.len(),
+        seen.len(),
+        "{who} shows a message twice: {seen:?}"
+    );
+    let mut sorted = seen.to_vec();
+    sorted.sort_by_key(|(p, _, _)| *p);
+    assert_eq!(sorted, seen, "{who} shows messages out of order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_and_customer_converse_live_and_survive_a_restart() {
+    let Some(paths) = browser_paths() else { return };
+    let _one = BROWSER_TESTS.lock().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), any_port());
+    let carol = Api::login(&server, "carol").await;
+    let ticket = carol
+        .create_ticket("Printer on floor 3 jams on every page", "high")
+        .await;
+    carol
+        .comment(&ticket, "It started this morning.", false)
+        .await;
+
+    let driver = Driver::start(&paths).await;
+    let agent = driver.session(DESKTOP.0, DESKTOP.1).await;
+    let customer = driver.session(DESKTOP.0, DESKTOP.1).await;
+
+    agent.goto(&server.url("/app/login")).await;
+    shoot(&agent, "login").await;
+    ui_login(&agent, &server, "alice").await;
+    ui_login(&customer, &server, "carol").await;
+    open_ticket_via_list(&agent, &server, &ticket).await;
+    open_ticket_via_list(&customer, &server, &ticket).await;
+    wait_live(&agent, "the agent's feed").await;
+    wait_live(&customer, "the customer's feed").await;
+
+    // Only staff get the internal toggle; send stays disabled until there is text.
+    let toggles = customer
+        .js(
+            "return !document.getElementById('internal-wrap').hidden;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        toggles,
+        json!(false),
+        "customers get no internal-note toggle"
+    );
+    let send_disabled = "return document.getElementById('send').disabled;";
+    assert_eq!(agent.js(send_disabled, json!([])).await, json!(true));
+
+    // Presence: each sees the other.
+    agent
+        .wait_for(
+            "the customer in the agent's presence list",
+            "return document.querySelector(`#presence [data-user='${arguments[0]}']`);",
+            json!([carol.user_id]),
+            UI_WAIT,
+        )
+        .await;
+
+    // Typing indicator.
+    let customer_box = customer.find("#composer-text").await;
+    customer.type_into(&customer_box, "Also the").await;
+    agent
+        .wait_for(
+            "the customer's typing indicator",
+            "return document.getElementById('typing').textContent.includes('typing');",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    customer.clear(&customer_box).await;
+
+    // A public reply reaches the customer within a second.
+    let reply = "Thanks Carol, a technician is on the way.";
+    let text = agent.find("#composer-text").await;
+    agent.type_into(&text, reply).await;
+    assert_eq!(agent.js(send_disabled, json!([])).await, json!(false));
+    agent.click(&agent.find("#send").await).await;
+    let took = wait_bubble(&customer, reply, Duration::from_secs(5)).await;
+    assert!(
+        took.as_millis() <= REPLY_VISIBLE_MS_MAX,
+        "the reply took {took:?} to reach the customer"
+    );
+    wait_bubble(&agent, reply, UI_WAIT).await;
+
+    // An internal note with markup: shown, marked and escaped for the agent,
+    // never shown to the customer.
+    let note = "<script>alert(1)</script> internal: printer is out of warranty";
+    agent.click(&agent.find("#internal-wrap").await).await;
+    let text = agent.find("#composer-text").await;
+    agent.type_into(&text, note).await;
+    agent.click(&agent.find("#send").await).await;
+    wait_bubble(&agent, note, UI_WAIT).await;
+    let marked = agent
+        .js(
+            "return Array.from(document.querySelectorAll('#messages .msg.internal .bubble')).map(b => b.textContent);",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marked, json!([note]), "the note is visibly internal");
+    // Turn the toggle off again for later public replies.
+    agent.click(&agent.find("#internal-wrap").await).await;
+
+    // The customer's public reply with markup shows as text on the agent's side.
+    let xss = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    let customer_box = customer.find("#composer-text").await;
+    customer.type_into(&customer_box, xss).await;
+    customer.click(&customer.find("#send").await).await;
+    wait_bubble(&agent, xss, Duration::from_secs(2)).await;
+    let injected = agent
+        .js(
+            "return document.querySelectorAll('#messages script, #messages img').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(injected, json!(0), "user text must never become markup");
+    tokio::time::sleep(INTERNAL_NOTE_WATCH).await;
+    let seen = bubbles(&customer).await;
+    assert!(
+        seen.iter()
+            .all(|(_, t, internal)| !t.contains("warranty") && !internal),
+        "the customer saw an internal note: {seen:?}"
+    );
+
+    shoot(&agent, "ticket-agent").await;
+    shoot(&customer, "ticket-customer").await;
+    if std::env::var("TICKETLOG_README_SCREENSHOT").is_ok_and(|v| v == "1") {
+        agent
+            .screenshot(
+                &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../docs/screenshots/ticket.png"),
+            )
+            .await;
+    }
+
+    // Restart the server on the same port and data directory mid-conversation.
+    let before_agent = bubbles(&agent).await;
+    let before_customer = bubbles(&customer).await;
+    let (dir, addr) = server.stop();
+    customer
+        .wait_for(
+            "the customer page to notice the restart",
+            "const c = document.getElementById('conn'); return c && c.dataset.state !== 'live';",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    let server = Server::start(&dir, addr);
+    assert_eq!(server.addr, addr);
+    // Written before the pages are back: they must catch up from their last position.
+    let alice = Api::login(&server, "alice").await;
+    alice
+        .comment(&ticket, "Back after the restart: parts ordered.", false)
+        .await;
+    alice
+        .comment(&ticket, "Internal after restart: vendor RMA 4411", true)
+        .await;
+    wait_live(&agent, "the agent's feed after the restart").await;
+    wait_live(&customer, "the customer's feed after the restart").await;
+    wait_bubble(&customer, "Back after the restart: parts ordered.", UI_WAIT).await;
+    wait_bubble(&agent, "Internal after restart: vendor RMA 4411", UI_WAIT).await;
+    // And live again: one more reply each way.
+    carol.comment(&ticket, "Great, thank you!", false).await;
+    wait_bubble(&agent, "Great, thank you!", Duration::from_secs(2)).await;
+    wait_bubble(&customer, "Great, thank you!", Duration::from_secs(2)).await;
+
+    let after_agent = bubbles(&agent).await;
+    let after_customer = bubbles(&customer).await;
+    assert_each_once("the agent", &after_agent);
+    assert_each_once("the customer", &after_customer);
+    assert_eq!(after_agent.len(), before_agent.len() + 3, "{after_agent:?}");
+    assert_eq!(
+        after_customer.len(),
+        before_customer.len() + 2,
+        "{after_customer:?}"
+    );
+    assert!(after_customer
+        .iter()
+        .all(|(_, t, i)| !i && !t.contains("RMA")));
+    // Exactly what the API says each may see, in order.
+    let carol = Api::login(&server, "carol").await;
+    assert_eq!(
+        after_agent.iter().map(|x| x.0).collect::<Vec<_>>(),
+        chat_positions(&alice, &ticket).await
+    );
+    assert_eq!(
+        after_customer.iter().map(|x| x.0).collect::<Vec<_>>(),
+        chat_positions(&carol, &ticket).await
+    );
+    shoot(&customer, "ticket-customer-after-restart").await;
+
+    // The phone layout: no sideways scrolling.
+    agent.set_size(PHONE.0, PHONE.1).await;
+    let overflow = agent
+        .js(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "ticket page overflows at 390 px by {overflow}"
+    );
+    shoot(&agent, "ticket-phone").await;
+
+    agent.quit().await;
+    customer.quit().await;
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_updates_live_audit_slider_and_statistics() {
+    let Some(paths) = browser_paths() else { return };
+    let _one = BROWSER_TESTS.lock().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), any_port());
+    let alice = Api::login(&server, "alice").await;
+    let carol = Api::login(&server, "carol").await;
+    let first = carol.create_ticket("VPN drops every hour", "medium").await;
+
+    let driver = Driver::start(&paths).await;
+    let agent = driver.session(DESKTOP.0, DESKTOP.1).await;
+    ui_login(&agent, &server, "alice").await;
+    agent.goto(&server.url("/app/tickets")).await;
+    wait_live(&agent, "the list's feed").await;
+    agent
+        .wait_for(
+            "the first ticket's row",
+            "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
+            json!([first]),
+            UI_WAIT,
+        )
+        .await;
+    // A marker that a reload would wipe.
+    agent
+        .js("window.__noReload = true; return true;", json!([]))
+        .await;
+
+    // New and changed tickets show up without a reload.
+    let second = carol
+        .create_ticket("Badge reader at the north door is dead", "critical")
+        .await;
+    agent
+        .wait_for(
+            "the new ticket's row",
+            "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
+            json!([second]),
+            Duration::from_secs(3),
+        )
+        .await;
+    alice.assign(&first, &alice.user_id).await;
+    alice.status(&first, "in_progress").await;
+    agent
+        .wait_for(
+            "the first ticket's new status",
+            "const r = document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`); return r && r.dataset.status === 'in_progress';",
+            json!([first]),
+            Duration::from_secs(3),
+        )
+        .await;
+    assert_eq!(
+        agent
+            .js("return window.__noReload === true;", json!([]))
+            .await,
+        json!(true),
+        "the list reloaded the page"
+    );
+    // Filters go to the API.
+    let prio = agent.find("#f-priority").await;
+    agent.click(&prio).await;
+    agent
+        .js(
+            "const s = document.getElementById('f-priority'); s.value = 'critical'; s.dispatchEvent(new Event('change')); return true;",
+            json!([]),
+        )
+        .await;
+    agent
+        .wait_for(
+            "only the critical ticket",
+            "const ids = Array.from(document.querySelectorAll('#ticket-rows tr')).map(r => r.dataset.id); return ids.length === 1 && ids[0] === arguments[0];",
+            json!([second]),
+            UI_WAIT,
+        )
+        .await;
+    agent
+        .js(
+            "const s = document.getElementById('f-priority'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
+            json!([]),
+        )
+        .await;
+    agent
+        .wait_for(
+            "both tickets",
+            "return document.querySelectorAll('#ticket-rows tr').length === 2;",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    shoot(&agent, "tickets").await;
+    agent.set_size(PHONE.0, PHONE.1).await;
+    let overflow = agent
+        .js(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "list overflows at 390 px by {overflow}"
+    );
+    shoot(&agent, "tickets-phone").await;
+    agent.set_size(DESKTOP.0, DESKTOP.1).await;
+
+    // Valid transitions only: in_progress offers resolved and nothing else.
+    agent
+        .goto(&server.url(&format!("/app/tickets/{first}")))
+        .await;
+    let options = agent
+        .wait_for(
+            "the status select",
+            "const s = document.getElementById('status-select'); return s && Array.from(s.options).map(o => o.value);",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    assert_eq!(options, json!(["in_progress", "resolved"]));
+    agent
+        .js(
+            "const s = document.getElementById('status-select'); s.value = 'resolved'; s.dispatchEvent(new Event('change')); return true;",
+            json!([]),
+        )
+        .await;
+    agent
+        .wait_for(
+            "reopen and close offered after resolving",
+            "const s = document.getElementById('status-select'); return s && Array.from(s.options).map(o => o.value).join(',') === 'resolved,closed,open';",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+
+    // The auditor's slider shows the ticket as it was.
+    let auditor = driver.session(DESKTOP.0, DESKTOP.1).await;
+    ui_login(&auditor, &server, "erin").await;
+    auditor
+        .goto(&server.url(&format!("/app/tickets/{first}/audit")))
+        .await;
+    auditor
+        .wait_for(
+            "the audit timeline",
+            "return document.querySelectorAll('#timeline > li').length >= 4 && document.querySelector('#asof-ticket [data-field=status]');",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    let now_status = auditor
+        .js(
+            "return document.querySelector('#asof-ticket [data-field=status]').textContent;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(now_status, json!("Resolved"));
+    auditor
+        .js(
+            "const s = document.getElementById('asof'); s.value = '0'; s.dispatchEvent(new Event('input')); return true;",
+            json!([]),
+        )
+        .await;
+    auditor
+        .wait_for(
+            "the ticket as first created",
+            "const d = document.querySelector('#asof-ticket [data-field=status]'); return d && d.textContent === 'Open' && document.getElementById('asof-label').textContent.includes('event 1 of');",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    shoot(&auditor, "audit").await;
+    auditor.quit().await;
+
+    // The analyst's charts.
+    let analyst = driver.session(DESKTOP.0, DESKTOP.1).await;
+    ui_login(&analyst, &server, "frank").await;
+    assert!(
+        analyst.url().await.ends_with("/app/stats"),
+        "analysts land on statistics"
+    );
+    analyst
+        .wait_for(
+            "the charts",
+            "return document.querySelector('#c-prio svg, #c-prio .empty') && document.querySelector('#card-count') && !document.getElementById('csv').disabled;",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    let count = analyst
+        .js(
+            "return document.querySelector('#card-count .v').textContent;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(count, json!("2"));
+    shoot(&analyst, "stats").await;
+    analyst.quit().await;
+
+    // A customer sees only their own tickets and can open one.
+    let customer = driver.session(DESKTOP.0, DESKTOP.1).await;
+    ui_login(&customer, &server, "carol").await;
+    customer.goto(&server.url("/app/new")).await;
+    customer
+        .type_into(&customer.find("#n-title").await, "Coffee machine leaks")
+        .await;
+    customer
+        .type_into(
+            &customer.find("#n-description").await,
+            "Water all over the kitchen floor.",
+        )
+        .await;
+    shoot(&customer, "new-ticket").await;
+    customer.click(&customer.find("#new-submit").await).await;
+    customer
+        .wait_for(
+            "the new ticket's page",
+            "return location.pathname.startsWith('/app/tickets/') && document.getElementById('t-title').textContent === 'Coffee machine leaks';",
+            json!([]),
+            UI_WAIT,
+        )
+        .await;
+    customer.quit().await;
+    agent.quit().await;
+}
