@@ -44,6 +44,8 @@ pub enum Action {
     ReportLocation(ReportLocation),
     /// WebSocket `{"type":"read"}`: a read receipt.
     RecordRead(RecordRead),
+    /// The service's timer: a dispatch request left unanswered too long.
+    ExpireDispatch(ExpireDispatch),
 }
 
 /// Opens a ticket.
@@ -203,6 +205,17 @@ pub struct RecordRead {
     pub position: u64,
 }
 
+/// Declines, on the technician's behalf, a request unanswered for
+/// `timeout_secs` (reason `timeout`), so the ticket can go to the next
+/// nearest technician.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpireDispatch {
+    /// The dispatch (the service finds its ticket).
+    pub dispatch_id: DispatchId,
+    /// How long a request may stay unanswered (configuration, filled by the service).
+    pub timeout_secs: u64,
+}
+
 /// Which stream a command is decided against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -230,6 +243,7 @@ impl Command {
             Action::ProgressDispatch(c) => Target::Dispatch(c.dispatch_id),
             Action::ReportLocation(_) => Target::Technician(self.principal.user_id),
             Action::RecordRead(c) => Target::Ticket(c.ticket_id),
+            Action::ExpireDispatch(c) => Target::Dispatch(c.dispatch_id),
         }
     }
 }
@@ -248,6 +262,7 @@ impl Action {
             Action::ProgressDispatch(_) => "ProgressDispatch",
             Action::ReportLocation(_) => "ReportLocation",
             Action::RecordRead(_) => "RecordRead",
+            Action::ExpireDispatch(_) => "ExpireDispatch",
         }
     }
 }

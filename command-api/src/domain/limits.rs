@@ -23,3 +23,8 @@ pub const TRAVEL_SPEED_KMH_DEFAULT: f64 = 40.0;
 /// Most candidates recorded in a dispatch event (nearest first), so the
 /// event stays small whatever the number of technicians.
 pub const DISPATCH_CANDIDATES_RECORDED_MAX: usize = 10;
+/// Default time a technician has to answer a dispatch request before it
+/// times out and goes to the next nearest technician.
+pub const DISPATCH_ANSWER_TIMEOUT_SECS_DEFAULT: u64 = 120;
+/// The reason recorded when a dispatch request times out.
+pub const DISPATCH_TIMEOUT_REASON: &str = "timeout";

@@ -20,8 +20,8 @@ mod tests;
 
 pub use command::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, Command, CreateTicket, DispatchResponse,
-    EditTicket, PostComment, ProgressDispatch, ProgressStage, RecordRead, ReportLocation,
-    RespondDispatch, Target,
+    EditTicket, ExpireDispatch, PostComment, ProgressDispatch, ProgressStage, RecordRead,
+    ReportLocation, RespondDispatch, Target,
 };
 pub use decide::decide;
 pub use error::DomainError;

@@ -1,12 +1,12 @@
 //! The command service: the one way commands reach the log.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use event_store::{
-    Actor, AppendOutcome, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent,
-    Principal, StoreError, StreamId, TicketId,
+    Actor, AppendOutcome, AppendRequest, DispatchId, EventPayload, EventStore, ExpectedVersion,
+    NewEvent, Principal, Priority, StoreError, StreamId, Tenant, TicketId, TicketKind, UserId,
 };
 use snapshots::{Loaded, SnapshotStore};
 use uuid::Uuid;
@@ -14,8 +14,12 @@ use uuid::Uuid;
 use super::error::ServiceError;
 use super::fleet::FleetIndex;
 use super::numbers;
-use crate::domain::limits::TRAVEL_SPEED_KMH_DEFAULT;
-use crate::domain::{decide, Action, AppliedCommand, Command, DomainError, Target, TicketState};
+use super::system::{derived_command, system_principal, FollowUpKind};
+use crate::domain::limits::{DISPATCH_ANSWER_TIMEOUT_SECS_DEFAULT, TRAVEL_SPEED_KMH_DEFAULT};
+use crate::domain::{
+    decide, Action, AppliedCommand, AssignDispatch, Command, DispatchPhase, DispatchResponse,
+    DomainError, ExpireDispatch, Target, TicketState,
+};
 
 /// Most stream states kept in memory between commands (the whole cache is
 /// dropped when full: simple, bounded, and only ever costs a reload).
@@ -24,14 +28,26 @@ pub const STATE_CACHE_STREAMS_MAX: usize = 4096;
 /// Default for [`ServiceConfig::attempts_max`].
 pub const COMMAND_ATTEMPTS_MAX_DEFAULT: usize = 64;
 
+/// Most overdue dispatch requests one [`CommandService::expire_overdue`]
+/// call expires (the rest wait for the next tick), so a tick stays short.
+pub const EXPIRE_DISPATCHES_PER_CALL_MAX: usize = 256;
+
 /// Tunables of the command service.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceConfig {
     /// Average technician travel speed for dispatch ETAs.
     pub speed_kmh: f64,
     /// Most times a command without `If-Match` is re-decided on fresh state
     /// after losing a race (each loss means someone else's command won).
     pub attempts_max: usize,
+    /// How long a technician has to answer a dispatch request before
+    /// [`CommandService::expire_overdue`] passes it to the next nearest.
+    pub dispatch_timeout_secs: u64,
+    /// Whether critical incidents with a location are dispatched on
+    /// creation, for tenants not named in `auto_dispatch_tenants`.
+    pub auto_dispatch_default: bool,
+    /// Per-tenant override of `auto_dispatch_default`.
+    pub auto_dispatch_tenants: BTreeMap<Tenant, bool>,
 }
 
 impl Default for ServiceConfig {
@@ -39,8 +55,43 @@ impl Default for ServiceConfig {
         ServiceConfig {
             speed_kmh: TRAVEL_SPEED_KMH_DEFAULT,
             attempts_max: COMMAND_ATTEMPTS_MAX_DEFAULT,
+            dispatch_timeout_secs: DISPATCH_ANSWER_TIMEOUT_SECS_DEFAULT,
+            auto_dispatch_default: true,
+            auto_dispatch_tenants: BTreeMap::new(),
         }
     }
+}
+
+impl ServiceConfig {
+    /// Whether `tenant`'s critical incidents are dispatched on creation.
+    pub fn auto_dispatches(&self, tenant: &str) -> bool {
+        self.auto_dispatch_tenants
+            .get(tenant)
+            .copied()
+            .unwrap_or(self.auto_dispatch_default)
+    }
+}
+
+/// A request [`CommandService::expire_overdue`] timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredDispatch {
+    /// The request that timed out.
+    pub dispatch_id: DispatchId,
+    /// Its ticket.
+    pub ticket_id: TicketId,
+    /// The technician who did not answer.
+    pub technician: UserId,
+    /// The dispatch to the next nearest (or broadcast), when one was made.
+    pub redispatched: Option<DispatchId>,
+}
+
+/// What the service does on its own after a command succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FollowUp {
+    /// Dispatch a new critical incident to the nearest technician.
+    AutoDispatch,
+    /// Dispatch to the next nearest after `after` was declined or timed out.
+    Redispatch { after: DispatchId },
 }
 
 /// Loads a stream's state (snapshot + tail), decides, appends at the
@@ -54,6 +105,12 @@ pub struct CommandService {
     config: ServiceConfig,
     /// States folded earlier; a load only reads the events appended since.
     cache: Mutex<HashMap<StreamId, Loaded<TicketState>>>,
+    /// Held from reading the fleet to appending by every command that
+    /// changes it (dispatches, answers, completions, locations), so a
+    /// choice is made on the fleet exactly as the log has it before the
+    /// choice's event: replaying the log re-makes every choice, and no
+    /// technician is sent on two dispatches by racing commands.
+    fleet_lock: tokio::sync::Mutex<()>,
 }
 
 impl CommandService {
@@ -69,7 +126,13 @@ impl CommandService {
             fleet: Arc::new(FleetIndex::new()),
             config,
             cache: Mutex::new(HashMap::new()),
+            fleet_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The service's configuration.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
     }
 
     /// The event store.
@@ -132,6 +195,14 @@ impl CommandService {
     /// Executes `action` for `principal`. `command_id` is the idempotency
     /// key (a retry returns the first outcome with `duplicate: true` and
     /// appends nothing); `expected` is the client's `If-Match` version.
+    ///
+    /// Some commands have a follow-up the service issues itself, as the
+    /// system actor, with a command id derived from `command_id` (so a
+    /// retry never doubles it): a critical incident with a location is
+    /// dispatched on creation (per [`ServiceConfig::auto_dispatches`]), and
+    /// a declined request goes to the next nearest technician. The answer
+    /// is the command's own outcome; a failed follow-up is logged, never
+    /// turned into the command's failure (its events are acknowledged).
     pub async fn execute(
         &self,
         principal: &Principal,
@@ -139,17 +210,212 @@ impl CommandService {
         command_id: Uuid,
         expected: Option<u64>,
     ) -> Result<AppendOutcome, ServiceError> {
+        self.execute_at(principal, action, command_id, expected, Utc::now())
+            .await
+    }
+
+    /// [`CommandService::execute`] decided at `at` instead of now (the
+    /// service's timer and tests pass their own clock).
+    pub async fn execute_at(
+        &self,
+        principal: &Principal,
+        action: Action,
+        command_id: Uuid,
+        expected: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, ServiceError> {
+        self.execute_with_follow_up(principal, action, command_id, expected, at)
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// Times out every dispatch request unanswered for
+    /// [`ServiceConfig::dispatch_timeout_secs`] at `now` (at most
+    /// [`EXPIRE_DISPATCHES_PER_CALL_MAX`] per call, oldest first): records
+    /// `DispatchDeclined { reason: "timeout" }` by the system actor and
+    /// dispatches the ticket to the next nearest technician. Meant to be
+    /// called periodically; calling it twice for the same request, or
+    /// racing the technician's answer, appends nothing more.
+    pub async fn expire_overdue(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ExpiredDispatch>, ServiceError> {
+        let overdue = self
+            .fleet
+            .overdue_dispatches(self.store.as_ref(), now, self.config.dispatch_timeout_secs)
+            .await?;
+        let mut expired = Vec::new();
+        for o in overdue.into_iter().take(EXPIRE_DISPATCHES_PER_CALL_MAX) {
+            let action = Action::ExpireDispatch(ExpireDispatch {
+                dispatch_id: o.dispatch_id,
+                timeout_secs: 0,
+            });
+            let command_id = derived_command(FollowUpKind::Expire, o.dispatch_id);
+            let principal = system_principal(&o.tenant);
+            match self
+                .execute_with_follow_up(&principal, action, command_id, None, now)
+                .await
+            {
+                Ok((_, redispatched)) => expired.push(ExpiredDispatch {
+                    dispatch_id: o.dispatch_id,
+                    ticket_id: o.ticket_id,
+                    technician: o.technician,
+                    redispatched,
+                }),
+                // The ticket moved on meanwhile (answered, or gone): nothing to expire.
+                Err(ServiceError::Domain(e)) => {
+                    tracing::debug!(dispatch = %o.dispatch_id, error = %e, "dispatch not expired");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Executes the command, then its follow-up; returns the command's
+    /// outcome and the follow-up's dispatch, if one was made.
+    async fn execute_with_follow_up(
+        &self,
+        principal: &Principal,
+        action: Action,
+        command_id: Uuid,
+        expected: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<(AppendOutcome, Option<DispatchId>), ServiceError> {
+        let follow_up = self.follow_up_of(principal, &action);
+        let outcome = self
+            .execute_one(principal, action, command_id, expected, at)
+            .await?;
+        let Some(follow_up) = follow_up else {
+            return Ok((outcome, None));
+        };
+        match self
+            .run_follow_up(principal, follow_up, outcome.stream_id, command_id, at)
+            .await
+        {
+            Ok(dispatched) => Ok((outcome, dispatched)),
+            Err(error) => {
+                tracing::warn!(
+                    ticket = %outcome.stream_id,
+                    %command_id,
+                    ?follow_up,
+                    %error,
+                    "follow-up dispatch failed; the command itself succeeded"
+                );
+                Ok((outcome, None))
+            }
+        }
+    }
+
+    /// The follow-up `action` calls for, if any.
+    fn follow_up_of(&self, principal: &Principal, action: &Action) -> Option<FollowUp> {
+        match action {
+            Action::CreateTicket(c) => {
+                let located = c
+                    .location
+                    .as_ref()
+                    .is_some_and(|l| (l.lat.is_some() && l.lon.is_some()) || l.site.is_some());
+                (c.priority == Priority::Critical
+                    && c.kind == TicketKind::Incident
+                    && located
+                    && self.config.auto_dispatches(&principal.tenant))
+                .then_some(FollowUp::AutoDispatch)
+            }
+            Action::RespondDispatch(r) if r.response == DispatchResponse::Decline => {
+                Some(FollowUp::Redispatch {
+                    after: r.dispatch_id,
+                })
+            }
+            Action::ExpireDispatch(e) => Some(FollowUp::Redispatch {
+                after: e.dispatch_id,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Dispatches `ticket` to the nearest available technician as the
+    /// system actor, if it still calls for it: for an auto-dispatch, the
+    /// ticket has never been dispatched; for a re-dispatch, its latest
+    /// dispatch is still the declined one (else someone already acted, or
+    /// this is a retry whose follow-up already ran).
+    async fn run_follow_up(
+        &self,
+        principal: &Principal,
+        follow_up: FollowUp,
+        ticket: TicketId,
+        cause: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<DispatchId>, ServiceError> {
+        let kind = match follow_up {
+            FollowUp::AutoDispatch => FollowUpKind::AutoDispatch,
+            FollowUp::Redispatch { .. } => FollowUpKind::Redispatch,
+        };
+        let command_id = derived_command(kind, cause);
+        let state = self.load(ticket).await?.state;
+        if state.applied(command_id).is_none() {
+            let Some(t) = state.ticket.as_ref() else {
+                return Ok(None);
+            };
+            let due = match follow_up {
+                FollowUp::AutoDispatch => t.dispatches.is_empty(),
+                FollowUp::Redispatch { after } => t
+                    .dispatches
+                    .last()
+                    .is_some_and(|d| d.id == after && d.phase == DispatchPhase::Declined),
+            };
+            if !due || t.active_dispatch().is_some() {
+                return Ok(None);
+            }
+        }
+        let dispatch_id = Uuid::now_v7();
+        let action = Action::AssignDispatch(AssignDispatch {
+            ticket_id: ticket,
+            dispatch_id,
+            technician_id: None,
+            radius_km: None,
+            speed_kmh: 0.0,
+            technicians: Vec::new(),
+        });
+        let system = system_principal(&principal.tenant);
+        let outcome = self
+            .execute_one(&system, action, command_id, None, at)
+            .await?;
+        if outcome.duplicate {
+            let state = self.load(ticket).await?.state;
+            return Ok(state.ticket.and_then(|t| t.dispatches.last().map(|d| d.id)));
+        }
+        Ok(Some(dispatch_id))
+    }
+
+    /// One command: fill in what the service knows, load, decide, append.
+    async fn execute_one(
+        &self,
+        principal: &Principal,
+        action: Action,
+        command_id: Uuid,
+        expected: Option<u64>,
+        at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, ServiceError> {
         let mut command = Command {
             principal: principal.clone(),
-            at: Utc::now(),
+            at,
             action,
         };
-        if let Action::AssignDispatch(a) = &mut command.action {
-            a.speed_kmh = self.config.speed_kmh;
-            a.technicians = self
-                .fleet
-                .technicians(self.store.as_ref(), &principal.tenant)
-                .await?;
+        let _fleet_guard = if changes_fleet(&command.action) {
+            Some(self.fleet_lock.lock().await)
+        } else {
+            None
+        };
+        match &mut command.action {
+            Action::AssignDispatch(a) => {
+                a.speed_kmh = self.config.speed_kmh;
+                a.technicians = self
+                    .fleet
+                    .technicians(self.store.as_ref(), &principal.tenant)
+                    .await?;
+            }
+            Action::ExpireDispatch(e) => e.timeout_secs = self.config.dispatch_timeout_secs,
+            _ => {}
         }
         match command.target() {
             Target::NewTicket(id) => self.create(command, id, command_id, expected).await,
@@ -293,6 +559,19 @@ impl CommandService {
             })
             .await
     }
+}
+
+/// Whether `action`'s events can change a technician's position or
+/// availability (the input of every dispatch choice).
+fn changes_fleet(action: &Action) -> bool {
+    matches!(
+        action,
+        Action::AssignDispatch(_)
+            | Action::RespondDispatch(_)
+            | Action::ProgressDispatch(_)
+            | Action::ReportLocation(_)
+            | Action::ExpireDispatch(_)
+    )
 }
 
 fn duplicate(stream: StreamId, applied: AppliedCommand) -> AppendOutcome {

@@ -1,65 +1,103 @@
 //! Technicians and dispatches across tickets, derived from the log: which
 //! ticket a dispatch belongs to (the dispatch routes carry only its id),
-//! and each technician's last position and availability (for choosing the
-//! nearest). Held in memory and caught up from the log on demand, so it is
-//! always rebuildable and never a second source of truth.
+//! each technician's last position and availability (for choosing the
+//! nearest), and the requests still waiting for an answer (for timeouts).
+//! [`FleetView`] is the pure fold; [`FleetIndex`] holds one in memory and
+//! catches it up from the log on demand, so it is always rebuildable and
+//! never a second source of truth.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
+use chrono::{DateTime, Utc};
 use event_store::limits::READ_PAGE_MAX;
 use event_store::{
-    DispatchId, EventPayload, EventStore, GeoPoint, RecordedEvent, TicketId, UserId,
+    DispatchId, EventPayload, EventStore, GeoPoint, RecordedEvent, Tenant, TicketId, UserId,
 };
 use tokio::sync::Mutex;
 
 use super::error::ServiceError;
 use crate::domain::TechnicianInfo;
 
-/// The index; cheap to share behind an `Arc`.
-#[derive(Debug, Default)]
-pub struct FleetIndex {
-    state: Mutex<FleetState>,
-}
-
-#[derive(Debug, Default)]
-struct FleetState {
+/// The fleet as of one log position: a pure fold of the events (same
+/// events, same view, whatever the order of calls that built it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FleetView {
     /// Last log position folded in.
     position: u64,
-    /// Dispatch → (ticket, technician if any).
-    dispatches: HashMap<DispatchId, (TicketId, Option<UserId>)>,
-    /// Technicians seen in the log.
-    technicians: HashMap<UserId, Technician>,
+    /// Every dispatch: its ticket, tenant and technician.
+    dispatches: HashMap<DispatchId, DispatchEntry>,
+    /// Requests with a technician still waiting for an answer.
+    pending: HashMap<DispatchId, DateTime<Utc>>,
+    /// Technicians seen in the log, per tenant (a user id from an outside
+    /// identity provider may exist in two tenants), ordered by id.
+    technicians: BTreeMap<(Tenant, UserId), Technician>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
+struct DispatchEntry {
+    ticket: TicketId,
+    tenant: Tenant,
+    technician: Option<UserId>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Technician {
-    tenant: String,
     position: Option<GeoPoint>,
     site: Option<String>,
+    /// The dispatch occupying the technician.
     active: Option<DispatchId>,
 }
 
-impl FleetState {
-    fn technician(&mut self, id: UserId, tenant: &str) -> &mut Technician {
-        self.technicians.entry(id).or_insert_with(|| Technician {
-            tenant: tenant.to_string(),
-            position: None,
-            site: None,
-            active: None,
-        })
+/// A dispatch request nobody answered in time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueDispatch {
+    /// The dispatch.
+    pub dispatch_id: DispatchId,
+    /// Its ticket.
+    pub ticket_id: TicketId,
+    /// The ticket's tenant.
+    pub tenant: Tenant,
+    /// The technician who did not answer.
+    pub technician: UserId,
+    /// When it was requested.
+    pub requested_at: DateTime<Utc>,
+}
+
+impl FleetView {
+    /// The view of an empty log.
+    pub fn new() -> Self {
+        FleetView::default()
+    }
+
+    /// The last log position folded in.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    fn technician(&mut self, tenant: &str, id: UserId) -> &mut Technician {
+        self.technicians
+            .entry((tenant.to_string(), id))
+            .or_default()
     }
 
     fn release(&mut self, dispatch: DispatchId) {
-        if let Some((_, Some(t))) = self.dispatches.get(&dispatch).copied() {
-            if let Some(tech) = self.technicians.get_mut(&t) {
-                if tech.active == Some(dispatch) {
-                    tech.active = None;
-                }
+        self.pending.remove(&dispatch);
+        let Some(entry) = self.dispatches.get(&dispatch) else {
+            return;
+        };
+        let Some(t) = entry.technician else {
+            return;
+        };
+        if let Some(tech) = self.technicians.get_mut(&(entry.tenant.clone(), t)) {
+            if tech.active == Some(dispatch) {
+                tech.active = None;
             }
         }
     }
 
-    fn apply(&mut self, e: &RecordedEvent) {
+    /// Folds one event (events of streams other than tickets' and
+    /// technicians' change nothing but the position).
+    pub fn apply(&mut self, e: &RecordedEvent) {
         self.position = e.position;
         match &e.payload {
             EventPayload::DispatchRequested {
@@ -67,11 +105,21 @@ impl FleetState {
                 technician,
                 ..
             } => {
-                self.dispatches
-                    .insert(*dispatch_id, (e.stream_id, *technician));
+                self.dispatches.insert(
+                    *dispatch_id,
+                    DispatchEntry {
+                        ticket: e.stream_id,
+                        tenant: e.tenant.clone(),
+                        technician: *technician,
+                    },
+                );
                 if let Some(t) = technician {
-                    self.technician(*t, &e.tenant).active = Some(*dispatch_id);
+                    self.technician(&e.tenant, *t).active = Some(*dispatch_id);
+                    self.pending.insert(*dispatch_id, e.recorded_at);
                 }
+            }
+            EventPayload::DispatchAccepted { dispatch_id, .. } => {
+                self.pending.remove(dispatch_id);
             }
             EventPayload::DispatchDeclined { dispatch_id, .. }
             | EventPayload::DispatchCompleted { dispatch_id, .. } => self.release(*dispatch_id),
@@ -81,13 +129,71 @@ impl FleetState {
                 site,
                 ..
             } => {
-                let t = self.technician(*technician, &e.tenant);
+                let t = self.technician(&e.tenant, *technician);
                 t.position = Some(*point);
                 t.site = site.clone();
             }
             _ => {}
         }
     }
+
+    /// The ticket of dispatch `id`, if the log has it.
+    pub fn ticket_of(&self, id: DispatchId) -> Option<TicketId> {
+        self.dispatches.get(&id).map(|d| d.ticket)
+    }
+
+    /// The technicians of `tenant` known from the log, ordered by id, with
+    /// their last position and whether they are free of active dispatches.
+    pub fn technicians(&self, tenant: &str) -> Vec<TechnicianInfo> {
+        self.technicians
+            .range((tenant.to_string(), UserId::nil())..)
+            .take_while(|((t, _), _)| t == tenant)
+            .map(|((_, id), t)| TechnicianInfo {
+                id: *id,
+                position: t.position,
+                site: t.site.clone(),
+                available: t.active.is_none(),
+            })
+            .collect()
+    }
+
+    /// Requests unanswered for `timeout_secs` or more at `now`, oldest
+    /// first (ties by dispatch id), so a timer expires them in a stable order.
+    pub fn overdue_dispatches(
+        &self,
+        now: DateTime<Utc>,
+        timeout_secs: u64,
+    ) -> Vec<OverdueDispatch> {
+        let timeout = i64::try_from(timeout_secs)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds);
+        let Some(cutoff) = timeout.and_then(|t| now.checked_sub_signed(t)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<OverdueDispatch> = self
+            .pending
+            .iter()
+            .filter(|(_, requested_at)| **requested_at <= cutoff)
+            .filter_map(|(id, requested_at)| {
+                let entry = self.dispatches.get(id)?;
+                Some(OverdueDispatch {
+                    dispatch_id: *id,
+                    ticket_id: entry.ticket,
+                    tenant: entry.tenant.clone(),
+                    technician: entry.technician?,
+                    requested_at: *requested_at,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (a.requested_at, a.dispatch_id).cmp(&(b.requested_at, b.dispatch_id)));
+        out
+    }
+}
+
+/// The shared, lazily caught-up [`FleetView`]; cheap to share behind an `Arc`.
+#[derive(Debug, Default)]
+pub struct FleetIndex {
+    view: Mutex<FleetView>,
 }
 
 impl FleetIndex {
@@ -98,8 +204,15 @@ impl FleetIndex {
 
     /// Folds in every event appended since the last call; returns the position reached.
     pub async fn catch_up(&self, store: &dyn EventStore) -> Result<u64, ServiceError> {
-        let mut state = self.state.lock().await;
-        catch_up(&mut state, store).await
+        let mut view = self.view.lock().await;
+        catch_up(&mut view, store).await
+    }
+
+    /// A copy of the view, caught up to the log's head.
+    pub async fn view(&self, store: &dyn EventStore) -> Result<FleetView, ServiceError> {
+        let mut view = self.view.lock().await;
+        catch_up(&mut view, store).await?;
+        Ok(view.clone())
     }
 
     /// The ticket of dispatch `id`, or `None` if the log has no such dispatch.
@@ -108,47 +221,46 @@ impl FleetIndex {
         store: &dyn EventStore,
         id: DispatchId,
     ) -> Result<Option<TicketId>, ServiceError> {
-        let mut state = self.state.lock().await;
-        if let Some((ticket, _)) = state.dispatches.get(&id) {
-            return Ok(Some(*ticket));
+        let mut view = self.view.lock().await;
+        if let Some(ticket) = view.ticket_of(id) {
+            return Ok(Some(ticket));
         }
-        catch_up(&mut state, store).await?;
-        Ok(state.dispatches.get(&id).map(|(ticket, _)| *ticket))
+        catch_up(&mut view, store).await?;
+        Ok(view.ticket_of(id))
     }
 
-    /// The technicians of `tenant` known from the log, by id, with their
-    /// last position and whether they are free of active dispatches.
+    /// [`FleetView::technicians`], caught up to the log's head.
     pub async fn technicians(
         &self,
         store: &dyn EventStore,
         tenant: &str,
     ) -> Result<Vec<TechnicianInfo>, ServiceError> {
-        let mut state = self.state.lock().await;
-        catch_up(&mut state, store).await?;
-        let mut out: Vec<TechnicianInfo> = state
-            .technicians
-            .iter()
-            .filter(|(_, t)| t.tenant == tenant)
-            .map(|(id, t)| TechnicianInfo {
-                id: *id,
-                position: t.position,
-                site: t.site.clone(),
-                available: t.active.is_none(),
-            })
-            .collect();
-        out.sort_by_key(|t| t.id);
-        Ok(out)
+        let mut view = self.view.lock().await;
+        catch_up(&mut view, store).await?;
+        Ok(view.technicians(tenant))
+    }
+
+    /// [`FleetView::overdue_dispatches`], caught up to the log's head.
+    pub async fn overdue_dispatches(
+        &self,
+        store: &dyn EventStore,
+        now: DateTime<Utc>,
+        timeout_secs: u64,
+    ) -> Result<Vec<OverdueDispatch>, ServiceError> {
+        let mut view = self.view.lock().await;
+        catch_up(&mut view, store).await?;
+        Ok(view.overdue_dispatches(now, timeout_secs))
     }
 }
 
-async fn catch_up(state: &mut FleetState, store: &dyn EventStore) -> Result<u64, ServiceError> {
+async fn catch_up(view: &mut FleetView, store: &dyn EventStore) -> Result<u64, ServiceError> {
     loop {
-        let page = store.read_all(state.position + 1, READ_PAGE_MAX).await?;
+        let page = store.read_all(view.position + 1, READ_PAGE_MAX).await?;
         if page.is_empty() {
-            return Ok(state.position);
+            return Ok(view.position);
         }
         for e in &page {
-            state.apply(e);
+            view.apply(e);
         }
     }
 }

@@ -5,11 +5,15 @@ pub mod error;
 pub mod execute;
 pub mod fleet;
 pub mod numbers;
+pub mod replay;
+pub mod system;
 
 pub use error::ServiceError;
-pub use execute::{CommandService, ServiceConfig};
-pub use fleet::FleetIndex;
+pub use execute::{CommandService, ExpiredDispatch, ServiceConfig, EXPIRE_DISPATCHES_PER_CALL_MAX};
+pub use fleet::{FleetIndex, FleetView, OverdueDispatch};
 pub use numbers::counter_stream;
+pub use replay::{replay_dispatch_choices, ReplayedChoice};
+pub use system::{derived_command, system_principal, FollowUpKind, SYSTEM_USER_ID};
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,8 @@ use uuid::Uuid;
 use super::error::ServiceError;
 
 /// Namespace of the uuid v5 ids derived by the service.
-const SERVICE_NAMESPACE: Uuid = Uuid::from_u128(0x5c1b_6a4e_8f0d_4b7e_9a3c_2d1e_0f4a_7b6c);
+pub(super) const SERVICE_NAMESPACE: Uuid =
+    Uuid::from_u128(0x5c1b_6a4e_8f0d_4b7e_9a3c_2d1e_0f4a_7b6c);
 /// Most rounds an allocation retries on conflicts before giving up (each
 /// round some allocation wins, so this bounds only pathological contention).
 pub const ALLOCATION_ATTEMPTS_MAX: usize = 512;

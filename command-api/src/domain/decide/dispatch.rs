@@ -8,10 +8,15 @@
 use event_store::{DispatchStage, EventPayload, Permission, Principal, TicketStatus};
 
 use super::{require, DomainError};
+use chrono::{DateTime, Utc};
+
 use crate::domain::command::{
-    AssignDispatch, DispatchResponse, ProgressDispatch, ProgressStage, RespondDispatch,
+    AssignDispatch, DispatchResponse, ExpireDispatch, ProgressDispatch, ProgressStage,
+    RespondDispatch,
 };
-use crate::domain::limits::{DISPATCH_RADIUS_KM_DEFAULT, DISPATCH_RADIUS_KM_MAX, NOTE_CHARS_MAX};
+use crate::domain::limits::{
+    DISPATCH_RADIUS_KM_DEFAULT, DISPATCH_RADIUS_KM_MAX, DISPATCH_TIMEOUT_REASON, NOTE_CHARS_MAX,
+};
 use crate::domain::proximity::{choose_technician_excluding, explicit_choice};
 use crate::domain::state::{Dispatch, DispatchPhase, Ticket};
 use crate::domain::validate;
@@ -130,6 +135,42 @@ pub(super) fn respond(
             Ok(events)
         }
     }
+}
+
+/// `DispatchDeclined { reason: "timeout" }` for the technician of a request
+/// unanswered since `timeout_secs` before `at`. A request answered meanwhile
+/// changes nothing (the timer lost a race with the technician: not an
+/// error); one not yet overdue is a conflict.
+pub(super) fn expire(
+    ticket: &Ticket,
+    principal: &Principal,
+    c: &ExpireDispatch,
+    at: DateTime<Utc>,
+) -> Result<Vec<EventPayload>, DomainError> {
+    let dispatch = ticket
+        .dispatches
+        .iter()
+        .find(|d| d.id == c.dispatch_id)
+        .ok_or(DomainError::NotFound)?;
+    require(principal, Permission::DispatchManage)?;
+    let (DispatchPhase::Requested, Some(technician)) = (dispatch.phase, dispatch.technician) else {
+        return Ok(Vec::new());
+    };
+    let due = i64::try_from(c.timeout_secs)
+        .ok()
+        .and_then(chrono::TimeDelta::try_seconds)
+        .and_then(|timeout| dispatch.requested_at.checked_add_signed(timeout));
+    if due.is_none_or(|due| at < due) {
+        return Err(DomainError::conflict(format!(
+            "dispatch {} is not overdue yet",
+            dispatch.id
+        )));
+    }
+    Ok(vec![EventPayload::DispatchDeclined {
+        dispatch_id: dispatch.id,
+        technician,
+        reason: Some(DISPATCH_TIMEOUT_REASON.into()),
+    }])
 }
 
 /// How far along a phase is, for "forward only" checks.

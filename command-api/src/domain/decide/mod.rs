@@ -34,6 +34,7 @@ pub fn decide(state: &TicketState, command: &Command) -> Result<Vec<EventPayload
         Action::RespondDispatch(c) => dispatch::respond(visible(state, p, None)?, p, c),
         Action::ProgressDispatch(c) => dispatch::progress(visible(state, p, None)?, p, c),
         Action::ReportLocation(c) => technician::report_location(state, p, c),
+        Action::ExpireDispatch(c) => dispatch::expire(visible(state, p, None)?, p, c, command.at),
         Action::RecordRead(c) => {
             read::record(visible(state, p, Some(c.ticket_id))?, state.position, p, c)
         }
