@@ -25,8 +25,10 @@
     DispatchCompleted: "Dispatch completed", ReadReceiptRecorded: "Read receipt",
   };
 
+  const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
   function show(v) {
     if (v === null || v === undefined) return "—";
+    if (typeof v === "string" && UUID.test(v) && TL.users.has(v)) return TL.userName(v);
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
   }
@@ -117,7 +119,7 @@
 
   (async () => {
     try {
-      TL.loadDirectory();
+      await TL.loadDirectory();
       const r = await api("GET", `/api/v1/tickets/${id}/audit`);
       events = r.events || [];
       const t = r.ticket;

@@ -184,6 +184,7 @@ const TL = (() => {
   }, 30000);
   function duration(sec) {
     if (sec === null || sec === undefined || !isFinite(sec)) return "–";
+    if (sec < 10) return (Math.round(sec * 10) / 10) + " s";
     if (sec < 60) return Math.round(sec) + " s";
     if (sec < 3600) return (sec / 60).toFixed(sec < 600 ? 1 : 0) + " min";
     if (sec < 86400) return (sec / 3600).toFixed(1) + " h";

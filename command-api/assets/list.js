@@ -53,7 +53,7 @@
   function row(t) {
     const open = () => { location.href = "/app/tickets/" + t.id; };
     const tr = el("tr", {
-      tabindex: "0", role: "link", dataset: { id: t.id, status: t.status }, class: flashes.has(t.id) ? "flash" : null,
+      tabindex: "0", role: "link", dataset: { id: t.id, status: t.status, priority: t.priority }, class: flashes.has(t.id) ? "flash" : null,
       onclick: (e) => { if (!e.target.closest("a")) open(); },
       onkeydown: (e) => { if (e.key === "Enter") open(); },
     },

@@ -23,7 +23,7 @@
   function card(k, v, idName) { return el("div", { class: "stat", id: idName }, el("div", { class: "v" }, v), el("div", { class: "k" }, k)); }
 
   function table(groups, label) {
-    const head = ["", "count", "open", "resolved", "p50", "p90", "p99", "first resp.", "SLA breaches"];
+    const head = ["", "count", "open", "done", "p50", "p90", "p99", "1st resp.", "SLA"];
     return el("table", { class: "numbers" },
       el("thead", {}, el("tr", {}, head.map((h, i) => el("th", {}, i === 0 ? label : h)))),
       el("tbody", {}, groups.map((g) => el("tr", {},

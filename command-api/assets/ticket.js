@@ -319,7 +319,8 @@
 
     const links = el("div", { class: "links" });
     if (TL.can("audit.read")) links.append(el("a", { class: "btn small", id: "audit-link", href: `/app/tickets/${id}/audit` }, "Audit history"));
-    clear($("props-body")).append(dl, links.childNodes.length ? el("hr") : null, links);
+    clear($("props-body")).append(dl);
+    if (links.childNodes.length) $("props-body").append(el("hr"), links);
   }
 
   const DISPATCH_LABELS = { requested: "Requested", accepted: "Accepted", declined: "Declined", en_route: "En route", on_site: "On site", completed: "Completed" };

@@ -3,6 +3,7 @@
 //! runtime (open WebSockets included), so a restart on the same port and
 //! data directory looks to a browser exactly like a process restart.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -10,11 +11,17 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use chrono::{DateTime, Utc};
 use command_api::auth::JwtAuth;
 use command_api::config::store_path;
 use command_api::http::{AppState, HttpOptions};
-use event_store::{EventStore, KvProvider, SledOptions, SledStore};
+use event_store::{EventStore, KvProvider, Principal, SledOptions, SledStore};
+use live_feed::{AuthRejected, Authenticate, FeedConfig, FeedState};
 use tokio::sync::{oneshot, watch};
+use tower::ServiceExt;
 
 /// The same secret across restarts, so browsers' tokens stay valid.
 const TEST_JWT_SECRET: &[u8] = b"ui-browser-tests-secret-0123456789abcdef";
@@ -116,6 +123,7 @@ async fn run(
         }
     };
     let jwt = JwtAuth::hs256(TEST_JWT_SECRET, TOKEN_TTL_SECS).expect("jwt config");
+    let feed_jwt = JwtAuth::hs256(TEST_JWT_SECRET, TOKEN_TTL_SECS).expect("jwt config");
     let store_dyn: Arc<dyn EventStore> = store.clone();
     let kv: Arc<dyn KvProvider> = store.clone();
     let state = match AppState::open(store_dyn, kv, jwt, HttpOptions::default()).await {
@@ -138,13 +146,14 @@ async fn run(
     };
     let local = listener.local_addr().expect("local addr");
     let (signal_tx, mut signal_rx) = watch::channel(false);
-    let served = tokio::spawn(command_api::http::serve(
-        listener,
-        state.clone(),
-        async move {
-            let _ = signal_rx.wait_for(|stop| *stop).await;
-        },
-    ));
+    let app = app(state.clone(), store.clone(), feed_jwt).await;
+    let served = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = signal_rx.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
     let _ = ready.send(Ok(local));
     let _ = stop.await;
     let _ = signal_tx.send(true);
@@ -152,4 +161,32 @@ async fn run(
     let _ = tokio::time::timeout(Duration::from_secs(GRACEFUL_STOP_SECS), served).await;
     state.shutdown().await;
     let _ = store.close().await;
+}
+
+/// The API router; with the live feed merged in when the router does not
+/// serve `/ws` itself yet (so the console can be tested while the wiring
+/// of the binary is in progress).
+async fn app(state: AppState, store: Arc<SledStore>, jwt: JwtAuth) -> Router {
+    let router = command_api::http::router(state);
+    let probe = router
+        .clone()
+        .oneshot(Request::get("/ws").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    if probe.status() != StatusCode::NOT_FOUND {
+        return router;
+    }
+    let store: Arc<dyn EventStore> = store;
+    let feed = FeedState::new(store, Arc::new(FeedAuth(jwt)), FeedConfig::default());
+    router.merge(live_feed::router(feed))
+}
+
+struct FeedAuth(JwtAuth);
+
+impl Authenticate for FeedAuth {
+    fn principal(&self, token: &str) -> Result<(Principal, DateTime<Utc>), AuthRejected> {
+        let p = self.0.verify(token).map_err(|_| AuthRejected)?;
+        let ttl = i64::try_from(TOKEN_TTL_SECS).unwrap_or(i64::MAX);
+        Ok((p, Utc::now() + chrono::Duration::seconds(ttl)))
+    }
 }

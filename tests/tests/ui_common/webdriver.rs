@@ -168,6 +168,17 @@ pub struct Element(String);
 
 impl Session {
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
+    }
+
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {
             req = req.json(&b);
@@ -175,14 +186,48 @@ impl Session {
         let r: Value = req
             .send()
             .await
-            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"))
+            .map_err(|e| e.to_string())?
             .json()
             .await
-            .unwrap_or_else(|e| panic!("webdriver {path} answer: {e}"));
+            .map_err(|e| format!("answer: {e}"))?;
         if let Some(err) = r["value"]["error"].as_str() {
-            panic!("webdriver {path}: {err}: {}", r["value"]["message"]);
+            return Err(format!("{err}: {}", r["value"]["message"]));
         }
-        r["value"].clone()
+        Ok(r["value"].clone())
+    }
+
+    /// Clicks the element matching `css`, finding it again if the page
+    /// re-rendered it between finding and clicking (live pages do).
+    pub async fn click_css(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let found = self
+                .try_call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({"using": "css selector", "value": css})),
+                )
+                .await;
+            let clicked = match found {
+                Ok(v) => match v[ELEMENT_KEY].as_str() {
+                    Some(id) => {
+                        self.try_call(
+                            reqwest::Method::POST,
+                            &format!("/element/{id}/click"),
+                            Some(json!({})),
+                        )
+                        .await
+                    }
+                    None => Err(format!("no element id: {v}")),
+                },
+                Err(e) => Err(e),
+            };
+            match clicked {
+                Ok(_) => return,
+                Err(e) => assert!(Instant::now() < deadline, "clicking {css}: {e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Resizes the window.
