@@ -171,7 +171,7 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
 
     // An internal note with markup: shown, marked and escaped for the agent,
     // never shown to the customer.
-    let note = "<script>alert(1)</script> internal: printer is out of warranty";
+    let note = "Internal: printer is out of warranty, ordering a loaner.";
     agent.click(&agent.find("#internal-wrap").await).await;
     let text = agent.find("#composer-text").await;
     agent.type_into(&text, note).await;
@@ -186,6 +186,26 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
     assert_eq!(marked, json!([note]), "the note is visibly internal");
     // Turn the toggle off again for later public replies.
     agent.click(&agent.find("#internal-wrap").await).await;
+
+    if std::env::var("TICKETLOG_README_SCREENSHOT").is_ok_and(|v| v == "1") {
+        let customer_box = customer.find("#composer-text").await;
+        customer.type_into(&customer_box, "Do I need to").await;
+        agent
+            .wait_for(
+                "the typing indicator",
+                "return document.getElementById('typing').textContent.includes('typing');",
+                json!([]),
+                UI_WAIT,
+            )
+            .await;
+        agent
+            .screenshot(
+                &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../docs/screenshots/ticket.png"),
+            )
+            .await;
+        customer.clear(&customer_box).await;
+    }
 
     // The customer's public reply with markup shows as text on the agent's side.
     let xss = "<script>alert(1)</script><img src=x onerror=alert(2)>";
@@ -210,15 +230,6 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
 
     shoot(&agent, "ticket-agent").await;
     shoot(&customer, "ticket-customer").await;
-    if std::env::var("TICKETLOG_README_SCREENSHOT").is_ok_and(|v| v == "1") {
-        agent
-            .screenshot(
-                &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("../docs/screenshots/ticket.png"),
-            )
-            .await;
-    }
-
     // Restart the server on the same port and data directory mid-conversation.
     let before_agent = bubbles(&agent).await;
     let before_customer = bubbles(&customer).await;

@@ -1,5 +1,5 @@
 //! A real server for browser tests: its own thread and runtime, a sled
-//! store in a data directory, the demo users. Stopping drops the whole
+//! store in a data directory, the demo users (without the demo tickets). Stopping drops the whole
 //! runtime (open WebSockets included), so a restart on the same port and
 //! data directory looks to a browser exactly like a process restart.
 
@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
-use command_api::auth::JwtAuth;
+use command_api::auth::{JwtAuth, NewUser};
 use command_api::config::store_path;
 use command_api::http::{AppState, HttpOptions};
 use event_store::{EventStore, KvProvider, Principal, SledOptions, SledStore};
@@ -133,8 +133,25 @@ async fn run(
             return;
         }
     };
-    if let Err(e) = command_api::demo::seed(&state).await {
-        let _ = ready.send(Err(format!("demo: {e}")));
+    // The demo's users (not its tickets: each test makes its own data).
+    let users = state.users().clone();
+    let seeded = tokio::task::spawn_blocking(move || {
+        command_api::demo::DEMO_USERS
+            .iter()
+            .try_for_each(|(name, role)| {
+                users
+                    .ensure(NewUser {
+                        tenant: command_api::demo::DEMO_TENANT.into(),
+                        name: (*name).into(),
+                        role: *role,
+                        password: command_api::demo::DEMO_PASSWORD.into(),
+                    })
+                    .map(|_| ())
+            })
+    })
+    .await;
+    if !matches!(seeded, Ok(Ok(()))) {
+        let _ = ready.send(Err(format!("users: {seeded:?}")));
         return;
     }
     let listener = match bind(addr).await {
