@@ -185,7 +185,7 @@ impl FleetView {
                 })
             })
             .collect();
-        out.sort_by(|a, b| (a.requested_at, a.dispatch_id).cmp(&(b.requested_at, b.dispatch_id)));
+        out.sort_by_key(|o| (o.requested_at, o.dispatch_id));
         out
     }
 }

@@ -16,4 +16,6 @@ pub use replay::{replay_dispatch_choices, ReplayedChoice};
 pub use system::{derived_command, system_principal, FollowUpKind, SYSTEM_USER_ID};
 
 #[cfg(test)]
+mod dispatch_tests;
+#[cfg(test)]
 mod tests;

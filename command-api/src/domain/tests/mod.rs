@@ -1087,3 +1087,61 @@ fn every_rejection_of_an_invisible_ticket_is_not_found() {
         }
     }
 }
+
+// ---------------------------------------------------------------- ExpireDispatch
+
+fn expire(timeout_secs: u64) -> Action {
+    Action::ExpireDispatch(ExpireDispatch {
+        dispatch_id: DISPATCH,
+        timeout_secs,
+    })
+}
+
+#[test]
+fn an_unanswered_request_times_out_exactly_at_the_deadline() {
+    // Requested at minute 2, decided at minute 100.
+    let g = dispatched();
+    let due = 98 * 60;
+    assert_conflict(when(&g, root(), expire(due + 1)));
+    assert_conflict(when(&g, root(), expire(u64::MAX)));
+    let events = when(&g, root(), expire(due)).expect("overdue");
+    assert_eq!(
+        events,
+        vec![EventPayload::DispatchDeclined {
+            dispatch_id: DISPATCH,
+            technician: dave().user_id,
+            reason: Some("timeout".into()),
+        }]
+    );
+    // The technician counts as having declined: never chosen again here.
+    let g = g.events(&root(), events);
+    let d = g.state.dispatch(DISPATCH).expect("dispatch");
+    assert_eq!(d.phase, DispatchPhase::Declined);
+    assert_eq!(g.ticket().declined_by(), vec![dave().user_id]);
+    assert!(g.ticket().active_dispatch().is_none());
+}
+
+#[test]
+fn expiring_an_answered_request_changes_nothing() {
+    assert_eq!(when(&accepted(), root(), expire(0)), Ok(vec![]));
+    let declined = dispatched().after(dave(), respond(DISPATCH, DispatchResponse::Decline));
+    assert_eq!(when(&declined, alice(), expire(0)), Ok(vec![]));
+}
+
+#[test]
+fn expire_refused() {
+    let g = dispatched();
+    // Only dispatchers (and the service acting as admin) expire requests.
+    assert_forbidden(when(&g, dave(), expire(0)));
+    assert_forbidden(when(&g, erin(), expire(0)));
+    assert_not_found(when(&g, tom(), expire(0)));
+    assert_not_found(when(&g, foreign_agent(), expire(0)));
+    assert_not_found(when(
+        &g,
+        alice(),
+        Action::ExpireDispatch(ExpireDispatch {
+            dispatch_id: DISPATCH2,
+            timeout_secs: 0,
+        }),
+    ));
+}
