@@ -5,4 +5,5 @@ pub mod domain;
 pub mod service;
 pub mod config;
 pub mod demo;
+pub mod dispatch_bench;
 pub mod ui;
