@@ -258,3 +258,18 @@ impl TestServer {
         b["id"].as_str().expect("id").to_string()
     }
 }
+
+impl TestServer {
+    /// Stops the server; the store may be unusable (fault injection), so
+    /// closing it is best effort.
+    pub async fn stop_without_close(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        self.state.shutdown().await;
+        let _ = self.store.close().await;
+    }
+}
