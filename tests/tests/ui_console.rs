@@ -252,8 +252,13 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
     alice
         .comment(&ticket, "Internal after restart: vendor RMA 4411", true)
         .await;
-    wait_live(&agent, "the agent's feed after the restart").await;
-    wait_live(&customer, "the customer's feed after the restart").await;
+    wait_live_within(&agent, "the agent's feed after the restart", RECONNECT_WAIT).await;
+    wait_live_within(
+        &customer,
+        "the customer's feed after the restart",
+        RECONNECT_WAIT,
+    )
+    .await;
     wait_bubble(&customer, "Back after the restart: parts ordered.", UI_WAIT).await;
     wait_bubble(&agent, "Internal after restart: vendor RMA 4411", UI_WAIT).await;
     // And live again: one more reply each way.

@@ -17,6 +17,10 @@ pub use webdriver::{browser_paths, Driver, Session};
 /// How long the UI may take to show something that is not timed by the contract.
 pub const UI_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a page may take to come back after a server restart (its
+/// reconnect backoff grows to several seconds).
+pub const RECONNECT_WAIT: Duration = Duration::from_secs(30);
+
 /// Desktop window.
 pub const DESKTOP: (u32, u32) = (1280, 860);
 /// Phone window.
@@ -150,11 +154,16 @@ pub async fn ui_login(s: &Session, server: &Server, username: &str) {
 
 /// Waits until the page's connection indicator says live.
 pub async fn wait_live(s: &Session, what: &str) {
+    wait_live_within(s, what, UI_WAIT).await;
+}
+
+/// Waits until the page's connection indicator says live, at most `timeout`.
+pub async fn wait_live_within(s: &Session, what: &str, timeout: Duration) {
     s.wait_for(
         what,
         "const c = document.getElementById('conn'); return c && c.dataset.state === 'live';",
         json!([]),
-        UI_WAIT,
+        timeout,
     )
     .await;
 }
