@@ -44,5 +44,7 @@ pub use runner::{
     OpenReport, Progress, Projections, ProjectionsConfig, RebuildReport, SnapshotSource,
     PROJECTION_NAMES,
 };
-pub use stats::{GroupBy, GroupStats, SlaTargets, StatsQuery, StatsReport};
+pub use stats::{
+    DispatchFigures, DispatchReport, GroupBy, GroupStats, SlaTargets, StatsQuery, StatsReport,
+};
 pub use ticket::{DispatchView, TicketView};

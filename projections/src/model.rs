@@ -15,7 +15,7 @@ use crate::cursor;
 use crate::error::ProjectionError;
 use crate::gate::Gate;
 use crate::query::{page_limit, search_text, Page, TicketQuery};
-use crate::stats::{self, SlaTargets, StatRow, StatsQuery, StatsReport};
+use crate::stats::{self, DispatchRow, SlaTargets, StatRow, StatsQuery, StatsReport};
 use crate::ticket::{TicketState, TicketView};
 
 /// One ticket's views.
@@ -42,6 +42,10 @@ pub struct TenantModel {
     pub sites: Vec<String>,
     /// Index of each site name in `sites`.
     pub site_ids: HashMap<String, u32>,
+    /// Dispatch timelines, in request order.
+    pub dispatch_rows: Vec<DispatchRow>,
+    /// Index of each dispatch in `dispatch_rows`.
+    pub dispatch_ids: HashMap<event_store::DispatchId, usize>,
 }
 
 impl TenantModel {
@@ -146,6 +150,34 @@ impl ReadModel {
             return;
         }
         if let Some(entry) = tenant.tickets.get_mut(&event.stream_id) {
+            let at = crate::time::micros(&event.recorded_at);
+            match &event.payload {
+                EventPayload::DispatchRequested {
+                    dispatch_id,
+                    technician,
+                    ..
+                } if !tenant.dispatch_ids.contains_key(dispatch_id) => {
+                    tenant
+                        .dispatch_ids
+                        .insert(*dispatch_id, tenant.dispatch_rows.len());
+                    tenant
+                        .dispatch_rows
+                        .push(DispatchRow::requested(entry.seq, *technician, at));
+                }
+                EventPayload::DispatchAccepted { dispatch_id, .. }
+                | EventPayload::DispatchDeclined { dispatch_id, .. }
+                | EventPayload::DispatchProgressed { dispatch_id, .. }
+                | EventPayload::DispatchCompleted { dispatch_id, .. } => {
+                    if let Some(row) = tenant
+                        .dispatch_ids
+                        .get(dispatch_id)
+                        .and_then(|i| tenant.dispatch_rows.get_mut(*i))
+                    {
+                        row.apply(&event.payload, at);
+                    }
+                }
+                _ => {}
+            }
             entry.state.apply(event);
             entry.chat.apply(event);
             if let Some(row) = usize::try_from(entry.seq)
@@ -301,8 +333,8 @@ impl ReadModel {
             }
         }
         Ok(match self.tenants.get(&principal.tenant) {
-            Some(t) => stats::compute(&t.rows, &t.sites, query, sla, now),
-            None => stats::compute(&[], &[], query, sla, now),
+            Some(t) => stats::compute(&t.rows, &t.dispatch_rows, &t.sites, query, sla, now),
+            None => stats::compute(&[], &[], &[], query, sla, now),
         })
     }
 }

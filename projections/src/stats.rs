@@ -1,10 +1,10 @@
 //! Statistics for analysts: counts, resolution and first-response times,
 //! SLA breaches, per group and time window.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Utc};
-use event_store::{Priority, TicketStatus};
+use event_store::{DispatchStage, EventPayload, Priority, TicketStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::ticket::TicketState;
@@ -108,6 +108,156 @@ pub struct GroupStats {
     pub sla_breaches: u64,
     /// Tickets whose latest dispatch is still under way.
     pub active_dispatches: u64,
+    /// Dispatches of the group's tickets.
+    pub dispatch: DispatchFigures,
+}
+
+/// Dispatch figures of a set of dispatches: how many, and how long each
+/// step took (seconds, over the dispatches that made the step).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DispatchFigures {
+    /// The set's key (a group key, a technician id, a site, `all`).
+    pub key: String,
+    /// Requests sent to a technician.
+    pub requested: u64,
+    /// Requests nobody could be found for (everyone was notified).
+    pub broadcast: u64,
+    /// Requests accepted.
+    pub accepted: u64,
+    /// Requests declined (or timed out).
+    pub declined: u64,
+    /// Dispatches completed.
+    pub completed: u64,
+    /// Median time from request to acceptance.
+    pub time_to_accept_p50: Option<f64>,
+    /// 90th percentile time from request to acceptance.
+    pub time_to_accept_p90: Option<f64>,
+    /// Median travel time (accepted to on site).
+    pub travel_time_p50: Option<f64>,
+    /// 90th percentile travel time.
+    pub travel_time_p90: Option<f64>,
+    /// Median time on site (on site to completed).
+    pub on_site_time_p50: Option<f64>,
+    /// 90th percentile time on site.
+    pub on_site_time_p90: Option<f64>,
+}
+
+/// Dispatch figures per technician and per site (the totals are in
+/// `total.dispatch`, per group in each group's `dispatch`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DispatchReport {
+    /// Per technician asked (by id), broadcasts left out.
+    pub by_technician: Vec<DispatchFigures>,
+    /// Per site of the ticket (`none` when unknown).
+    pub by_site: Vec<DispatchFigures>,
+}
+
+/// One dispatch's timeline, kept dense like [`StatRow`] (one row per
+/// dispatch in request order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DispatchRow {
+    /// The ticket's row (index into the tenant's stat rows).
+    pub ticket: u64,
+    /// The technician asked, `None` on broadcast.
+    pub technician: Option<uuid::Uuid>,
+    /// Requested.
+    pub requested_at: Micros,
+    /// Accepted.
+    pub accepted_at: Option<Micros>,
+    /// Reported on site.
+    pub on_site_at: Option<Micros>,
+    /// Completed.
+    pub completed_at: Option<Micros>,
+    /// Declined or timed out.
+    pub declined: bool,
+}
+
+impl DispatchRow {
+    /// The row a `DispatchRequested` of ticket row `ticket` starts.
+    pub fn requested(ticket: u64, technician: Option<uuid::Uuid>, at: Micros) -> DispatchRow {
+        DispatchRow {
+            ticket,
+            technician,
+            requested_at: at,
+            accepted_at: None,
+            on_site_at: None,
+            completed_at: None,
+            declined: false,
+        }
+    }
+
+    /// Folds a later event of the dispatch (the first time of each step counts).
+    pub fn apply(&mut self, payload: &EventPayload, at: Micros) {
+        match payload {
+            EventPayload::DispatchAccepted { .. } => {
+                self.accepted_at.get_or_insert(at);
+            }
+            EventPayload::DispatchDeclined { .. } => self.declined = true,
+            EventPayload::DispatchProgressed {
+                stage: DispatchStage::OnSite,
+                ..
+            } => {
+                self.on_site_at.get_or_insert(at);
+            }
+            EventPayload::DispatchCompleted { .. } => {
+                self.completed_at.get_or_insert(at);
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Default)]
+struct DispatchAcc {
+    requested: u64,
+    broadcast: u64,
+    accepted: u64,
+    declined: u64,
+    completed: u64,
+    to_accept_us: Vec<i64>,
+    travel_us: Vec<i64>,
+    on_site_us: Vec<i64>,
+}
+
+impl DispatchAcc {
+    fn add(&mut self, d: &DispatchRow) {
+        if d.technician.is_none() {
+            self.broadcast += 1;
+            return;
+        }
+        self.requested += 1;
+        self.declined += u64::from(d.declined);
+        if let Some(accepted) = d.accepted_at {
+            self.accepted += 1;
+            self.to_accept_us.push(accepted - d.requested_at);
+            if let Some(on_site) = d.on_site_at {
+                self.travel_us.push(on_site - accepted);
+            }
+        }
+        if let Some(done) = d.completed_at {
+            self.completed += 1;
+            if let Some(on_site) = d.on_site_at {
+                self.on_site_us.push(done - on_site);
+            }
+        }
+    }
+
+    fn finish(mut self, key: String) -> DispatchFigures {
+        DispatchFigures {
+            key,
+            requested: self.requested,
+            broadcast: self.broadcast,
+            accepted: self.accepted,
+            declined: self.declined,
+            completed: self.completed,
+            time_to_accept_p50: percentile(&mut self.to_accept_us, 50),
+            time_to_accept_p90: percentile(&mut self.to_accept_us, 90),
+            travel_time_p50: percentile(&mut self.travel_us, 50),
+            travel_time_p90: percentile(&mut self.travel_us, 90),
+            on_site_time_p50: percentile(&mut self.on_site_us, 50),
+            on_site_time_p90: percentile(&mut self.on_site_us, 90),
+        }
+    }
 }
 
 /// The statistics answer.
@@ -130,6 +280,8 @@ pub struct StatsReport {
     pub total: GroupStats,
     /// Active dispatches of the window's tickets.
     pub active_dispatches: u64,
+    /// Dispatch figures of the window's tickets per technician and site.
+    pub dispatch: DispatchReport,
 }
 
 /// What the statistics need of one ticket, kept dense (one row per
@@ -183,6 +335,7 @@ struct Acc {
     first_response_us: Vec<i64>,
     sla_breaches: u64,
     active_dispatches: u64,
+    dispatch: DispatchAcc,
 }
 
 impl Acc {
@@ -214,6 +367,7 @@ impl Acc {
     }
 
     fn finish(mut self, key: String) -> GroupStats {
+        let key_again = key.clone();
         let n = self.resolution_us.len();
         let avg = (n > 0).then(|| {
             let sum: i128 = self.resolution_us.iter().map(|v| *v as i128).sum();
@@ -237,6 +391,7 @@ impl Acc {
             first_response_p50: percentile(&mut self.first_response_us, 50),
             sla_breaches: self.sla_breaches,
             active_dispatches: self.active_dispatches,
+            dispatch: self.dispatch.finish(key_again),
         }
     }
 }
@@ -300,10 +455,12 @@ fn enum_name<T: Serialize>(v: &T) -> String {
 }
 
 /// Computes the report over `tickets` (one tenant's rows, whose sites
-/// index `sites`), with `now` standing
-/// in for an absent or future `to`.
+/// index `sites`) and their `dispatches`, with `now` standing in for an
+/// absent or future `to`. A dispatch counts when its ticket is in the
+/// window.
 pub fn compute(
     tickets: &[StatRow],
+    dispatches: &[DispatchRow],
     sites: &[String],
     query: &StatsQuery,
     sla: &SlaTargets,
@@ -325,6 +482,34 @@ pub fn compute(
             .add(t, cutoff, sla);
         total.add(t, cutoff, sla);
     }
+    let mut by_technician: HashMap<uuid::Uuid, DispatchAcc> = HashMap::new();
+    let mut by_site: HashMap<Option<&str>, DispatchAcc> = HashMap::new();
+    for d in dispatches {
+        let Some(t) = usize::try_from(d.ticket).ok().and_then(|i| tickets.get(i)) else {
+            continue;
+        };
+        if t.created_at < window_start || t.created_at >= window_end {
+            continue;
+        }
+        groups
+            .entry(GroupKey::of(t, query.group_by, sites))
+            .or_default()
+            .dispatch
+            .add(d);
+        total.dispatch.add(d);
+        if let Some(tech) = d.technician {
+            by_technician.entry(tech).or_default().add(d);
+        }
+        let site = t
+            .site
+            .and_then(|i| sites.get(i as usize))
+            .map(String::as_str);
+        by_site.entry(site).or_default().add(d);
+    }
+    let dispatch = DispatchReport {
+        by_technician: sorted_figures(by_technician, |t| t.to_string()),
+        by_site: sorted_figures(by_site, |s| s.unwrap_or("none").to_string()),
+    };
     let total = total.finish("all".into());
     StatsReport {
         from: query.from,
@@ -342,34 +527,97 @@ pub fn compute(
         },
         active_dispatches: total.active_dispatches,
         total,
+        dispatch,
     }
+}
+
+fn sorted_figures<K: Ord>(
+    accs: HashMap<K, DispatchAcc>,
+    name: impl Fn(&K) -> String,
+) -> Vec<DispatchFigures> {
+    let mut accs: Vec<(K, DispatchAcc)> = accs.into_iter().collect();
+    accs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    accs.into_iter()
+        .map(|(k, acc)| acc.finish(name(&k)))
+        .collect()
 }
 
 impl StatsReport {
     /// The report as CSV: a header, one row per group, then `all`.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "group,count,open,resolved,avg_s,p50_s,p90_s,p99_s,first_response_p50_s,sla_breaches,active_dispatches\n",
+            "group,count,open,resolved,avg_s,p50_s,p90_s,p99_s,first_response_p50_s,sla_breaches,active_dispatches,",
         );
+        out.push_str(DISPATCH_CSV_COLUMNS);
+        out.push('\n');
         for g in self.groups.iter().chain(std::iter::once(&self.total)) {
-            let f = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},",
                 csv_field(&g.key),
                 g.count,
                 g.open,
                 g.resolved,
-                f(g.avg),
-                f(g.p50),
-                f(g.p90),
-                f(g.p99),
-                f(g.first_response_p50),
+                csv_number(g.avg),
+                csv_number(g.p50),
+                csv_number(g.p90),
+                csv_number(g.p99),
+                csv_number(g.first_response_p50),
                 g.sla_breaches,
                 g.active_dispatches
             ));
+            push_dispatch_csv(&mut out, &g.dispatch);
         }
         out
     }
+
+    /// The dispatch figures as CSV: a header, one row per technician
+    /// (`technician:<id>`), one per site (`site:<name>`), then `all`.
+    pub fn dispatch_to_csv(&self) -> String {
+        let mut out = format!("group,{DISPATCH_CSV_COLUMNS}\n");
+        let rows = self
+            .dispatch
+            .by_technician
+            .iter()
+            .map(|d| (format!("technician:{}", d.key), d))
+            .chain(
+                self.dispatch
+                    .by_site
+                    .iter()
+                    .map(|d| (format!("site:{}", d.key), d)),
+            )
+            .chain(std::iter::once(("all".to_string(), &self.total.dispatch)));
+        for (key, d) in rows {
+            out.push_str(&csv_field(&key));
+            out.push(',');
+            push_dispatch_csv(&mut out, d);
+        }
+        out
+    }
+}
+
+/// The dispatch columns of both CSV exports.
+const DISPATCH_CSV_COLUMNS: &str = "dispatches_requested,dispatches_broadcast,dispatches_accepted,dispatches_declined,dispatches_completed,time_to_accept_p50_s,time_to_accept_p90_s,travel_time_p50_s,travel_time_p90_s,on_site_time_p50_s,on_site_time_p90_s";
+
+fn csv_number(v: Option<f64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// Appends `d`'s [`DISPATCH_CSV_COLUMNS`] and the end of the row.
+fn push_dispatch_csv(out: &mut String, d: &DispatchFigures) {
+    out.push_str(&format!(
+        "{},{},{},{},{},{},{},{},{},{},{}\n",
+        d.requested,
+        d.broadcast,
+        d.accepted,
+        d.declined,
+        d.completed,
+        csv_number(d.time_to_accept_p50),
+        csv_number(d.time_to_accept_p90),
+        csv_number(d.travel_time_p50),
+        csv_number(d.travel_time_p90),
+        csv_number(d.on_site_time_p50),
+        csv_number(d.on_site_time_p90),
+    ));
 }
 
 /// Quotes a field that would break the row, and defuses spreadsheet formulas.

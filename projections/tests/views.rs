@@ -419,3 +419,98 @@ fn audit_history_and_as_of() {
         Err(ProjectionError::BadRequest { field: "as_of", .. })
     ));
 }
+
+#[test]
+fn dispatch_metrics_per_technician_and_site() {
+    use event_store::{DispatchChoice, EventPayload, Role};
+    let mut s = scenario();
+    let bob = actor(BOB, Role::Agent);
+    let dave = actor(DAVE, Role::Technician);
+    let second = uuid::Uuid::from_u128(0xd2);
+    let third = uuid::Uuid::from_u128(0xd3);
+    let requested = |id, technician| EventPayload::DispatchRequested {
+        dispatch_id: id,
+        technician,
+        choice: DispatchChoice::Nearest,
+        distance_km: technician.map(|_| 3.0),
+        eta_minutes: technician.map(|_| 4.5),
+        radius_km: 50.0,
+        candidates: vec![],
+    };
+    // T2 (Depot): dave does not answer, then nobody is left.
+    s.emit(T2, 20_000, &bob, requested(second, Some(user(DAVE))));
+    s.emit(
+        T2,
+        20_120,
+        &bob,
+        EventPayload::DispatchDeclined {
+            dispatch_id: second,
+            technician: user(DAVE),
+            reason: Some("timeout".into()),
+        },
+    );
+    s.emit(T2, 20_121, &bob, requested(third, None));
+    // An answer to an unknown dispatch changes nothing.
+    s.emit(
+        T2,
+        20_200,
+        &dave,
+        EventPayload::DispatchAccepted {
+            dispatch_id: uuid::Uuid::from_u128(0xdead),
+            technician: user(DAVE),
+        },
+    );
+    let m = folded(s.events());
+    let q = StatsQuery {
+        from: Some(t0()),
+        to: Some(t0() + chrono::Duration::days(7)),
+        group_by: GroupBy::Site,
+    };
+    let r = m
+        .stats(&frank(), &q, &SlaTargets::default(), day4())
+        .expect("analyst reads stats");
+    // T1's dispatch: requested 1500 s, accepted 1560, on site 2400, done 3000.
+    let all = &r.total.dispatch;
+    assert_eq!(
+        (
+            all.requested,
+            all.broadcast,
+            all.accepted,
+            all.declined,
+            all.completed
+        ),
+        (2, 1, 1, 1, 1)
+    );
+    assert_eq!(all.time_to_accept_p50, Some(60.0));
+    assert_eq!(all.travel_time_p50, Some(840.0));
+    assert_eq!(all.on_site_time_p50, Some(600.0));
+    let dave_figures = &r.dispatch.by_technician;
+    assert_eq!(dave_figures.len(), 1);
+    assert_eq!(dave_figures[0].key, user(DAVE).to_string());
+    assert_eq!(dave_figures[0].requested, 2);
+    let sites: Vec<(&str, u64, u64)> = r
+        .dispatch
+        .by_site
+        .iter()
+        .map(|d| (d.key.as_str(), d.requested, d.broadcast))
+        .collect();
+    assert_eq!(sites, vec![("Depot", 1, 1), ("HQ", 1, 0)]);
+    // Each ticket group carries the figures of its tickets' dispatches.
+    let hq = r.groups.iter().find(|g| g.key == "HQ").expect("HQ group");
+    assert_eq!(hq.dispatch.travel_time_p50, Some(840.0));
+    // Outside the window (tickets created later): no dispatch counted.
+    let later = m
+        .stats(
+            &frank(),
+            &StatsQuery {
+                from: Some(t0() + chrono::Duration::days(1)),
+                ..q
+            },
+            &SlaTargets::default(),
+            day4(),
+        )
+        .expect("stats");
+    assert_eq!(later.total.dispatch.requested, 0);
+    assert!(later.dispatch.by_technician.is_empty());
+    insta::assert_snapshot!(r.dispatch_to_csv());
+}
