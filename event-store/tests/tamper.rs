@@ -1,12 +1,14 @@
 //! Tamper detection on copies of a real store: every kind of alteration is
 //! found by `verify` at the right position, and `open` refuses to serve it.
+//! Records live in pages (several records per sled value), so alterations
+//! are made to records inside pages as well as to whole pages.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use common::*;
-use event_store::sled_store::{keys, verify_dir, LOG_TREE};
+use event_store::sled_store::{keys, page, verify_dir, LOG_TREE};
 use event_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError};
 use uuid::Uuid;
 
@@ -29,6 +31,12 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Events per append after the three creations, cycling; each append is its
+/// own group commit (they are awaited one by one), so its events share one
+/// page: 1..=3 are single-record pages, then 4..=7, 8, 9..=13, 14..=15,
+/// 16..=18, 19..=22, 23, 24..=28, ... and the last page is 59..=60.
+const EVENTS_PER_APPEND: [u64; 5] = [4, 1, 5, 2, 3];
+
 /// A closed store with RECORDS events over three streams.
 async fn original() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("dir");
@@ -45,16 +53,15 @@ async fn original() -> tempfile::TempDir {
             .expect("create");
     }
     let mut n = 3;
-    while n < RECORDS {
-        let s = streams[n as usize % 3];
-        let events = if n % 2 == 0 || n + 1 == RECORDS {
-            vec![comment("hello world")]
-        } else {
-            vec![comment("hello"), comment("hello again")]
-        };
-        n += events.len() as u64;
+    for i in 0.. {
+        if n >= RECORDS {
+            break;
+        }
+        let count = EVENTS_PER_APPEND[i % EVENTS_PER_APPEND.len()].min(RECORDS - n);
+        let events = (0..count).map(|_| comment("hello world")).collect();
+        n += count;
         store
-            .append(request(s, ExpectedVersion::Any, events))
+            .append(request(streams[i % 3], ExpectedVersion::Any, events))
             .await
             .expect("append");
     }
@@ -81,16 +88,50 @@ fn altered(
     path
 }
 
-fn record(log: &sled::Tree, position: u64) -> Vec<u8> {
-    log.get(keys::record_key(position))
-        .expect("get")
-        .expect("record exists")
-        .to_vec()
+/// The page holding `position`: its first position and its records.
+fn page_of(log: &sled::Tree, position: u64) -> (u64, Vec<Vec<u8>>) {
+    let (key, value) = log
+        .range(keys::page_key(0)..=keys::page_key(position))
+        .next_back()
+        .expect("a page at or before the position")
+        .expect("read page");
+    let first = keys::parse_page_key(&key).expect("page key");
+    let records: Vec<Vec<u8>> = page::frames(&value)
+        .map(|f| f.expect("intact page").to_vec())
+        .collect();
+    assert!(
+        position < first + records.len() as u64,
+        "page holds {position}"
+    );
+    (first, records)
 }
 
+fn rewrite_page(log: &sled::Tree, first: u64, records: &[Vec<u8>]) {
+    if records.is_empty() {
+        log.remove(keys::page_key(first)).expect("remove page");
+    } else {
+        log.insert(keys::page_key(first), page::encode(records))
+            .expect("insert page");
+    }
+}
+
+fn record(log: &sled::Tree, position: u64) -> Vec<u8> {
+    let (first, records) = page_of(log, position);
+    records[(position - first) as usize].clone()
+}
+
+/// Replaces the record at `position` inside its page.
 fn put(log: &sled::Tree, position: u64, bytes: Vec<u8>) {
-    log.insert(keys::record_key(position), bytes)
-        .expect("insert");
+    let (first, mut records) = page_of(log, position);
+    records[(position - first) as usize] = bytes;
+    rewrite_page(log, first, &records);
+}
+
+/// Rewrites the page holding `position` without that record.
+fn remove_record(log: &sled::Tree, position: u64) {
+    let (first, mut records) = page_of(log, position);
+    records.remove((position - first) as usize);
+    rewrite_page(log, first, &records);
 }
 
 fn reseal_crc(bytes: &mut [u8]) {
@@ -133,6 +174,7 @@ async fn every_kind_of_alteration_is_detected() {
     assert_eq!((report.records, report.head), (RECORDS, RECORDS));
     drop(SledStore::open(&untouched, SledOptions::default()).expect("an intact copy opens"));
 
+    // A bit flipped in the middle of a five-record page (9..=13).
     let flipped = altered(original.path(), &scratch, "flipped", |log| {
         let mut bytes = record(log, 10);
         let last = bytes.len() - 1;
@@ -141,23 +183,53 @@ async fn every_kind_of_alteration_is_detected() {
     });
     assert_detected(&flipped, 10, "checksum");
 
+    // The last page (59..=60) gone: the head meta still names 60.
     let truncated = altered(original.path(), &scratch, "truncated", |log| {
-        log.remove(keys::record_key(RECORDS)).expect("remove");
-        log.remove(keys::record_key(RECORDS - 1)).expect("remove");
+        remove_record(log, RECORDS);
+        remove_record(log, RECORDS - 1);
     });
     assert_detected(&truncated, RECORDS - 1, "truncated tail");
 
-    let deleted = altered(original.path(), &scratch, "deleted", |log| {
-        log.remove(keys::record_key(30)).expect("remove");
+    // A torn write: the last page's value cut in the middle of a record.
+    let torn = altered(original.path(), &scratch, "torn", |log| {
+        let page = log
+            .get(keys::page_key(RECORDS - 1))
+            .expect("get")
+            .expect("last page");
+        log.insert(keys::page_key(RECORDS - 1), &page[..page.len() - 10])
+            .expect("insert");
     });
-    assert_detected(&deleted, 30, "missing");
+    assert_detected(&torn, RECORDS, "truncated page");
 
+    // One record taken out of the middle of a page: the next one is found
+    // where it was expected.
+    let deleted = altered(original.path(), &scratch, "deleted", |log| {
+        remove_record(log, 11);
+    });
+    assert_detected(&deleted, 11, "claims position 12");
+
+    // A whole page (the single record 23) deleted.
+    let deleted_page = altered(original.path(), &scratch, "deleted_page", |log| {
+        assert_eq!(page_of(log, 23), (23, vec![record(log, 23)]));
+        remove_record(log, 23);
+    });
+    assert_detected(&deleted_page, 23, "missing");
+
+    // Two records of one page (19..=22) swapped.
     let swapped = altered(original.path(), &scratch, "swapped", |log| {
         let (a, b) = (record(log, 20), record(log, 21));
         put(log, 20, b);
         put(log, 21, a);
     });
     assert_detected(&swapped, 20, "claims position 21");
+
+    // Two whole pages swapped (8 and 23 are single-record pages).
+    let swapped_pages = altered(original.path(), &scratch, "swapped_pages", |log| {
+        let (a, b) = (record(log, 8), record(log, 23));
+        put(log, 8, b);
+        put(log, 23, a);
+    });
+    assert_detected(&swapped_pages, 8, "claims position 23");
 
     // An edit whose checksum is made to match: the record's hash gives it away.
     let edited = altered(original.path(), &scratch, "edited", |log| {

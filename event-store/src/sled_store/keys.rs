@@ -1,12 +1,24 @@
 //! Key layout of the log tree. One tree holds everything the log needs so
-//! that a whole batch is one atomic `apply_batch`:
+//! that a whole group commit is one atomic `apply_batch`:
 //!
 //! ```text
-//! L | position BE                  -> record bytes (codec)
-//! S | stream id | version BE       -> position BE
-//! C | command id                   -> bincode AppendOutcome
-//! H                                -> head position BE | head hash
+//! L | first position BE               -> page: records from that position on (page.rs)
+//! H                                   -> head position BE | head record hash
+//! V                                   -> layout version (u32 BE)
+//! X                                   -> indexed-through position BE
+//! S | stream id | last version BE     -> stream run (index.rs)
+//! C | command id[..6] | chunk end BE  -> command bucket (index.rs)
 //! ```
+//!
+//! A group commit writes its pages and `H`: usually one or two keys for
+//! dozens of appends. The stream index (`S`) and the command index (`C`) are
+//! derived from the records; they cover positions `1..=X` and are written in
+//! coalesced chunks by later group commits (atomically with the new `X`).
+//! Positions after `X` are indexed in memory and rebuilt from the log when
+//! the store opens. A stream run holds one stream's appends within one chunk;
+//! a command bucket holds the commands of one chunk whose ids share their
+//! first six bytes (for UUID v7, the millisecond), so a lookup by command id
+//! is one short prefix scan.
 
 use uuid::Uuid;
 
@@ -16,37 +28,43 @@ use crate::schema::StreamId;
 /// Name of the sled tree that holds the log (side trees are `kv/<name>`).
 pub const LOG_TREE: &str = "__log";
 
-const RECORD: u8 = b'L';
+/// The layout version written by this code (1 was one key per record).
+pub const LAYOUT_VERSION: u32 = 2;
+
+const PAGE: u8 = b'L';
 const STREAM: u8 = b'S';
 const COMMAND: u8 = b'C';
 const HEAD: u8 = b'H';
+const LAYOUT: u8 = b'V';
+const INDEXED: u8 = b'X';
 
-/// Length of a record key.
-pub const RECORD_KEY_BYTES: usize = 9;
+/// Length of a page key.
+pub const PAGE_KEY_BYTES: usize = 9;
 /// Length of a head-meta value.
 pub const HEAD_META_BYTES: usize = 8 + HASH_BYTES;
+/// Leading bytes of a command id that choose its bucket (UUID v7: the millisecond).
+pub const COMMAND_BUCKET_PREFIX_BYTES: usize = 6;
+const STREAM_KEY_BYTES: usize = 25;
 
-/// Prefix shared by every record key.
-pub fn record_prefix() -> [u8; 1] {
-    [RECORD]
+/// Prefix shared by every page key.
+pub fn page_prefix() -> [u8; 1] {
+    [PAGE]
 }
 
-/// Key of the record at `position`.
-pub fn record_key(position: u64) -> [u8; RECORD_KEY_BYTES] {
-    let mut k = [0u8; RECORD_KEY_BYTES];
-    k[0] = RECORD;
+/// Key of the page whose first record is at `position`.
+pub fn page_key(position: u64) -> [u8; PAGE_KEY_BYTES] {
+    let mut k = [0u8; PAGE_KEY_BYTES];
+    k[0] = PAGE;
     k[1..].copy_from_slice(&position.to_be_bytes());
     k
 }
 
-/// The position a record key names, if it is one.
-pub fn parse_record_key(key: &[u8]) -> Option<u64> {
-    if key.len() != RECORD_KEY_BYTES || key[0] != RECORD {
+/// The first position a page key names, if it is one.
+pub fn parse_page_key(key: &[u8]) -> Option<u64> {
+    if key.len() != PAGE_KEY_BYTES || key[0] != PAGE {
         return None;
     }
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&key[1..]);
-    Some(u64::from_be_bytes(b))
+    parse_u64(&key[1..])
 }
 
 /// Prefix of every index key of one stream.
@@ -57,41 +75,67 @@ pub fn stream_prefix(stream: &StreamId) -> [u8; 17] {
     k
 }
 
-/// Key of the index entry of `stream` at `version`.
-pub fn stream_key(stream: &StreamId, version: u64) -> [u8; 25] {
-    let mut k = [0u8; 25];
+/// Key of the stream run of `stream` ending at `last_version`.
+pub fn stream_key(stream: &StreamId, last_version: u64) -> [u8; STREAM_KEY_BYTES] {
+    let mut k = [0u8; STREAM_KEY_BYTES];
     k[..17].copy_from_slice(&stream_prefix(stream));
-    k[17..].copy_from_slice(&version.to_be_bytes());
+    k[17..].copy_from_slice(&last_version.to_be_bytes());
     k
 }
 
-/// The version a stream index key names.
+/// The last version a stream run key names.
 pub fn parse_stream_key_version(key: &[u8]) -> Option<u64> {
-    if key.len() != 25 || key[0] != STREAM {
+    if key.len() != STREAM_KEY_BYTES || key[0] != STREAM {
         return None;
     }
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&key[17..]);
-    Some(u64::from_be_bytes(b))
+    parse_u64(&key[17..])
 }
 
-/// A big-endian u64 value (a position in the stream index).
+/// A big-endian u64.
 pub fn parse_u64(value: &[u8]) -> Option<u64> {
     let b: [u8; 8] = value.try_into().ok()?;
     Some(u64::from_be_bytes(b))
 }
 
-/// Key of a command's recorded outcome.
-pub fn command_key(command: &Uuid) -> [u8; 17] {
-    let mut k = [0u8; 17];
+/// Prefix shared by every command bucket key.
+pub fn commands_prefix() -> [u8; 1] {
+    [COMMAND]
+}
+
+/// Prefix of the buckets that may hold `command`.
+pub fn command_prefix(command: &Uuid) -> [u8; 1 + COMMAND_BUCKET_PREFIX_BYTES] {
+    let mut k = [0u8; 1 + COMMAND_BUCKET_PREFIX_BYTES];
     k[0] = COMMAND;
-    k[1..].copy_from_slice(command.as_bytes());
+    k[1..].copy_from_slice(&command.as_bytes()[..COMMAND_BUCKET_PREFIX_BYTES]);
+    k
+}
+
+/// Key of the bucket of `command`'s prefix written by the chunk ending at `chunk_end`.
+pub fn command_key(command: &Uuid, chunk_end: u64) -> [u8; 9 + COMMAND_BUCKET_PREFIX_BYTES] {
+    let mut k = [0u8; 9 + COMMAND_BUCKET_PREFIX_BYTES];
+    k[..1 + COMMAND_BUCKET_PREFIX_BYTES].copy_from_slice(&command_prefix(command));
+    k[1 + COMMAND_BUCKET_PREFIX_BYTES..].copy_from_slice(&chunk_end.to_be_bytes());
     k
 }
 
 /// Key of the head meta.
 pub fn head_key() -> [u8; 1] {
     [HEAD]
+}
+
+/// Key of the layout version.
+pub fn layout_key() -> [u8; 1] {
+    [LAYOUT]
+}
+
+/// The layout version value written by this code.
+pub fn layout_value() -> [u8; 4] {
+    LAYOUT_VERSION.to_be_bytes()
+}
+
+/// Key of the indexed-through position.
+pub fn indexed_key() -> [u8; 1] {
+    [INDEXED]
 }
 
 /// The head meta: the last durable position and its record's hash.
@@ -118,10 +162,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn record_keys_sort_by_position() {
-        assert!(record_key(255) < record_key(256));
-        assert_eq!(parse_record_key(&record_key(42)), Some(42));
-        assert_eq!(parse_record_key(&stream_key(&Uuid::nil(), 1)), None);
+    fn page_keys_sort_by_position() {
+        assert!(page_key(255) < page_key(256));
+        assert_eq!(parse_page_key(&page_key(42)), Some(42));
+        assert_eq!(parse_page_key(&stream_key(&Uuid::nil(), 1)), None);
+        // Every other key sorts outside the page range.
+        for other in [&head_key()[..], &layout_key(), &indexed_key()] {
+            assert!(other < &page_key(0)[..] || other > &page_key(u64::MAX)[..]);
+        }
     }
 
     #[test]
@@ -129,6 +177,12 @@ mod tests {
         let s = Uuid::now_v7();
         assert_eq!(parse_stream_key_version(&stream_key(&s, 7)), Some(7));
         assert!(stream_key(&s, 9) < stream_key(&s, 10));
+    }
+
+    #[test]
+    fn command_keys_start_with_their_bucket_prefix() {
+        let c = Uuid::now_v7();
+        assert!(command_key(&c, 9).starts_with(&command_prefix(&c)));
     }
 
     #[test]

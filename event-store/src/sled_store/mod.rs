@@ -1,9 +1,17 @@
 //! The embedded backend: the log in one sled tree, written by a single
 //! group-committing writer, read in checked pages, followed by subscribers.
+//!
+//! Records are stored in pages (many records per sled value, see [`page`]),
+//! one group commit writing one or a few pages plus the head meta; the
+//! stream and command index follow in coalesced chunks (see `index.rs` and
+//! [`keys`] for the layout). That keeps sled's per-key cost off the
+//! per-event path while every record keeps its own checksum and hash link.
 
+mod index;
 pub mod keys;
 mod kv;
 mod options;
+pub mod page;
 mod reads;
 mod subscription;
 mod verify;
@@ -11,11 +19,12 @@ mod writer;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH};
 use crate::record::{AppendOutcome, AppendRequest, RecordedEvent, HASH_BYTES};
@@ -27,7 +36,8 @@ pub use kv::{SledKvTree, SIDE_TREE_PREFIX};
 pub use options::{SledOptions, CACHE_CAPACITY_BYTES_DEFAULT};
 pub use verify::verify_dir;
 
-use writer::{Writer, WriterMsg};
+use index::{IndexedAppend, PendingIndex, Span};
+use writer::{Writer, WriterMsg, WriterStart};
 
 /// State shared by the store handle, the writer and the subscribers.
 pub(crate) struct Shared {
@@ -36,6 +46,8 @@ pub(crate) struct Shared {
     /// Last position made durable and acknowledged; reads never go past it,
     /// so nothing unflushed is ever served.
     durable_head: AtomicU64,
+    /// Durable appends not yet in index keys (written only by the writer).
+    pub(crate) pending: RwLock<PendingIndex>,
     /// Taken on close so that subscribers end.
     live: Mutex<Option<broadcast::Sender<Arc<RecordedEvent>>>>,
 }
@@ -75,6 +87,7 @@ impl SledStore {
             .cache_capacity(options.cache_capacity_bytes)
             .open()?;
         let log = db.open_tree(LOG_TREE)?;
+        check_layout(&log)?;
         if options.check_tail_on_open {
             verify::check_tail(&log, OPEN_TAIL_CHECK_RECORDS)?;
         }
@@ -85,21 +98,42 @@ impl SledStore {
                 reason: "malformed head meta".into(),
             })?,
         };
+        let indexed = indexed_through(&log)?.min(head);
+        let (pending, unindexed) = rebuild_pending(&log, indexed, head);
+        // A damaged tail cannot be indexed: refuse it, unless a tool forces
+        // the open to inspect it, and then refuse appends instead.
+        let poisoned = match unindexed {
+            Some(e) if options.check_tail_on_open => return Err(e),
+            Some(e) => Some(format!("opened without a complete index: {e}")),
+            None => None,
+        };
+        let command_prefix_max = match log.scan_prefix(keys::commands_prefix()).next_back() {
+            None => None,
+            Some(item) => {
+                let (key, _) = item?;
+                key.get(..keys::command_prefix(&uuid::Uuid::nil()).len())
+                    .map(<[u8]>::to_vec)
+            }
+        };
+        let layout_written = log.get(keys::layout_key())?.is_some();
         let (live_tx, _) = broadcast::channel(options.subscriber_buffer_events.max(1));
         let shared = Arc::new(Shared {
             db,
             log,
             durable_head: AtomicU64::new(head),
+            pending: RwLock::new(pending),
             live: Mutex::new(Some(live_tx.clone())),
         });
         let (queue, queue_rx) = mpsc::channel(WRITER_QUEUE_DEPTH);
-        let writer = Writer::new(
-            shared.clone(),
-            live_tx,
+        let start = WriterStart {
             head,
             head_hash,
-            options.fail_flush_at,
-        );
+            indexed,
+            layout_written,
+            command_prefix_max,
+            poisoned,
+        };
+        let writer = Writer::new(shared.clone(), live_tx, start, options.fail_flush_at);
         let handle = std::thread::Builder::new()
             .name("event-store-writer".into())
             .spawn(move || writer.run(queue_rx))
@@ -120,6 +154,83 @@ impl SledStore {
     pub fn durable_head(&self) -> u64 {
         self.shared.durable_head()
     }
+}
+
+/// Refuses a log written with another layout (an empty log takes this one).
+pub(crate) fn check_layout(log: &sled::Tree) -> Result<(), StoreError> {
+    match log.get(keys::layout_key())? {
+        Some(v) if v.as_ref() == keys::layout_value() => Ok(()),
+        Some(v) => Err(StoreError::Unavailable(format!(
+            "the log has layout {v:?}, this build reads layout {}",
+            keys::LAYOUT_VERSION
+        ))),
+        None if log.get(keys::head_key())?.is_some() => Err(StoreError::Unavailable(format!(
+            "the log was written with an older layout; this build reads layout {}",
+            keys::LAYOUT_VERSION
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Positions `1..=` this are in index keys.
+fn indexed_through(log: &sled::Tree) -> Result<u64, StoreError> {
+    match log.get(keys::indexed_key())? {
+        None => Ok(0),
+        Some(v) => keys::parse_u64(&v).ok_or(StoreError::Corrupt {
+            position: 0,
+            reason: "malformed indexed-through position".into(),
+        }),
+    }
+}
+
+/// Indexes in memory the appends after `indexed`, read back from the log
+/// (bounded: the writer never lets the index lag much more than
+/// `INDEX_LAG_EVENTS`). On damage, returns what it indexed before it and why.
+fn rebuild_pending(
+    log: &sled::Tree,
+    indexed: u64,
+    head: u64,
+) -> (PendingIndex, Option<StoreError>) {
+    let mut pending = PendingIndex::default();
+    let mut current: Option<IndexedAppend> = None;
+    let scanned = reads::scan_records(log, indexed + 1, head, |position, bytes| {
+        let rec = codec::decode(position, bytes)?;
+        if let Some(a) = current.as_mut() {
+            let continues = a.stream == rec.stream_id
+                && a.command == rec.command_id
+                && a.span.last_version() + 1 == rec.stream_version;
+            if continues {
+                a.span.count += 1;
+                return Ok(true);
+            }
+            pending.push(*a);
+        }
+        current = Some(IndexedAppend {
+            stream: rec.stream_id,
+            command: rec.command_id,
+            span: Span {
+                first_version: rec.stream_version,
+                first_position: position,
+                count: 1,
+            },
+        });
+        Ok(true)
+    });
+    let failure = match scanned {
+        Ok(next) if next == head + 1 => None,
+        Ok(next) => Some(StoreError::Corrupt {
+            position: next,
+            reason: "record missing".into(),
+        }),
+        Err(e) => Some(e),
+    };
+    // A partly read last append is left out: it is not whole.
+    if failure.is_none() {
+        if let Some(a) = current {
+            pending.push(a);
+        }
+    }
+    (pending, failure)
 }
 
 #[async_trait]

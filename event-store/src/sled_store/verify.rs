@@ -1,5 +1,6 @@
-//! Walking the log to prove it intact: checksums, contiguity of positions
-//! and stream versions, the stream index, the hash chain and the head meta.
+//! Walking the log to prove it intact: page framing, checksums, contiguity
+//! of positions and stream versions, the stream index, the hash chain and the
+//! head meta.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,7 +12,7 @@ use crate::record::{Hash, HASH_BYTES};
 use crate::schema::StreamId;
 use crate::store::VerifyReport;
 
-use super::keys;
+use super::{index, keys, reads};
 
 /// Where a walk stands between steps, so it can be resumed in chunks.
 pub(crate) struct Walk {
@@ -31,6 +32,8 @@ pub(crate) struct Walk {
     pub(crate) records: u64,
     /// The head meta, read when the walk started.
     pub(crate) head_meta: Option<(u64, Hash)>,
+    /// Positions `1..=indexed` must be found through the stream index.
+    indexed: u64,
     /// The first failure found.
     pub(crate) failure: Option<(u64, String)>,
     /// Set when every record has been walked.
@@ -49,11 +52,23 @@ fn read_head_meta(log: &sled::Tree) -> Result<Option<(u64, Hash)>, StoreError> {
     }
 }
 
+fn read_indexed(log: &sled::Tree) -> Result<u64, StoreError> {
+    match log.get(keys::indexed_key())? {
+        None => Ok(0),
+        Some(v) => keys::parse_u64(&v).ok_or(StoreError::Corrupt {
+            position: 0,
+            reason: "malformed indexed-through position".into(),
+        }),
+    }
+}
+
 impl Walk {
     /// A walk over the whole log.
     pub(crate) fn full(log: sled::Tree) -> Result<Self, StoreError> {
         let head_meta = read_head_meta(&log)?;
+        let indexed = read_indexed(&log)?;
         Ok(Walk {
+            indexed,
             log,
             next: 1,
             prev_hash: [0; HASH_BYTES],
@@ -83,6 +98,7 @@ impl Walk {
             next: head.saturating_sub(records).max(1),
             prev_hash: [0; HASH_BYTES],
             versions: None,
+            indexed: 0,
             trust_first_prev: true,
             end: None,
             records: 0,
@@ -112,35 +128,29 @@ impl Walk {
             self.finish();
             return Ok(());
         }
-        let mut iter = self
-            .log
-            .range(keys::record_key(self.next)..=keys::record_key(end));
+        let log = self.log.clone();
         let mut checked = 0;
-        while checked < max {
-            let Some(item) = iter.next() else {
-                self.finish();
-                return Ok(());
-            };
-            let (key, value) = item?;
+        let mut bad: Option<(u64, String)> = None;
+        let scanned = reads::scan_records(&log, self.next, end, |position, bytes| {
             checked += 1;
-            let expected = self.next;
-            let Some(position) = keys::parse_record_key(&key) else {
-                self.fail(expected, "malformed record key");
-                return Ok(());
-            };
-            if position != expected {
-                self.fail(
-                    expected,
-                    format!("record missing (next stored record is {position})"),
-                );
-                return Ok(());
+            if let Err(reason) = self.check(position, bytes) {
+                bad = Some((position, reason));
+                return Ok(false);
             }
-            if let Err(reason) = self.check(position, &value) {
-                self.fail(position, reason);
-                return Ok(());
-            }
-            self.next += 1;
+            self.next = position + 1;
             self.records += 1;
+            Ok(checked < max)
+        });
+        match scanned {
+            Err(StoreError::Corrupt { position, reason }) => self.fail(position, reason),
+            Err(e) => return Err(e),
+            Ok(_) if bad.is_some() => {
+                if let Some((position, reason)) = bad {
+                    self.fail(position, reason);
+                }
+            }
+            Ok(_) if checked < max => self.finish(),
+            Ok(_) => {}
         }
         Ok(())
     }
@@ -163,12 +173,13 @@ impl Walk {
                 ));
             }
             *last = rec.stream_version;
-            let indexed = self
-                .log
-                .get(keys::stream_key(&rec.stream_id, rec.stream_version))
-                .map_err(|e| e.to_string())?;
-            if indexed.as_deref().and_then(keys::parse_u64) != Some(position) {
-                return Err("stream index does not point at this record".into());
+            if position <= self.indexed {
+                let indexed =
+                    index::indexed_position(&self.log, &rec.stream_id, rec.stream_version)
+                        .map_err(reason)?;
+                if indexed != Some(position) {
+                    return Err("stream index does not point at this record".into());
+                }
             }
         }
         Ok(())
@@ -253,6 +264,7 @@ pub fn verify_dir(path: &Path, progress: &dyn Fn(u64, u64)) -> Result<VerifyRepo
     }
     let db = sled::Config::new().path(path).open()?;
     let log = db.open_tree(keys::LOG_TREE)?;
+    super::check_layout(&log)?;
     let mut walk = Walk::full(log)?;
     while !walk.done {
         walk.step(VERIFY_STEP_RECORDS)?;

@@ -1,10 +1,12 @@
 //! The single writer: group commit of concurrent appends.
 //!
 //! It drains up to `BATCH_APPENDS_MAX` queued appends, validates each against
-//! the stream heads (including earlier appends of the same batch), writes all
-//! accepted records, index entries, command outcomes and the head meta in ONE
-//! atomic sled batch, flushes once, and only then acknowledges and publishes.
-//! It runs on its own thread because sled's writes and fsync block.
+//! the stream heads (including earlier appends of the same batch) and the
+//! command index, packs all accepted records into log pages, and writes the
+//! pages, the head meta and (when the index lags) a chunk of index keys in
+//! ONE atomic sled batch, flushes once, and only then indexes the appends in
+//! memory, acknowledges and publishes. It runs on its own thread because
+//! sled's writes and fsync block.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,13 +17,15 @@ use uuid::Uuid;
 use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{
-    APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
+    APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, INDEX_KEYS_PER_BATCH_MIN, INDEX_LAG_EVENTS,
+    LOG_PAGE_BYTES_TARGET, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
 };
 use crate::record::{AppendOutcome, AppendRequest, Hash, RecordedEvent, Tenant, Visibility};
 use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
 
-use super::keys;
+use super::index::{self, IndexedAppend, Span};
 use super::Shared;
+use super::{keys, page};
 
 /// The reply to one append.
 pub(crate) type AppendReply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
@@ -46,6 +50,22 @@ struct StreamHead {
 struct Staged {
     outcome: AppendOutcome,
     records: Vec<Arc<RecordedEvent>>,
+    /// What the index learns once it is durable (`None` for a duplicate).
+    indexed: Option<IndexedAppend>,
+}
+
+/// Where the writer stands after opening the log.
+pub(crate) struct WriterStart {
+    pub(crate) head: u64,
+    pub(crate) head_hash: Hash,
+    /// Positions `1..=indexed` are in index keys.
+    pub(crate) indexed: u64,
+    /// Whether the layout version key is written.
+    pub(crate) layout_written: bool,
+    /// The largest command-bucket prefix on disk: commands above it cannot be there.
+    pub(crate) command_prefix_max: Option<Vec<u8>>,
+    /// Why appends must be refused from the start, if they must.
+    pub(crate) poisoned: Option<String>,
 }
 
 pub(crate) struct Writer {
@@ -54,6 +74,9 @@ pub(crate) struct Writer {
     heads: HashMap<StreamId, StreamHead>,
     head: u64,
     head_hash: Hash,
+    indexed: u64,
+    layout_written: bool,
+    command_prefix_max: Option<Vec<u8>>,
     flushes: u64,
     fail_flush_at: Option<u64>,
     /// Set when a failed batch could not be undone: nothing more is accepted.
@@ -64,19 +87,21 @@ impl Writer {
     pub(crate) fn new(
         shared: Arc<Shared>,
         live: broadcast::Sender<Arc<RecordedEvent>>,
-        head: u64,
-        head_hash: Hash,
+        start: WriterStart,
         fail_flush_at: Option<u64>,
     ) -> Self {
         Writer {
             shared,
             live,
             heads: HashMap::new(),
-            head,
-            head_hash,
+            head: start.head,
+            head_hash: start.head_hash,
+            indexed: start.indexed,
+            layout_written: start.layout_written,
+            command_prefix_max: start.command_prefix_max,
             flushes: 0,
             fail_flush_at,
-            poisoned: None,
+            poisoned: start.poisoned,
         }
     }
 
@@ -144,19 +169,17 @@ impl Writer {
         }
         let start_head = self.head;
         let start_hash = self.head_hash;
-        let mut batch = sled::Batch::default();
-        let mut written: Vec<Vec<u8>> = Vec::new();
+        let mut frames: Vec<Vec<u8>> = Vec::new();
         let mut in_batch: HashMap<Uuid, AppendOutcome> = HashMap::new();
         let mut results: Vec<Result<Staged, StoreError>> = Vec::with_capacity(appends.len());
         for (req, _) in &appends {
-            let staged = self.stage(req, &mut in_batch, &mut batch, &mut written);
+            let staged = self.stage(req, &mut in_batch, &mut frames);
             results.push(staged);
         }
+        let mut chunk_through = None;
         if self.head != start_head {
-            batch.insert(
-                &keys::head_key(),
-                &keys::head_meta(self.head, &self.head_hash)[..],
-            );
+            let accepted = results.iter().filter(|r| r.is_ok()).count();
+            let (batch, written, through) = self.batch(start_head, frames, accepted);
             if let Err(e) = self.write(batch) {
                 self.undo(written, start_head, start_hash);
                 for (_, reply) in appends {
@@ -164,8 +187,25 @@ impl Writer {
                 }
                 return;
             }
-            self.shared.set_durable_head(self.head);
+            chunk_through = through;
         }
+        {
+            let mut pending = self
+                .shared
+                .pending
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            for staged in results.iter().flatten() {
+                if let Some(a) = staged.indexed {
+                    pending.push(a);
+                }
+            }
+            if let Some(through) = chunk_through {
+                pending.drop_indexed(through);
+                self.indexed = through;
+            }
+        }
+        self.shared.set_durable_head(self.head);
         let mut published = Vec::new();
         for ((_, reply), result) in appends.into_iter().zip(results) {
             let reply_value = result.map(|staged| {
@@ -183,6 +223,66 @@ impl Writer {
         }
     }
 
+    /// The sled batch of one group commit: the records (positions after
+    /// `start_head`) packed into pages, the head meta, and, when the index
+    /// lags, a chunk of index keys. Returns it with the keys it creates (to
+    /// undo) and the position the index will cover once it is durable.
+    fn batch(
+        &mut self,
+        start_head: u64,
+        frames: Vec<Vec<u8>>,
+        accepted: usize,
+    ) -> (sled::Batch, Vec<Vec<u8>>, Option<u64>) {
+        let mut batch = sled::Batch::default();
+        let mut written: Vec<Vec<u8>> = Vec::new();
+        let mut page_first = start_head + 1;
+        let mut page = Vec::with_capacity(LOG_PAGE_BYTES_TARGET);
+        for (i, bytes) in frames.iter().enumerate() {
+            let full = page.len() + page::FRAME_LENGTH_BYTES + bytes.len() > LOG_PAGE_BYTES_TARGET;
+            if full && !page.is_empty() {
+                let key = keys::page_key(page_first);
+                batch.insert(&key, std::mem::take(&mut page));
+                written.push(key.to_vec());
+                page_first = start_head + 1 + i as u64;
+            }
+            page::push_frame(&mut page, bytes);
+        }
+        let key = keys::page_key(page_first);
+        batch.insert(&key, page);
+        written.push(key.to_vec());
+        batch.insert(
+            &keys::head_key(),
+            &keys::head_meta(self.head, &self.head_hash)[..],
+        );
+        if !self.layout_written {
+            batch.insert(&keys::layout_key(), &keys::layout_value()[..]);
+            written.push(keys::layout_key().to_vec());
+        }
+        let pending = self
+            .shared
+            .pending
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut through = None;
+        if pending.events() >= INDEX_LAG_EVENTS {
+            // Up to two keys per append of this batch on top of the minimum,
+            // so the index catches up whatever the mix of streams and commands.
+            let keys_max = INDEX_KEYS_PER_BATCH_MIN + 2 * accepted;
+            if let Some(chunk) = pending.chunk(keys_max) {
+                if self.command_prefix_max < chunk.command_prefix_max {
+                    self.command_prefix_max = chunk.command_prefix_max;
+                }
+                for (key, value) in chunk.writes {
+                    batch.insert(key.as_slice(), value);
+                    written.push(key);
+                }
+                batch.insert(&keys::indexed_key(), &chunk.through.to_be_bytes()[..]);
+                through = Some(chunk.through);
+            }
+        }
+        (batch, written, through)
+    }
+
     fn write(&mut self, batch: sled::Batch) -> Result<(), String> {
         self.shared
             .log
@@ -196,7 +296,9 @@ impl Writer {
             .db
             .flush()
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        self.layout_written = true;
+        Ok(())
     }
 
     /// Takes back a batch that was applied but not made durable, so that
@@ -214,6 +316,11 @@ impl Writer {
                 &keys::head_meta(start_head, &start_hash)[..],
             );
         }
+        if self.indexed == 0 {
+            undo.remove(&keys::indexed_key());
+        } else {
+            undo.insert(&keys::indexed_key(), &self.indexed.to_be_bytes()[..]);
+        }
         if let Err(e) = self.shared.log.apply_batch(undo) {
             tracing::error!(error = %e, "could not undo a failed batch; store refuses further appends");
             self.poisoned = Some(format!("failed batch could not be undone: {e}"));
@@ -223,25 +330,38 @@ impl Writer {
         self.heads.clear();
     }
 
-    /// Checks one append against the heads and, if accepted, adds its keys
-    /// to the batch and advances the in-memory heads.
+    /// The first outcome of `command`, if it was appended before.
+    fn seen(&self, command: &Uuid) -> Result<Option<AppendOutcome>, StoreError> {
+        let pending = self
+            .shared
+            .pending
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .command(command);
+        if let Some(a) = pending {
+            return Ok(Some(a.outcome(false)));
+        }
+        // Buckets are written in time order of their chunks; a command above
+        // the largest prefix on disk (a fresh UUID v7) cannot be in one.
+        if self.command_prefix_max.as_deref() < Some(&keys::command_prefix(command)[..]) {
+            return Ok(None);
+        }
+        Ok(index::find_command(&self.shared.log, command)?.map(|a| a.outcome(false)))
+    }
+
+    /// Checks one append against the heads and, if accepted, encodes its
+    /// records into `frames` and advances the in-memory heads.
     fn stage(
         &mut self,
         req: &AppendRequest,
         in_batch: &mut HashMap<Uuid, AppendOutcome>,
-        batch: &mut sled::Batch,
-        written: &mut Vec<Vec<u8>>,
+        frames: &mut Vec<Vec<u8>>,
     ) -> Result<Staged, StoreError> {
         let kind = validate_shape(req)?;
         if let Some(first) = in_batch.get(&req.command_id) {
             return Ok(duplicate(*first));
         }
-        if let Some(bytes) = self.shared.log.get(keys::command_key(&req.command_id))? {
-            let first: AppendOutcome =
-                codec::from_bincode(&bytes).map_err(|e| StoreError::Corrupt {
-                    position: 0,
-                    reason: format!("command outcome of {}: {e}", req.command_id),
-                })?;
+        if let Some(first) = self.seen(&req.command_id)? {
             return Ok(duplicate(first));
         }
         let head = self.stream_head(&req.stream_id)?;
@@ -305,26 +425,21 @@ impl Writer {
         let first_position = self.head + 1;
         let mut records = Vec::with_capacity(encoded.len());
         for (rec, bytes) in encoded {
-            let rk = keys::record_key(rec.position);
-            let sk = keys::stream_key(&rec.stream_id, rec.stream_version);
-            batch.insert(&rk, bytes);
-            batch.insert(&sk, &rec.position.to_be_bytes());
-            written.push(rk.to_vec());
-            written.push(sk.to_vec());
+            frames.push(bytes);
             self.head = rec.position;
             self.head_hash = rec.hash;
             records.push(Arc::new(rec));
         }
-        let outcome = AppendOutcome {
-            stream_id: req.stream_id,
-            version: actual + req.events.len() as u64,
-            first_position,
-            position: self.head,
-            duplicate: false,
+        let indexed = IndexedAppend {
+            stream: req.stream_id,
+            command: req.command_id,
+            span: Span {
+                first_version: actual + 1,
+                first_position,
+                count: req.events.len() as u64,
+            },
         };
-        let ck = keys::command_key(&req.command_id);
-        batch.insert(&ck, codec::to_bincode(&outcome)?);
-        written.push(ck.to_vec());
+        let outcome = indexed.outcome(false);
         in_batch.insert(req.command_id, outcome);
         self.heads.insert(
             req.stream_id,
@@ -334,38 +449,40 @@ impl Writer {
                 tenant: req.tenant.clone(),
             },
         );
-        Ok(Staged { outcome, records })
+        Ok(Staged {
+            outcome,
+            records,
+            indexed: Some(indexed),
+        })
     }
 
-    /// The head of `stream` from the cache, or from disk on a miss.
+    /// The head of `stream` from the cache, or from the index on a miss.
     fn stream_head(&mut self, stream: &StreamId) -> Result<Option<StreamHead>, StoreError> {
         if let Some(h) = self.heads.get(stream) {
             return Ok(Some(h.clone()));
         }
-        let Some(item) = self
+        let pending = self
             .shared
-            .log
-            .scan_prefix(keys::stream_prefix(stream))
-            .next_back()
-        else {
+            .pending
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .stream_last(stream);
+        let last = match pending {
+            Some(span) => Some(span),
+            None => index::last_span(&self.shared.log, stream)?,
+        };
+        let Some(last) = last else {
             return Ok(None);
         };
-        let (key, value) = item?;
-        let corrupt = |reason: &str| StoreError::Corrupt {
-            position: 0,
-            reason: format!("stream index of {stream}: {reason}"),
-        };
-        let version =
-            keys::parse_stream_key_version(&key).ok_or_else(|| corrupt("malformed key"))?;
-        let position = keys::parse_u64(&value).ok_or_else(|| corrupt("malformed value"))?;
-        let bytes = self
-            .shared
-            .log
-            .get(keys::record_key(position))?
-            .ok_or_else(|| corrupt("indexed record missing"))?;
-        let rec = codec::decode(position, &bytes)?;
+        let rec = self.shared.record_at(last.last_position())?;
+        if rec.stream_id != *stream || rec.stream_version != last.last_version() {
+            return Err(StoreError::Corrupt {
+                position: rec.position,
+                reason: format!("stream index of {stream} does not match the record"),
+            });
+        }
         let head = StreamHead {
-            version,
+            version: last.last_version(),
             kind: rec.payload.stream_kind(),
             tenant: rec.tenant,
         };
@@ -381,6 +498,7 @@ fn duplicate(first: AppendOutcome) -> Staged {
             ..first
         },
         records: Vec::new(),
+        indexed: None,
     }
 }
 
