@@ -210,6 +210,7 @@ async fn rate_limited_requests_get_429_and_append_nothing() {
             per_second: 0.1,
             burst: 2.0,
         },
+        ..HttpOptions::default()
     };
     let server = TestServer::start_with(options, SledOptions::default()).await;
     let cast = server.cast("demo");

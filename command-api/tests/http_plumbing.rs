@@ -155,6 +155,7 @@ async fn rate_limit_answers_429_with_retry_after_per_user() {
             per_second: 0.5,
             burst: 3.0,
         },
+        ..HttpOptions::default()
     };
     let server = TestServer::start_with(options, SledOptions::default()).await;
     let alice = server.add_user("demo", "alice", Role::Agent);

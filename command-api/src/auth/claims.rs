@@ -42,6 +42,7 @@ pub(crate) struct VerifiedClaims {
     pub sub: String,
     pub tenant: String,
     pub role: String,
+    pub exp: u64,
     #[serde(default)]
     pub name: Option<String>,
 }

@@ -145,6 +145,12 @@ impl JwtAuth {
 
     /// The principal a token names, if the token is valid in every respect.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        self.verify_with_expiry(token).map(|(p, _)| p)
+    }
+
+    /// [`Self::verify`], also returning when the token expires (the live
+    /// feed closes a socket whose token ran out).
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Principal, DateTime<Utc>), AuthError> {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(AuthError::InvalidToken(format!(
                 "token over {TOKEN_BYTES_MAX} bytes"
@@ -152,7 +158,10 @@ impl JwtAuth {
         }
         let data = decode::<VerifiedClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
-        data.claims.into_principal()
+        let exp =
+            DateTime::<Utc>::from_timestamp(i64::try_from(data.claims.exp).unwrap_or(i64::MAX), 0)
+                .ok_or_else(|| AuthError::InvalidToken("exp out of range".into()))?;
+        Ok((data.claims.into_principal()?, exp))
     }
 
     /// Signs a token for `principal`, valid from `now` for the configured TTL.

@@ -114,6 +114,7 @@ async fn bench(
             per_second: 1e9,
             burst: 1e9,
         },
+        ..HttpOptions::default()
     };
     let store_dyn: Arc<dyn EventStore> = store.clone();
     let state = AppState::open(store_dyn, store.clone(), jwt, options).await?;

@@ -49,6 +49,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_second: f64::from(args.rate_limit_per_s),
             burst: f64::from(args.rate_limit_burst),
         },
+        ..HttpOptions::default()
     };
     let store_dyn: Arc<dyn EventStore> = store.clone();
     let state = AppState::open(store_dyn, store.clone(), jwt, options).await?;

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod limits;
+pub mod live;
 pub mod metrics;
 pub mod observe;
 pub mod query_params;

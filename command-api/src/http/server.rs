@@ -14,7 +14,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state.clone());
+    let shutdown = async move {
+        shutdown.await;
+        // WebSockets never finish on their own: close them so the graceful
+        // shutdown only waits for in-flight requests.
+        state.close_live_connections();
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

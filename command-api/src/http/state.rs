@@ -12,6 +12,7 @@ use super::limits::{
     LOGIN_BURST_ATTEMPTS, LOGIN_CONCURRENCY_MAX, LOGIN_RATE_PER_NAME_PER_S,
     RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
 };
+use super::live::{FeedAuth, FeedReceipts};
 use super::metrics::Metrics;
 use super::rate_limit::{RateLimit, RateLimiter};
 use crate::auth::users::USERS_TREE_NAME;
@@ -26,6 +27,8 @@ pub const TICKET_SNAPSHOTS_TREE_NAME: &str = "ticket-snapshots";
 pub struct HttpOptions {
     /// Per-user request rate.
     pub rate_limit: RateLimit,
+    /// The live feed's settings (origins, ping interval, queue depth).
+    pub feed: live_feed::FeedConfig,
 }
 
 impl Default for HttpOptions {
@@ -35,6 +38,7 @@ impl Default for HttpOptions {
                 per_second: f64::from(RATE_LIMIT_PER_USER_PER_S_DEFAULT),
                 burst: f64::from(RATE_LIMIT_BURST_REQUESTS_DEFAULT),
             },
+            feed: live_feed::FeedConfig::default(),
         }
     }
 }
@@ -52,10 +56,11 @@ pub enum StartError {
 
 struct Inner {
     store: Arc<dyn EventStore>,
-    service: CommandService,
+    service: Arc<CommandService>,
+    feed: live_feed::FeedState,
     projections: Projections,
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>>,
-    jwt: JwtAuth,
+    jwt: Arc<JwtAuth>,
     users: Arc<UserDirectory>,
     limiter: RateLimiter,
     login_limiter: RateLimiter,
@@ -82,7 +87,18 @@ impl AppState {
             kv.tree(TICKET_SNAPSHOTS_TREE_NAME)?,
             SnapshotConfig::default(),
         );
-        let service = CommandService::new(store.clone(), snapshots, ServiceConfig::default());
+        let service = Arc::new(CommandService::new(
+            store.clone(),
+            snapshots,
+            ServiceConfig::default(),
+        ));
+        let jwt = Arc::new(jwt);
+        let feed = live_feed::FeedState::new(
+            store.clone(),
+            Arc::new(FeedAuth(jwt.clone())),
+            options.feed.clone(),
+        )
+        .with_read_receipts(Arc::new(FeedReceipts(service.clone())));
         let (projections, report) =
             Projections::open(store.clone(), kv.clone(), ProjectionsConfig::default()).await?;
         tracing::info!(
@@ -94,6 +110,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             store,
             service,
+            feed,
             projections,
             follower: std::sync::Mutex::new(Some(follower)),
             jwt,
@@ -108,9 +125,17 @@ impl AppState {
         })))
     }
 
-    /// Stops the projection follower (it writes a final snapshot). Call
-    /// after the server has stopped and before closing the store.
+    /// Closes every WebSocket (1001) and refuses new ones, so that the
+    /// server's graceful shutdown is not held open by live connections.
+    pub fn close_live_connections(&self) {
+        self.0.feed.shutdown();
+    }
+
+    /// Stops the live feed and the projection follower (it writes a final
+    /// snapshot). Call after the server has stopped and before closing the store.
     pub async fn shutdown(&self) {
+        self.0.feed.shutdown();
+        self.0.feed.closed().await;
         self.0.projections.stop();
         let follower = self
             .0
@@ -128,8 +153,13 @@ impl AppState {
     }
 
     /// The write side: executes commands.
-    pub fn service(&self) -> &CommandService {
+    pub fn service(&self) -> &Arc<CommandService> {
         &self.0.service
+    }
+
+    /// The live feed behind `/ws`.
+    pub fn feed(&self) -> &live_feed::FeedState {
+        &self.0.feed
     }
 
     /// The read models.

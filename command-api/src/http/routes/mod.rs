@@ -65,9 +65,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ui::ui_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone())
+        .merge(live_feed::router(state.feed().clone()))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
-        .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, observe))
 }
 
 async fn unknown_route() -> ApiError {

@@ -1,0 +1,54 @@
+//! Mounting the live feed (`GET /ws`): its token check is this server's
+//! JWT verifier, and its read receipts are a write-side command.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use event_store::{Principal, TicketId};
+use live_feed::{AuthRejected, Authenticate, ReadReceipts, ReceiptError as ReadReceiptError};
+use uuid::Uuid;
+
+use crate::auth::JwtAuth;
+use crate::domain::{Action, DomainError, RecordRead};
+use crate::service::{CommandService, ServiceError};
+
+/// The live feed's authenticator: the same verifier as the REST API.
+pub struct FeedAuth(pub Arc<JwtAuth>);
+
+impl Authenticate for FeedAuth {
+    fn principal(&self, token: &str) -> Result<(Principal, DateTime<Utc>), AuthRejected> {
+        self.0.verify_with_expiry(token).map_err(|_| AuthRejected)
+    }
+}
+
+/// Read receipts recorded with the `RecordRead` command.
+pub struct FeedReceipts(pub Arc<CommandService>);
+
+#[async_trait]
+impl ReadReceipts for FeedReceipts {
+    async fn record(
+        &self,
+        principal: &Principal,
+        ticket: TicketId,
+        position: u64,
+    ) -> Result<(), ReadReceiptError> {
+        let action = Action::RecordRead(RecordRead {
+            ticket_id: ticket,
+            position,
+        });
+        match self
+            .0
+            .execute(principal, action, Uuid::now_v7(), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(ServiceError::Domain(DomainError::NotFound)) => {
+                Err(ReadReceiptError::Forbidden("ticket not visible".into()))
+            }
+            Err(ServiceError::Domain(e)) => Err(ReadReceiptError::Invalid(e.to_string())),
+            Err(ServiceError::Rejected(m)) => Err(ReadReceiptError::Invalid(m)),
+            Err(e) => Err(ReadReceiptError::Unavailable(e.to_string())),
+        }
+    }
+}
