@@ -1,0 +1,220 @@
+//! The stream and command index across its two homes: the in-memory tail and
+//! the coalesced index keys written once `INDEX_LAG_EVENTS` pile up. Reads,
+//! idempotency and conflicts must not care where an append is indexed, while
+//! chunks move, and after a restart.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use event_store::limits::INDEX_LAG_EVENTS;
+use event_store::sled_store::{keys, LOG_TREE};
+use event_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError};
+use uuid::Uuid;
+
+const STREAMS: usize = 24;
+const EVENTS_PER_APPEND_MAX: usize = 7;
+
+/// Writes well past the index lag over `STREAMS` streams, `Exact` and `Any`
+/// appends mixed; returns the first request of each stream.
+async fn fill(
+    store: &Arc<SledStore>,
+) -> Vec<(event_store::AppendRequest, event_store::AppendOutcome)> {
+    let streams: Vec<Uuid> = (0..STREAMS).map(|_| Uuid::now_v7()).collect();
+    let mut firsts = Vec::new();
+    for (i, s) in streams.iter().enumerate() {
+        let req = request(*s, ExpectedVersion::NoStream, vec![created(i as u64)]);
+        let outcome = store.append(req.clone()).await.expect("create");
+        firsts.push((req, outcome));
+    }
+    let target = INDEX_LAG_EVENTS * 3 / 2;
+    let mut tasks = Vec::new();
+    for (w, s) in streams.iter().copied().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut version = 1;
+            let mut i = w;
+            while store.head().await.expect("head") < target {
+                let n = 1 + i % EVENTS_PER_APPEND_MAX;
+                let events = (0..n).map(|_| comment("indexed")).collect();
+                let expected = if i % 3 == 0 {
+                    ExpectedVersion::Any
+                } else {
+                    ExpectedVersion::Exact(version)
+                };
+                let outcome = store
+                    .append(request(s, expected, events))
+                    .await
+                    .expect("single writer per stream never conflicts");
+                version = outcome.version;
+                i += STREAMS;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    firsts
+}
+
+async fn assert_streams_match_the_log(store: &SledStore) {
+    let all = read_everything(store).await;
+    assert_gapless(&all);
+    let mut by_stream: HashMap<Uuid, Vec<u64>> = HashMap::new();
+    for e in &all {
+        by_stream.entry(e.stream_id).or_default().push(e.position);
+    }
+    for (stream, positions) in by_stream {
+        let mut read = Vec::new();
+        loop {
+            let page = store
+                .read_stream(stream, read.len() as u64 + 1, 100)
+                .await
+                .expect("read_stream");
+            if page.is_empty() {
+                break;
+            }
+            read.extend(page.into_iter().map(|e| e.position));
+        }
+        assert_eq!(read, positions, "stream {stream} read through the index");
+        assert_eq!(
+            store.stream_version(stream).await.expect("version"),
+            positions.len() as u64
+        );
+        // A page from the middle starts where asked.
+        let mid = positions.len() as u64 / 2 + 1;
+        let page = store.read_stream(stream, mid, 3).await.expect("mid");
+        assert_eq!(page.first().map(|e| e.stream_version), Some(mid));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn streams_and_commands_are_found_wherever_they_are_indexed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open");
+
+    // A reader checks stream reads stay gapless while chunks move to disk.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watched = Uuid::now_v7();
+    store
+        .append(request(
+            watched,
+            ExpectedVersion::NoStream,
+            vec![created(99)],
+        ))
+        .await
+        .expect("watched");
+    let reader = {
+        let (store, stop) = (store.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut seen = 0;
+            while !stop.load(Ordering::Relaxed) {
+                store
+                    .append(request(watched, ExpectedVersion::Any, vec![comment("w")]))
+                    .await
+                    .expect("watched append");
+                let version = store.stream_version(watched).await.expect("version");
+                assert!(version > seen, "versions only grow");
+                seen = version;
+                let from = version.saturating_sub(5).max(1);
+                let page = store
+                    .read_stream(watched, from, 100)
+                    .await
+                    .expect("read while chunks move");
+                let versions: Vec<u64> = page.iter().map(|e| e.stream_version).collect();
+                assert_eq!(versions, (from..=version).collect::<Vec<_>>());
+            }
+        })
+    };
+    let firsts = fill(&store).await;
+    stop.store(true, Ordering::Relaxed);
+    reader.await.expect("reader");
+    assert_streams_match_the_log(&store).await;
+
+    // The first commands are in index keys by now; retries are answered from
+    // there, whatever version they expect (a retry may re-read the stream
+    // first, as the ticket-number allocation does).
+    let (first, original) = firsts[0].clone();
+    let version = store.stream_version(first.stream_id).await.expect("v");
+    let again = store.append(first.clone()).await.expect("retry");
+    assert!(again.duplicate);
+    assert_eq!(
+        event_store::AppendOutcome {
+            duplicate: false,
+            ..again
+        },
+        original
+    );
+    let moved = event_store::AppendRequest {
+        expected: ExpectedVersion::Exact(version),
+        ..first.clone()
+    };
+    let again = store
+        .append(moved.clone())
+        .await
+        .expect("retry at a later version");
+    assert!(again.duplicate && again.position == original.position);
+    // The last append is never in a chunk yet: after a restart it is found
+    // in the tail rebuilt from the log.
+    let tail = request(
+        firsts[2].0.stream_id,
+        ExpectedVersion::Any,
+        vec![comment("t")],
+    );
+    let tail_outcome = store.append(tail.clone()).await.expect("tail");
+    let head = store.head().await.expect("head");
+    assert_eq!(tail_outcome.position, head);
+    close(store).await;
+
+    {
+        let db = sled::open(dir.path()).expect("raw sled");
+        let log = db.open_tree(LOG_TREE).expect("log");
+        let indexed = log.get(keys::indexed_key()).expect("get").expect("indexed");
+        let indexed = keys::parse_u64(&indexed).expect("u64");
+        assert!(
+            indexed >= INDEX_LAG_EVENTS / 2,
+            "chunks were written ({indexed})"
+        );
+        assert!(indexed < head, "and a tail is left to rebuild on open");
+    }
+
+    let store = SledStore::open(dir.path(), SledOptions::default()).expect("reopen");
+    assert_streams_match_the_log(&store).await;
+    for (req, original) in &firsts {
+        let again = store.append(req.clone()).await.expect("retry after reopen");
+        assert!(again.duplicate, "{again:?}");
+        assert_eq!((again.version, again.position), (1, original.position));
+    }
+    let again = store.append(tail).await.expect("tail retry after reopen");
+    assert!(again.duplicate);
+    assert_eq!(again.position, tail_outcome.position);
+    let again = store.append(moved).await.expect("moved retry after reopen");
+    assert!(again.duplicate && again.position == original.position);
+    // The last append of a stream (in the rebuilt tail) is a duplicate too,
+    // and the stream's head continues from it.
+    let s = firsts[1].0.stream_id;
+    let version = store.stream_version(s).await.expect("v");
+    let next = request(s, ExpectedVersion::Exact(version), vec![comment("after")]);
+    let outcome = store.append(next.clone()).await.expect("continues");
+    assert_eq!(outcome.version, version + 1);
+    assert!(store.append(next).await.expect("dup").duplicate);
+    match store
+        .append(request(
+            s,
+            ExpectedVersion::Exact(version),
+            vec![comment("late")],
+        ))
+        .await
+    {
+        Err(StoreError::Conflict { expected, actual }) => {
+            assert_eq!((expected, actual), (version, version + 1))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let report = store.verify(&|_, _| {}).await.expect("verify");
+    assert!(report.ok(), "{report:?}");
+    close(store).await;
+}
