@@ -19,13 +19,17 @@ pub const OPEN_TAIL_CHECK_RECORDS: u64 = 1024;
 pub const STREAM_HEADS_CACHED_MAX: usize = 100_000;
 /// A log page (one sled value holding the records of one group commit) is
 /// closed once it holds this many bytes; larger batches span several pages.
-pub const LOG_PAGE_BYTES_TARGET: usize = 16 * 1024;
-/// Durable events the stream and command index may lag behind the log before
-/// the writer folds the oldest of them into index keys (rebuilt from the log
-/// on open, so this also bounds the work of opening after a crash).
+/// Small enough that a sled leaf of pages (at most 17 values) stays below
+/// sled's blob threshold (a quarter of its 512 KiB segment).
+pub const LOG_PAGE_BYTES_TARGET: usize = 4 * 1024;
+/// Durable events the stream and command index may lag behind the log
+/// before the indexer folds the oldest of them into index keys (they are
+/// rebuilt from the log on open, so this also bounds the work of opening).
 pub const INDEX_LAG_EVENTS: u64 = 4096;
-/// Fewest index keys one group commit may write while catching the index up
-/// (it may write as many as it appends on top, so the lag cannot grow).
-pub const INDEX_KEYS_PER_BATCH_MIN: usize = 64;
+/// Lag at which the writer stops waiting for the indexer and folds chunks
+/// itself, so the in-memory index stays bounded whatever the load.
+pub const INDEX_LAG_EVENTS_MAX: u64 = 4 * INDEX_LAG_EVENTS;
+/// Most index keys (stream runs and command buckets) one chunk writes.
+pub const INDEX_CHUNK_KEYS_MAX: usize = 256;
 /// Records `verify` checks per blocking step between progress reports.
 pub const VERIFY_STEP_RECORDS: u64 = 10_000;

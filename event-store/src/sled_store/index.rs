@@ -82,6 +82,10 @@ pub(crate) struct PendingIndex {
     by_stream: HashMap<StreamId, VecDeque<Span>>,
     by_command: HashMap<Uuid, IndexedAppend>,
     events: u64,
+    /// The largest command-bucket key prefix in index keys: a command above
+    /// it (such as a fresh UUID v7) cannot be there. Kept here so that it
+    /// changes under the same lock as the appends it moves to disk.
+    command_prefix_max: Option<Vec<u8>>,
 }
 
 /// Index keys for the oldest pending appends, and the position they cover up to.
@@ -111,6 +115,16 @@ impl PendingIndex {
 
     pub(crate) fn command(&self, command: &Uuid) -> Option<IndexedAppend> {
         self.by_command.get(command).copied()
+    }
+
+    /// Starts from what the index keys hold (when the store opens).
+    pub(crate) fn set_command_prefix_max(&mut self, prefix: Option<Vec<u8>>) {
+        self.command_prefix_max = prefix;
+    }
+
+    /// Whether the index keys may hold `command` (else no lookup is needed).
+    pub(crate) fn may_hold_on_disk(&self, command: &Uuid) -> bool {
+        self.command_prefix_max.as_deref() >= Some(&keys::command_prefix(command)[..])
     }
 
     /// The pending appends of `stream`, oldest first.
@@ -178,10 +192,15 @@ impl PendingIndex {
         })
     }
 
-    /// Forgets the appends now in index keys (those ending at or before `through`).
-    pub(crate) fn drop_indexed(&mut self, through: u64) {
+    /// Forgets the appends `chunk` wrote to index keys (those ending at or
+    /// before its `through`).
+    pub(crate) fn indexed(&mut self, chunk: &Chunk) {
+        if self.command_prefix_max < chunk.command_prefix_max {
+            self.command_prefix_max
+                .clone_from(&chunk.command_prefix_max);
+        }
         while let Some(a) = self.appends.front().copied() {
-            if a.span.last_position() > through {
+            if a.span.last_position() > chunk.through {
                 break;
             }
             self.appends.pop_front();
@@ -390,11 +409,11 @@ mod tests {
         // Two streams and their (distinct-millisecond or not) buckets fit 4 keys.
         assert!(chunk.writes.len() <= 4);
         assert_eq!(chunk.through % 2, 0, "ends at an append's end");
-        p.drop_indexed(chunk.through);
+        p.indexed(&chunk);
         assert_eq!(p.events(), 20 - chunk.through);
         let all = p.chunk(usize::MAX).expect("rest");
         assert_eq!(all.through, 20);
-        p.drop_indexed(all.through);
+        p.indexed(&all);
         assert_eq!(p.events(), 0);
         assert!(p.chunk(10).is_none());
     }

@@ -8,6 +8,7 @@
 //! per-event path while every record keeps its own checksum and hash link.
 
 mod index;
+mod indexer;
 pub mod keys;
 mod kv;
 mod options;
@@ -26,7 +27,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::codec;
 use crate::error::StoreError;
-use crate::limits::{OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH};
+use crate::limits::{
+    INDEX_LAG_EVENTS, OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
+};
 use crate::record::{AppendOutcome, AppendRequest, RecordedEvent, HASH_BYTES};
 use crate::schema::StreamId;
 use crate::store::{EventStore, EventStream, VerifyReport};
@@ -48,6 +51,8 @@ pub(crate) struct Shared {
     durable_head: AtomicU64,
     /// Durable appends not yet in index keys (written only by the writer).
     pub(crate) pending: RwLock<PendingIndex>,
+    /// Held while a chunk of the index is folded, so chunks go one at a time.
+    pub(crate) chunking: Mutex<()>,
     /// Taken on close so that subscribers end.
     live: Mutex<Option<broadcast::Sender<Arc<RecordedEvent>>>>,
 }
@@ -72,7 +77,8 @@ impl Shared {
 pub struct SledStore {
     shared: Arc<Shared>,
     queue: mpsc::Sender<WriterMsg>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The writer, then the indexer (which stops once the writer has).
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl SledStore {
@@ -99,7 +105,7 @@ impl SledStore {
             })?,
         };
         let indexed = indexed_through(&log)?.min(head);
-        let (pending, unindexed) = rebuild_pending(&log, indexed, head);
+        let (mut pending, unindexed) = rebuild_pending(&log, indexed, head);
         // A damaged tail cannot be indexed: refuse it, unless a tool forces
         // the open to inspect it, and then refuse appends instead.
         let poisoned = match unindexed {
@@ -115,6 +121,7 @@ impl SledStore {
                     .map(<[u8]>::to_vec)
             }
         };
+        pending.set_command_prefix_max(command_prefix_max);
         let layout_written = log.get(keys::layout_key())?.is_some();
         let (live_tx, _) = broadcast::channel(options.subscriber_buffer_events.max(1));
         let shared = Arc::new(Shared {
@@ -122,15 +129,24 @@ impl SledStore {
             log,
             durable_head: AtomicU64::new(head),
             pending: RwLock::new(pending),
+            chunking: Mutex::new(()),
             live: Mutex::new(Some(live_tx.clone())),
         });
         let (queue, queue_rx) = mpsc::channel(WRITER_QUEUE_DEPTH);
+        // One signal is enough to make the indexer look again.
+        let (index_signal, signals) = std::sync::mpsc::sync_channel(1);
+        let indexer = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("event-store-indexer".into())
+                .spawn(move || indexer::run(shared, signals, INDEX_LAG_EVENTS))
+                .map_err(|e| StoreError::Unavailable(format!("cannot start the indexer: {e}")))?
+        };
         let start = WriterStart {
             head,
             head_hash,
-            indexed,
             layout_written,
-            command_prefix_max,
+            index_signal,
             poisoned,
         };
         let writer = Writer::new(shared.clone(), live_tx, start, options.fail_flush_at);
@@ -141,7 +157,7 @@ impl SledStore {
         Ok(Arc::new(SledStore {
             shared,
             queue,
-            writer: Mutex::new(Some(handle)),
+            threads: Mutex::new(vec![handle, indexer]),
         }))
     }
 
@@ -301,8 +317,8 @@ impl EventStore for SledStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let handle = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(handle) = handle {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for handle in threads {
             tokio::task::spawn_blocking(move || handle.join())
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("writer did not stop: {e}")))?

@@ -3,10 +3,10 @@
 //! It drains up to `BATCH_APPENDS_MAX` queued appends, validates each against
 //! the stream heads (including earlier appends of the same batch) and the
 //! command index, packs all accepted records into log pages, and writes the
-//! pages, the head meta and (when the index lags) a chunk of index keys in
-//! ONE atomic sled batch, flushes once, and only then indexes the appends in
-//! memory, acknowledges and publishes. It runs on its own thread because
-//! sled's writes and fsync block.
+//! pages and the head meta in ONE atomic sled batch, flushes once, and only
+//! then indexes the appends in memory, acknowledges and publishes (the
+//! indexer folds them into index keys later). It runs on its own thread
+//! because sled's writes and fsync block.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,15 +17,14 @@ use uuid::Uuid;
 use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{
-    APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, INDEX_KEYS_PER_BATCH_MIN, INDEX_LAG_EVENTS,
+    APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, INDEX_LAG_EVENTS, INDEX_LAG_EVENTS_MAX,
     LOG_PAGE_BYTES_TARGET, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
 };
 use crate::record::{AppendOutcome, AppendRequest, Hash, RecordedEvent, Tenant, Visibility};
 use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
 
 use super::index::{self, IndexedAppend, Span};
-use super::Shared;
-use super::{keys, page};
+use super::{indexer, keys, page, Shared};
 
 /// The reply to one append.
 pub(crate) type AppendReply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
@@ -58,12 +57,10 @@ struct Staged {
 pub(crate) struct WriterStart {
     pub(crate) head: u64,
     pub(crate) head_hash: Hash,
-    /// Positions `1..=indexed` are in index keys.
-    pub(crate) indexed: u64,
     /// Whether the layout version key is written.
     pub(crate) layout_written: bool,
-    /// The largest command-bucket prefix on disk: commands above it cannot be there.
-    pub(crate) command_prefix_max: Option<Vec<u8>>,
+    /// Wakes the indexer (it stops when the writer drops this).
+    pub(crate) index_signal: std::sync::mpsc::SyncSender<()>,
     /// Why appends must be refused from the start, if they must.
     pub(crate) poisoned: Option<String>,
 }
@@ -74,9 +71,8 @@ pub(crate) struct Writer {
     heads: HashMap<StreamId, StreamHead>,
     head: u64,
     head_hash: Hash,
-    indexed: u64,
     layout_written: bool,
-    command_prefix_max: Option<Vec<u8>>,
+    index_signal: std::sync::mpsc::SyncSender<()>,
     flushes: u64,
     fail_flush_at: Option<u64>,
     /// Set when a failed batch could not be undone: nothing more is accepted.
@@ -96,9 +92,8 @@ impl Writer {
             heads: HashMap::new(),
             head: start.head,
             head_hash: start.head_hash,
-            indexed: start.indexed,
             layout_written: start.layout_written,
-            command_prefix_max: start.command_prefix_max,
+            index_signal: start.index_signal,
             flushes: 0,
             fail_flush_at,
             poisoned: start.poisoned,
@@ -176,10 +171,8 @@ impl Writer {
             let staged = self.stage(req, &mut in_batch, &mut frames);
             results.push(staged);
         }
-        let mut chunk_through = None;
         if self.head != start_head {
-            let accepted = results.iter().filter(|r| r.is_ok()).count();
-            let (batch, written, through) = self.batch(start_head, frames, accepted);
+            let (batch, written) = self.batch(start_head, frames);
             if let Err(e) = self.write(batch) {
                 self.undo(written, start_head, start_hash);
                 for (_, reply) in appends {
@@ -187,9 +180,8 @@ impl Writer {
                 }
                 return;
             }
-            chunk_through = through;
         }
-        {
+        let lag = {
             let mut pending = self
                 .shared
                 .pending
@@ -200,11 +192,8 @@ impl Writer {
                     pending.push(a);
                 }
             }
-            if let Some(through) = chunk_through {
-                pending.drop_indexed(through);
-                self.indexed = through;
-            }
-        }
+            pending.events()
+        };
         self.shared.set_durable_head(self.head);
         let mut published = Vec::new();
         for ((_, reply), result) in appends.into_iter().zip(results) {
@@ -221,18 +210,22 @@ impl Writer {
         if self.heads.len() > STREAM_HEADS_CACHED_MAX {
             self.heads.clear();
         }
+        if lag >= INDEX_LAG_EVENTS_MAX {
+            // The indexer is not keeping up: fold chunks here, after the
+            // replies, so that memory stays bounded.
+            if let Err(e) = indexer::catch_up(&self.shared, INDEX_LAG_EVENTS_MAX) {
+                tracing::warn!(error = %e, "could not write an index chunk");
+            }
+        } else if lag >= INDEX_LAG_EVENTS {
+            // Already signalled if full; gone only when the indexer stopped.
+            let _ = self.index_signal.try_send(());
+        }
     }
 
     /// The sled batch of one group commit: the records (positions after
-    /// `start_head`) packed into pages, the head meta, and, when the index
-    /// lags, a chunk of index keys. Returns it with the keys it creates (to
-    /// undo) and the position the index will cover once it is durable.
-    fn batch(
-        &mut self,
-        start_head: u64,
-        frames: Vec<Vec<u8>>,
-        accepted: usize,
-    ) -> (sled::Batch, Vec<Vec<u8>>, Option<u64>) {
+    /// `start_head`) packed into pages and the head meta. Returns it with the
+    /// keys it creates (to undo).
+    fn batch(&mut self, start_head: u64, frames: Vec<Vec<u8>>) -> (sled::Batch, Vec<Vec<u8>>) {
         let mut batch = sled::Batch::default();
         let mut written: Vec<Vec<u8>> = Vec::new();
         let mut page_first = start_head + 1;
@@ -258,29 +251,7 @@ impl Writer {
             batch.insert(&keys::layout_key(), &keys::layout_value()[..]);
             written.push(keys::layout_key().to_vec());
         }
-        let pending = self
-            .shared
-            .pending
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut through = None;
-        if pending.events() >= INDEX_LAG_EVENTS {
-            // Up to two keys per append of this batch on top of the minimum,
-            // so the index catches up whatever the mix of streams and commands.
-            let keys_max = INDEX_KEYS_PER_BATCH_MIN + 2 * accepted;
-            if let Some(chunk) = pending.chunk(keys_max) {
-                if self.command_prefix_max < chunk.command_prefix_max {
-                    self.command_prefix_max = chunk.command_prefix_max;
-                }
-                for (key, value) in chunk.writes {
-                    batch.insert(key.as_slice(), value);
-                    written.push(key);
-                }
-                batch.insert(&keys::indexed_key(), &chunk.through.to_be_bytes()[..]);
-                through = Some(chunk.through);
-            }
-        }
-        (batch, written, through)
+        (batch, written)
     }
 
     fn write(&mut self, batch: sled::Batch) -> Result<(), String> {
@@ -316,11 +287,6 @@ impl Writer {
                 &keys::head_meta(start_head, &start_hash)[..],
             );
         }
-        if self.indexed == 0 {
-            undo.remove(&keys::indexed_key());
-        } else {
-            undo.insert(&keys::indexed_key(), &self.indexed.to_be_bytes()[..]);
-        }
         if let Err(e) = self.shared.log.apply_batch(undo) {
             tracing::error!(error = %e, "could not undo a failed batch; store refuses further appends");
             self.poisoned = Some(format!("failed batch could not be undone: {e}"));
@@ -332,18 +298,18 @@ impl Writer {
 
     /// The first outcome of `command`, if it was appended before.
     fn seen(&self, command: &Uuid) -> Result<Option<AppendOutcome>, StoreError> {
-        let pending = self
-            .shared
-            .pending
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .command(command);
+        let (pending, may_be_on_disk) = {
+            let pending = self
+                .shared
+                .pending
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            (pending.command(command), pending.may_hold_on_disk(command))
+        };
         if let Some(a) = pending {
             return Ok(Some(a.outcome(false)));
         }
-        // Buckets are written in time order of their chunks; a command above
-        // the largest prefix on disk (a fresh UUID v7) cannot be in one.
-        if self.command_prefix_max.as_deref() < Some(&keys::command_prefix(command)[..]) {
+        if !may_be_on_disk {
             return Ok(None);
         }
         Ok(index::find_command(&self.shared.log, command)?.map(|a| a.outcome(false)))
