@@ -31,5 +31,9 @@ pub const INDEX_LAG_EVENTS: u64 = 4096;
 pub const INDEX_LAG_EVENTS_MAX: u64 = 4 * INDEX_LAG_EVENTS;
 /// Most index keys (stream runs and command buckets) one chunk writes.
 pub const INDEX_CHUNK_KEYS_MAX: usize = 256;
+/// Most index keys per sled batch while a chunk is written: a sled batch
+/// holds sled's global write lock, so small ones keep the writer's group
+/// commits from waiting behind the indexer.
+pub const INDEX_KEYS_PER_APPLY_MAX: usize = 16;
 /// Records `verify` checks per blocking step between progress reports.
 pub const VERIFY_STEP_RECORDS: u64 = 10_000;

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use crate::error::StoreError;
-use crate::limits::INDEX_CHUNK_KEYS_MAX;
+use crate::limits::{INDEX_CHUNK_KEYS_MAX, INDEX_KEYS_PER_APPLY_MAX};
 
 use super::{keys, Shared};
 
@@ -30,10 +30,16 @@ pub(crate) fn catch_up(shared: &Shared, lag_events: u64) -> Result<(), StoreErro
         let Some(mut chunk) = chunk else {
             return Ok(());
         };
-        let mut batch = sled::Batch::default();
-        for (key, value) in std::mem::take(&mut chunk.writes) {
-            batch.insert(key, value);
+        // Small batches, the last one moving the indexed-through position.
+        // A crash in between leaves runs beyond it; the same appends are
+        // then indexed again, and readers skip the repeated spans.
+        let mut writes = std::mem::take(&mut chunk.writes);
+        while writes.len() > INDEX_KEYS_PER_APPLY_MAX {
+            let rest = writes.split_off(INDEX_KEYS_PER_APPLY_MAX);
+            shared.log.apply_batch(batch_of(writes))?;
+            writes = rest;
         }
+        let mut batch = batch_of(writes);
         batch.insert(&keys::indexed_key(), &chunk.through.to_be_bytes()[..]);
         // On disk before it leaves memory: readers look in memory first, then
         // on disk, so they see every append at least once.
@@ -44,6 +50,14 @@ pub(crate) fn catch_up(shared: &Shared, lag_events: u64) -> Result<(), StoreErro
             .unwrap_or_else(|e| e.into_inner())
             .indexed(&chunk);
     }
+}
+
+fn batch_of(writes: Vec<(Vec<u8>, Vec<u8>)>) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        batch.insert(key, value);
+    }
+    batch
 }
 
 /// Runs the indexer until every signal sender is gone.

@@ -125,6 +125,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .stream(stream);
         let mut spans = index::spans_from(&self.log, stream, from_version, spans_min)?;
+        spans.sort_by_key(|s| s.first_version);
         let indexed_last = spans.last().map_or(0, Span::last_version);
         // Enough from the index alone (each append holds at least one event).
         let pending = if spans.len() >= spans_min {
@@ -137,8 +138,14 @@ impl Shared {
                 .into_iter()
                 .filter(|s| s.first_version > indexed_last && s.last_version() >= from_version),
         );
+        // Runs of a chunk cut short by a crash come twice; an append is a
+        // unit in every run, so a repeat starts before the next expected version.
         let mut expected = spans.first().map_or(0, |s| s.first_version);
-        for s in &spans {
+        let mut contiguous = Vec::with_capacity(spans.len());
+        for s in spans {
+            if s.first_version < expected {
+                continue;
+            }
             if s.first_version != expected {
                 return Err(corrupt(
                     s.first_position,
@@ -146,8 +153,9 @@ impl Shared {
                 ));
             }
             expected = s.last_version() + 1;
+            contiguous.push(s);
         }
-        Ok(spans)
+        Ok(contiguous)
     }
 
     /// Durable events of `stream` with version ≥ `from_version`, at most `limit` (capped).
