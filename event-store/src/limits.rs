@@ -35,5 +35,10 @@ pub const INDEX_CHUNK_KEYS_MAX: usize = 256;
 /// holds sled's global write lock, so small ones keep the writer's group
 /// commits from waiting behind the indexer.
 pub const INDEX_KEYS_PER_APPLY_MAX: usize = 16;
+/// How long `open` waits for sled's directory lock, which a just-dropped
+/// instance of the store may hold for a moment while its threads finish.
+pub const OPEN_LOCK_WAIT_MILLIS: u64 = 2000;
+/// Pause between two attempts to take sled's directory lock.
+pub const OPEN_LOCK_RETRY_MILLIS: u64 = 10;
 /// Records `verify` checks per blocking step between progress reports.
 pub const VERIFY_STEP_RECORDS: u64 = 10_000;

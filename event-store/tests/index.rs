@@ -138,7 +138,7 @@ async fn streams_and_commands_are_found_wherever_they_are_indexed() {
     close(store).await;
 
     {
-        let db = sled::open(dir.path()).expect("raw sled");
+        let db = open_raw(dir.path());
         let log = db.open_tree(LOG_TREE).expect("log");
         let indexed = log.get(keys::indexed_key()).expect("get").expect("indexed");
         let indexed = keys::parse_u64(&indexed).expect("u64");
@@ -198,7 +198,7 @@ async fn runs_left_by_an_interrupted_chunk_are_harmless() {
     close(store).await;
     {
         // As if the batch moving the indexed-through position never landed.
-        let db = sled::open(dir.path()).expect("raw sled");
+        let db = open_raw(dir.path());
         let log = db.open_tree(LOG_TREE).expect("log");
         assert!(log.remove(keys::indexed_key()).expect("remove").is_some());
         db.flush().expect("flush");

@@ -4,10 +4,10 @@
 //! Writing one index key per append would cost as much as the records
 //! themselves (sled pays per key), so appends are indexed in memory first
 //! ([`PendingIndex`]) and folded later into few, coalesced keys (a [`Chunk`]):
-//! one stream run per stream and one command bucket per command-id prefix.
-//! The chunk and the new indexed-through position are written atomically with
-//! a later group commit; after a crash, the pending part is rebuilt from the
-//! log, which holds everything the index holds.
+//! one stream run per stream and one command bucket per command-id prefix,
+//! written by the indexer (see `indexer.rs`) with the new indexed-through
+//! position; after a crash, the pending part is rebuilt from the log, which
+//! holds everything the index holds.
 //!
 //! ```text
 //! stream run     = first version BE | (first position BE | count u32 BE)+
@@ -354,17 +354,6 @@ pub(crate) fn spans_from(
         }
     }
     Ok(out)
-}
-
-/// The indexed position of `stream` at `version`.
-pub(crate) fn indexed_position(
-    log: &sled::Tree,
-    stream: &StreamId,
-    version: u64,
-) -> Result<Option<u64>, StoreError> {
-    Ok(spans_from(log, stream, version, 1)?
-        .first()
-        .and_then(|s| s.position_of(version)))
 }
 
 #[cfg(test)]

@@ -10,12 +10,13 @@
 //! C | command id[..6] | chunk end BE  -> command bucket (index.rs)
 //! ```
 //!
-//! A group commit writes its pages and `H`: usually one or two keys for
-//! dozens of appends. The stream index (`S`) and the command index (`C`) are
-//! derived from the records; they cover positions `1..=X` and are written in
-//! coalesced chunks by later group commits (atomically with the new `X`).
-//! Positions after `X` are indexed in memory and rebuilt from the log when
-//! the store opens. A stream run holds one stream's appends within one chunk;
+//! A group commit writes its pages and `H`: a few keys for dozens of
+//! appends. The stream index (`S`) and the command index (`C`) are derived
+//! from the records; they cover positions `1..=X` and are written in
+//! coalesced chunks by the indexer thread, in small batches whose last one
+//! moves `X`. Positions after `X` are indexed in memory and rebuilt from the
+//! log when the store opens (runs a crash left beyond `X` are written again
+//! and read once). A stream run holds one stream's appends within one chunk;
 //! a command bucket holds the commands of one chunk whose ids share their
 //! first six bytes (for UUID v7, the millisecond), so a lookup by command id
 //! is one short prefix scan.

@@ -28,7 +28,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{
-    INDEX_LAG_EVENTS, OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
+    INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS, OPEN_TAIL_CHECK_RECORDS,
+    VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
 };
 use crate::record::{AppendOutcome, AppendRequest, RecordedEvent, HASH_BYTES};
 use crate::schema::StreamId;
@@ -88,10 +89,7 @@ impl SledStore {
         path: impl AsRef<Path>,
         options: SledOptions,
     ) -> Result<Arc<SledStore>, StoreError> {
-        let db = sled::Config::new()
-            .path(path.as_ref())
-            .cache_capacity(options.cache_capacity_bytes)
-            .open()?;
+        let db = open_db(path.as_ref(), options.cache_capacity_bytes)?;
         let log = db.open_tree(LOG_TREE)?;
         check_layout(&log)?;
         if options.check_tail_on_open {
@@ -169,6 +167,29 @@ impl SledStore {
     /// The last durable position, without going through the async trait.
     pub fn durable_head(&self) -> u64 {
         self.shared.durable_head()
+    }
+}
+
+/// Opens sled, waiting (bounded) for its directory lock: a store dropped just
+/// before may hold it until its background threads end. Another live owner
+/// still gets an error once the wait is over.
+fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(OPEN_LOCK_WAIT_MILLIS);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(OPEN_LOCK_RETRY_MILLIS));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! of positions and stream versions, the stream index, the hash chain and the
 //! head meta.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use crate::codec;
@@ -12,7 +12,8 @@ use crate::record::{Hash, HASH_BYTES};
 use crate::schema::StreamId;
 use crate::store::VerifyReport;
 
-use super::{index, keys, reads};
+use super::index::{self, Span};
+use super::{keys, reads};
 
 /// Where a walk stands between steps, so it can be resumed in chunks.
 pub(crate) struct Walk {
@@ -23,6 +24,9 @@ pub(crate) struct Walk {
     /// Last version seen per stream; `None` for a tail window, whose streams
     /// started before the window.
     versions: Option<HashMap<StreamId, u64>>,
+    /// Per stream, the indexed appends from the one last checked on (one
+    /// index run), so each run is read once, not once per record.
+    runs: HashMap<StreamId, VecDeque<Span>>,
     /// True for a window: the first record's own prev_hash is trusted.
     trust_first_prev: bool,
     /// Last position to walk when the log is live (appends continue while
@@ -73,6 +77,7 @@ impl Walk {
             next: 1,
             prev_hash: [0; HASH_BYTES],
             versions: Some(HashMap::new()),
+            runs: HashMap::new(),
             trust_first_prev: false,
             end: None,
             records: 0,
@@ -98,6 +103,7 @@ impl Walk {
             next: head.saturating_sub(records).max(1),
             prev_hash: [0; HASH_BYTES],
             versions: None,
+            runs: HashMap::new(),
             indexed: 0,
             trust_first_prev: true,
             end: None,
@@ -174,15 +180,32 @@ impl Walk {
             }
             *last = rec.stream_version;
             if position <= self.indexed {
-                let indexed =
-                    index::indexed_position(&self.log, &rec.stream_id, rec.stream_version)
-                        .map_err(reason)?;
+                let indexed = self
+                    .indexed_position(&rec.stream_id, rec.stream_version)
+                    .map_err(reason)?;
                 if indexed != Some(position) {
                     return Err("stream index does not point at this record".into());
                 }
             }
         }
         Ok(())
+    }
+
+    /// Where the stream index puts `stream` at `version` (versions are asked
+    /// in increasing order per stream).
+    fn indexed_position(
+        &mut self,
+        stream: &StreamId,
+        version: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let run = self.runs.entry(*stream).or_default();
+        while run.front().is_some_and(|s| s.last_version() < version) {
+            run.pop_front();
+        }
+        if run.is_empty() {
+            *run = index::spans_from(&self.log, stream, version, 1)?.into();
+        }
+        Ok(run.front().and_then(|s| s.position_of(version)))
     }
 
     /// After the last record: the head meta must name it.

@@ -140,3 +140,19 @@ pub async fn assert_streams_match_the_log(store: &dyn EventStore) {
         assert_eq!(page.first().map(|e| e.stream_version), Some(mid));
     }
 }
+
+/// Raw sled on a store directory, polling for the directory lock that a
+/// just-closed store's background threads may still hold for a moment.
+pub fn open_raw(path: &std::path::Path) -> sled::Db {
+    let start = Instant::now();
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(e) if start.elapsed() < Duration::from_secs(2) => {
+                assert!(e.to_string().contains("could not acquire lock"), "{e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("raw sled: {e}"),
+        }
+    }
+}
