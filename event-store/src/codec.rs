@@ -72,12 +72,13 @@ fn bincode_config() -> bincode::config::Configuration {
 }
 
 /// Encodes any serde value with the store's bincode configuration.
+#[cfg(test)]
 pub(crate) fn to_bincode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
     bincode::serde::encode_to_vec(value, bincode_config())
         .map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))
 }
 
-/// Decodes a serde value written by [`to_bincode`].
+/// Decodes a serde value encoded with the store's bincode configuration.
 pub(crate) fn from_bincode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
     bincode::serde::decode_from_slice(bytes, bincode_config())
         .map(|(v, _)| v)
@@ -97,7 +98,20 @@ pub fn record_hash(prev_hash: &Hash, schema_version: u16, body: &[u8]) -> Hash {
 /// Encodes `rec` (its `hash` field is ignored) chained to `rec.prev_hash`.
 /// Returns the bytes to store and the record's hash.
 pub fn encode(rec: &RecordedEvent) -> Result<(Vec<u8>, Hash), StoreError> {
-    let body = to_bincode(&BodyRef {
+    let mut out = Vec::new();
+    let hash = encode_into(rec, &mut out)?;
+    Ok((out, hash))
+}
+
+/// Appends the stored bytes of `rec` (as [`encode`]) to `out`, encoding in
+/// place (the writer fills a whole page this way, without a copy per
+/// record). Returns the record's hash; on error `out` is left as it was.
+pub fn encode_into(rec: &RecordedEvent, out: &mut Vec<u8>) -> Result<Hash, StoreError> {
+    let start = out.len();
+    out.push(FORMAT_BINCODE);
+    out.extend_from_slice(&[0; BODY_AT - 1]);
+    out[start + SCHEMA_AT..start + BODY_AT].copy_from_slice(&SCHEMA_VERSION.to_le_bytes());
+    let body = BodyRef {
         position: rec.position,
         stream_id: &rec.stream_id,
         stream_version: rec.stream_version,
@@ -110,8 +124,17 @@ pub fn encode(rec: &RecordedEvent) -> Result<(Vec<u8>, Hash), StoreError> {
         visibility: rec.visibility,
         prev_hash: &rec.prev_hash,
         payload: &rec.payload,
-    })?;
-    Ok(seal(SCHEMA_VERSION, &rec.prev_hash, &body))
+    };
+    if let Err(e) = bincode::serde::encode_into_std_write(&body, out, bincode_config()) {
+        out.truncate(start);
+        return Err(StoreError::Invalid(format!("cannot encode: {e}")));
+    }
+    let record = &mut out[start..];
+    let hash = record_hash(&rec.prev_hash, SCHEMA_VERSION, &record[BODY_AT..]);
+    record[HASH_AT..SCHEMA_AT].copy_from_slice(&hash);
+    let crc = crc32c::crc32c(&record[HASH_AT..]);
+    record[CRC_AT..HASH_AT].copy_from_slice(&crc.to_le_bytes());
+    Ok(hash)
 }
 
 /// Frames an already encoded body: header, checksum and hash. Also used by
@@ -201,4 +224,60 @@ pub fn check_hash(position: u64, bytes: &[u8], prev_hash: &Hash) -> Result<Hash,
         return Err(corrupt(position, "hash chain broken"));
     }
     Ok(computed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Role;
+    use crate::record::Visibility;
+    use crate::schema::EventPayload;
+
+    #[test]
+    fn encoding_in_place_equals_sealing_the_encoded_body() {
+        let rec = RecordedEvent {
+            position: 7,
+            stream_id: Uuid::from_u128(1),
+            stream_version: 3,
+            event_id: Uuid::from_u128(2),
+            command_id: Uuid::from_u128(3),
+            correlation_id: Uuid::from_u128(4),
+            tenant: "demo".into(),
+            actor: Actor {
+                user_id: Uuid::from_u128(5),
+                role: Role::Agent,
+            },
+            recorded_at: DateTime::from_timestamp_micros(1_700_000_000_000_000).expect("time"),
+            schema_version: SCHEMA_VERSION,
+            visibility: Visibility::Public,
+            payload: EventPayload::CommentPosted {
+                comment_id: Uuid::from_u128(6),
+                body: "hello".into(),
+                internal: false,
+            },
+            prev_hash: [9; HASH_BYTES],
+            hash: [0; HASH_BYTES],
+        };
+        let body = to_bincode(&BodyRef {
+            position: rec.position,
+            stream_id: &rec.stream_id,
+            stream_version: rec.stream_version,
+            event_id: &rec.event_id,
+            command_id: &rec.command_id,
+            correlation_id: &rec.correlation_id,
+            tenant: &rec.tenant,
+            actor: &rec.actor,
+            recorded_at_micros: rec.recorded_at.timestamp_micros(),
+            visibility: rec.visibility,
+            prev_hash: &rec.prev_hash,
+            payload: &rec.payload,
+        })
+        .expect("body");
+        let sealed = seal(SCHEMA_VERSION, &rec.prev_hash, &body);
+        let mut out = b"prefix".to_vec();
+        let hash = encode_into(&rec, &mut out).expect("encodes");
+        assert_eq!((&out[6..], hash), (&sealed.0[..], sealed.1));
+        let back = decode(7, &out[6..]).expect("decodes");
+        assert_eq!(back, RecordedEvent { hash, ..rec });
+    }
 }

@@ -389,3 +389,36 @@ async fn live_events_equal_what_is_read_back() {
     let read = store.read_all(1, 1).await.expect("read");
     assert_eq!(*live, read[0]);
 }
+
+/// An append refused while its group commit is being encoded (its second
+/// event is too large) takes back its first event's bytes and leaves the
+/// appends around it in the same batch whole and gapless.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_append_inside_a_batch_leaves_no_bytes_behind() {
+    let (_dir, store) = fresh();
+    let big = "x".repeat(event_store::limits::RECORD_BYTES_MAX);
+    for round in 0..20u64 {
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let (ra, rb, rc) = tokio::join!(
+            store.append(request(a, ExpectedVersion::NoStream, vec![created(round)])),
+            store.append(request(
+                b,
+                ExpectedVersion::NoStream,
+                vec![created(round), comment(&big)],
+            )),
+            store.append(request(
+                c,
+                ExpectedVersion::NoStream,
+                vec![created(round), comment("fine")],
+            )),
+        );
+        ra.expect("a");
+        assert!(matches!(rb, Err(StoreError::Invalid(_))), "{rb:?}");
+        rc.expect("c");
+        assert_eq!(store.stream_version(b).await.expect("b"), 0);
+    }
+    let all = read_everything(store.as_ref()).await;
+    assert_eq!(all.len(), 20 * 3);
+    assert_gapless(&all);
+    assert!(store.verify(&|_, _| {}).await.expect("verify").ok());
+}

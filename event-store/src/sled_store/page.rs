@@ -19,6 +19,28 @@ pub fn push_frame(page: &mut Vec<u8>, record: &[u8]) {
     page.extend_from_slice(record);
 }
 
+/// Appends one record that `write` encodes in place at the end of `page`;
+/// on error the page is left as it was.
+pub fn push_with<T, E>(
+    page: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<T, E>,
+) -> Result<T, E> {
+    let start = page.len();
+    page.extend_from_slice(&[0; FRAME_LENGTH_BYTES]);
+    match write(page) {
+        Ok(v) => {
+            let len = page.len() - start - FRAME_LENGTH_BYTES;
+            let len = u32::try_from(len).unwrap_or(u32::MAX);
+            page[start..start + FRAME_LENGTH_BYTES].copy_from_slice(&len.to_le_bytes());
+            Ok(v)
+        }
+        Err(e) => {
+            page.truncate(start);
+            Err(e)
+        }
+    }
+}
+
 /// A page holding `records` in order (for tools and tests that write pages).
 pub fn encode<R: AsRef<[u8]>>(records: &[R]) -> Vec<u8> {
     let total = records
@@ -84,5 +106,21 @@ mod tests {
         assert_eq!(got.len(), 3);
         assert!(got[2].is_err());
         assert!(frames(&page[..2]).next().is_some_and(|f| f.is_err()));
+    }
+
+    #[test]
+    fn records_written_in_place_frame_like_pushed_ones() {
+        let mut page = Vec::new();
+        push_with(&mut page, |out| {
+            out.extend_from_slice(b"abc");
+            Ok::<_, ()>(())
+        })
+        .expect("written");
+        assert!(push_with(&mut page, |out| {
+            out.extend_from_slice(b"partial");
+            Err::<(), ()>(())
+        })
+        .is_err());
+        assert_eq!(page, encode(&[b"abc"]));
     }
 }

@@ -53,6 +53,41 @@ struct Staged {
     indexed: Option<IndexedAppend>,
 }
 
+/// The encoded records of one batch, framed back to back as in a page.
+#[derive(Default)]
+struct Frames {
+    bytes: Vec<u8>,
+    /// End offset of each frame in `bytes`.
+    ends: Vec<usize>,
+}
+
+impl Frames {
+    /// Encodes `rec` in place as the next frame; returns its hash.
+    fn push(&mut self, rec: &RecordedEvent) -> Result<Hash, StoreError> {
+        let hash = page::push_with(&mut self.bytes, |out| codec::encode_into(rec, out))?;
+        self.ends.push(self.bytes.len());
+        Ok(hash)
+    }
+
+    /// Length of the last record (without its frame header).
+    fn last_len(&self) -> usize {
+        let n = self.ends.len();
+        let start = if n >= 2 { self.ends[n - 2] } else { 0 };
+        self.ends
+            .last()
+            .map_or(0, |end| end - start - page::FRAME_LENGTH_BYTES)
+    }
+
+    fn mark(&self) -> (usize, usize) {
+        (self.bytes.len(), self.ends.len())
+    }
+
+    fn reset(&mut self, (bytes, frames): (usize, usize)) {
+        self.bytes.truncate(bytes);
+        self.ends.truncate(frames);
+    }
+}
+
 /// Where the writer stands after opening the log.
 pub(crate) struct WriterStart {
     pub(crate) head: u64,
@@ -164,18 +199,19 @@ impl Writer {
         }
         let start_head = self.head;
         let start_hash = self.head_hash;
-        let mut frames: Vec<Vec<u8>> = Vec::new();
+        let mut frames = Frames::default();
         let mut in_batch: HashMap<Uuid, AppendOutcome> = HashMap::new();
+        let mut replies = Vec::with_capacity(appends.len());
         let mut results: Vec<Result<Staged, StoreError>> = Vec::with_capacity(appends.len());
-        for (req, _) in &appends {
-            let staged = self.stage(req, &mut in_batch, &mut frames);
-            results.push(staged);
+        for (req, reply) in appends {
+            results.push(self.stage(*req, &mut in_batch, &mut frames));
+            replies.push(reply);
         }
         if self.head != start_head {
-            let (batch, written) = self.batch(start_head, frames);
+            let (batch, written) = self.batch(start_head, &frames);
             if let Err(e) = self.write(batch) {
                 self.undo(written, start_head, start_hash);
-                for (_, reply) in appends {
+                for reply in replies {
                     let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
                 }
                 return;
@@ -196,7 +232,7 @@ impl Writer {
         };
         self.shared.set_durable_head(self.head);
         let mut published = Vec::new();
-        for ((_, reply), result) in appends.into_iter().zip(results) {
+        for (reply, result) in replies.into_iter().zip(results) {
             let reply_value = result.map(|staged| {
                 published.extend(staged.records);
                 staged.outcome
@@ -225,23 +261,25 @@ impl Writer {
     /// The sled batch of one group commit: the records (positions after
     /// `start_head`) packed into pages and the head meta. Returns it with the
     /// keys it creates (to undo).
-    fn batch(&mut self, start_head: u64, frames: Vec<Vec<u8>>) -> (sled::Batch, Vec<Vec<u8>>) {
+    fn batch(&mut self, start_head: u64, frames: &Frames) -> (sled::Batch, Vec<Vec<u8>>) {
         let mut batch = sled::Batch::default();
         let mut written: Vec<Vec<u8>> = Vec::new();
         let mut page_first = start_head + 1;
-        let mut page = Vec::with_capacity(LOG_PAGE_BYTES_TARGET);
-        for (i, bytes) in frames.iter().enumerate() {
-            let full = page.len() + page::FRAME_LENGTH_BYTES + bytes.len() > LOG_PAGE_BYTES_TARGET;
-            if full && !page.is_empty() {
+        let mut page_start = 0;
+        let mut frame_start = 0;
+        for (i, &frame_end) in frames.ends.iter().enumerate() {
+            let full = frame_end - page_start > LOG_PAGE_BYTES_TARGET;
+            if full && frame_start > page_start {
                 let key = keys::page_key(page_first);
-                batch.insert(&key, std::mem::take(&mut page));
+                batch.insert(&key, &frames.bytes[page_start..frame_start]);
                 written.push(key.to_vec());
                 page_first = start_head + 1 + i as u64;
+                page_start = frame_start;
             }
-            page::push_frame(&mut page, bytes);
+            frame_start = frame_end;
         }
         let key = keys::page_key(page_first);
-        batch.insert(&key, page);
+        batch.insert(&key, &frames.bytes[page_start..]);
         written.push(key.to_vec());
         batch.insert(
             &keys::head_key(),
@@ -319,11 +357,11 @@ impl Writer {
     /// records into `frames` and advances the in-memory heads.
     fn stage(
         &mut self,
-        req: &AppendRequest,
+        req: AppendRequest,
         in_batch: &mut HashMap<Uuid, AppendOutcome>,
-        frames: &mut Vec<Vec<u8>>,
+        frames: &mut Frames,
     ) -> Result<Staged, StoreError> {
-        let kind = validate_shape(req)?;
+        let kind = validate_shape(&req)?;
         if let Some(first) = in_batch.get(&req.command_id) {
             return Ok(duplicate(*first));
         }
@@ -353,13 +391,15 @@ impl Writer {
             }
         }
         // Encode everything before touching any state, so a too-large event
-        // rejects the whole append and nothing else.
+        // rejects the whole append (its frames are taken back) and nothing else.
         let recorded_at =
             chrono::DateTime::from_timestamp_micros(req.recorded_at.timestamp_micros())
                 .unwrap_or(req.recorded_at);
+        let count = req.events.len() as u64;
+        let mark = frames.mark();
         let mut prev_hash = self.head_hash;
-        let mut encoded = Vec::with_capacity(req.events.len());
-        for (i, ev) in req.events.iter().enumerate() {
+        let mut records = Vec::with_capacity(req.events.len());
+        for (i, ev) in req.events.into_iter().enumerate() {
             let mut rec = RecordedEvent {
                 position: self.head + 1 + i as u64,
                 stream_id: req.stream_id,
@@ -372,37 +412,39 @@ impl Writer {
                 recorded_at,
                 schema_version: SCHEMA_VERSION,
                 visibility: ev.visibility,
-                payload: ev.payload.clone(),
+                payload: ev.payload,
                 prev_hash,
                 hash: [0; crate::record::HASH_BYTES],
             };
-            let (bytes, hash) = codec::encode(&rec)?;
-            if bytes.len() > RECORD_BYTES_MAX {
+            let encoded = frames.push(&rec);
+            let hash = match encoded {
+                Ok(hash) => hash,
+                Err(e) => {
+                    frames.reset(mark);
+                    return Err(e);
+                }
+            };
+            let bytes = frames.last_len();
+            if bytes > RECORD_BYTES_MAX {
+                frames.reset(mark);
                 return Err(StoreError::Invalid(format!(
-                    "event {} encodes to {} bytes, more than {RECORD_BYTES_MAX}",
-                    i,
-                    bytes.len()
+                    "event {i} encodes to {bytes} bytes, more than {RECORD_BYTES_MAX}"
                 )));
             }
             rec.hash = hash;
             prev_hash = hash;
-            encoded.push((rec, bytes));
-        }
-        let first_position = self.head + 1;
-        let mut records = Vec::with_capacity(encoded.len());
-        for (rec, bytes) in encoded {
-            frames.push(bytes);
-            self.head = rec.position;
-            self.head_hash = rec.hash;
             records.push(Arc::new(rec));
         }
+        let first_position = self.head + 1;
+        self.head += count;
+        self.head_hash = prev_hash;
         let indexed = IndexedAppend {
             stream: req.stream_id,
             command: req.command_id,
             span: Span {
                 first_version: actual + 1,
                 first_position,
-                count: req.events.len() as u64,
+                count,
             },
         };
         let outcome = indexed.outcome(false);
@@ -412,7 +454,7 @@ impl Writer {
             StreamHead {
                 version: outcome.version,
                 kind,
-                tenant: req.tenant.clone(),
+                tenant: req.tenant,
             },
         );
         Ok(Staged {
