@@ -1,0 +1,80 @@
+//! WebSocket client frames of `/ws`: the text of a data frame, parsed as the
+//! session parses it (`serde_json::from_str::<ClientFrame>`), the room name
+//! (`RoomId::parse`), the error frame echoing the room back, and read
+//! receipts decided as the command they become (`Action::RecordRead`).
+//!
+//! Invariants: no panic, no hang; room names round-trip
+//! (`parse(room.to_string()) == room`); error frames stay valid JSON that
+//! carries the client's room name unchanged; a read receipt is accepted or
+//! refused with a typed 4xx error.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use command_api::domain::{self, Action, Command, RecordRead, TicketState};
+use live_feed::frames::{self, ClientFrame, ErrorCode};
+use live_feed::limits::CLIENT_FRAME_BYTES_MAX;
+use live_feed::RoomId;
+use event_store::Principal;
+use libfuzzer_sys::fuzz_target;
+use ticketlog_fuzz::world;
+
+struct World {
+    states: Vec<TicketState>,
+    principals: Vec<Principal>,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| World {
+        states: world::states(),
+        principals: world::principals(),
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    // The socket layer hands the session only UTF-8 text within the limit.
+    if data.len() > CLIENT_FRAME_BYTES_MAX {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(frame) = serde_json::from_str::<ClientFrame>(text) else {
+        return;
+    };
+    let room = match &frame {
+        ClientFrame::Subscribe { room, .. }
+        | ClientFrame::Unsubscribe { room }
+        | ClientFrame::Typing { room, .. }
+        | ClientFrame::Read { room, .. } => room.as_str(),
+        ClientFrame::Ping => return,
+    };
+    let error = frames::error(ErrorCode::BadRequest, Some(room), "unknown room name");
+    let echoed: serde_json::Value = serde_json::from_str(&error).expect("error frames are JSON");
+    assert_eq!(echoed["room"].as_str(), Some(room));
+    let Some(parsed) = RoomId::parse(room) else {
+        return;
+    };
+    assert_eq!(RoomId::parse(&parsed.to_string()), Some(parsed));
+    if let (ClientFrame::Read { position, .. }, RoomId::Ticket(ticket)) = (&frame, parsed) {
+        read_receipt(ticket, *position, data.len());
+    }
+});
+
+fn read_receipt(ticket: uuid::Uuid, position: u64, salt: usize) {
+    let w = world();
+    let state = &w.states[salt % w.states.len()];
+    let principal = &w.principals[(salt / w.states.len()) % w.principals.len()];
+    let command = Command {
+        principal: principal.clone(),
+        at: ticketlog_fuzz::at(600),
+        action: Action::RecordRead(RecordRead { ticket_id: ticket, position }),
+    };
+    match domain::decide(state, &command) {
+        Ok(events) => {
+            let _ = world::fold(state.clone(), principal, events);
+        }
+        Err(e) => assert!((400..500).contains(&e.status()), "{e:?}"),
+    }
+}
