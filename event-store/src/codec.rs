@@ -79,8 +79,13 @@ pub(crate) fn to_bincode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError>
 }
 
 /// Decodes a serde value encoded with the store's bincode configuration.
+/// Length prefixes are claimed against [`RECORD_BYTES_MAX`] before bincode
+/// allocates for them: without a limit a corrupt length that passes the
+/// checksum (or a crafted one) aborts the process on allocation (found by
+/// fuzz/record_decode).
 pub(crate) fn from_bincode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
-    bincode::serde::decode_from_slice(bytes, bincode_config())
+    let config = bincode_config().with_limit::<RECORD_BYTES_MAX>();
+    bincode::serde::decode_from_slice(bytes, config)
         .map(|(v, _)| v)
         .map_err(|e| e.to_string())
 }
