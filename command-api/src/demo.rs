@@ -291,7 +291,9 @@ async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoErr
             "t2-create",
             "carol",
             "VPN drops every hour",
-            Priority::Critical,
+            // High, not critical: critical incidents with a location are
+            // dispatched automatically, and this story shows bob choosing.
+            Priority::High,
             TicketKind::Incident,
             Some(hq),
         )
