@@ -1,9 +1,9 @@
 //! Commands, the pure write model and the HTTP API.
 pub mod auth;
-pub mod http;
-pub mod domain;
-pub mod service;
 pub mod config;
 pub mod demo;
 pub mod dispatch_bench;
+pub mod domain;
+pub mod http;
+pub mod service;
 pub mod ui;
