@@ -8,7 +8,10 @@ import csv
 import datetime
 import json
 import os
+import re
 import sys
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def read(raw, name, default=None):
@@ -45,6 +48,7 @@ def statuses(raw):
         parts = line.split("\t")
         parts += [""] * (5 - len(parts))
         step, status, seconds, message, load = parts[:5]
+        message = ANSI_ESCAPE.sub("", message)
         out[step] = {"status": status, "seconds": int(seconds or 0), "message": message,
                      "loadavg_1min_at_end": float(load) if load else None}
     return out
