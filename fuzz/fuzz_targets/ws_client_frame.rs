@@ -12,11 +12,11 @@
 use std::sync::OnceLock;
 
 use command_api::domain::{self, Action, Command, RecordRead, TicketState};
+use event_store::Principal;
+use libfuzzer_sys::fuzz_target;
 use live_feed::frames::{self, ClientFrame, ErrorCode};
 use live_feed::limits::CLIENT_FRAME_BYTES_MAX;
 use live_feed::RoomId;
-use event_store::Principal;
-use libfuzzer_sys::fuzz_target;
 use ticketlog_fuzz::world;
 
 struct World {
@@ -69,7 +69,10 @@ fn read_receipt(ticket: uuid::Uuid, position: u64, salt: usize) {
     let command = Command {
         principal: principal.clone(),
         at: ticketlog_fuzz::at(600),
-        action: Action::RecordRead(RecordRead { ticket_id: ticket, position }),
+        action: Action::RecordRead(RecordRead {
+            ticket_id: ticket,
+            position,
+        }),
     };
     match domain::decide(state, &command) {
         Ok(events) => {

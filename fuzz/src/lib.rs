@@ -316,7 +316,11 @@ pub mod world {
     }
 
     /// Folds `payloads`, appended by `by` under one command, into `state`.
-    pub fn fold(mut state: TicketState, by: &Principal, payloads: Vec<EventPayload>) -> TicketState {
+    pub fn fold(
+        mut state: TicketState,
+        by: &Principal,
+        payloads: Vec<EventPayload>,
+    ) -> TicketState {
         let command_id = Uuid::from_u128(0xc000 + u128::from(state.version));
         for payload in payloads {
             let version = state.version + 1;
