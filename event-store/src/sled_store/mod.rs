@@ -47,6 +47,8 @@ use writer::{Writer, WriterMsg, WriterStart};
 pub(crate) struct Shared {
     pub(crate) db: sled::Db,
     pub(crate) log: sled::Tree,
+    /// sled's data file, synced after each flush (see `SledOptions::fdatasync`).
+    pub(crate) data_file: Option<std::fs::File>,
     /// Last position made durable and acknowledged; reads never go past it,
     /// so nothing unflushed is ever served.
     durable_head: AtomicU64,
@@ -122,9 +124,18 @@ impl SledStore {
         pending.set_command_prefix_max(command_prefix_max);
         let layout_written = log.get(keys::layout_key())?.is_some();
         let (live_tx, _) = broadcast::channel(options.subscriber_buffer_events.max(1));
+        let data_file = if options.fdatasync {
+            let file = std::fs::File::open(path.as_ref().join(SLED_DATA_FILE)).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open sled's data file to sync it: {e}"))
+            })?;
+            Some(file)
+        } else {
+            None
+        };
         let shared = Arc::new(Shared {
             db,
             log,
+            data_file,
             durable_head: AtomicU64::new(head),
             pending: RwLock::new(pending),
             chunking: Mutex::new(()),
@@ -173,6 +184,9 @@ impl SledStore {
 /// Opens sled, waiting (bounded) for its directory lock: a store dropped just
 /// before may hold it until its background threads end. Another live owner
 /// still gets an error once the wait is over.
+/// The file sled 0.34 keeps its log-structured data in.
+const SLED_DATA_FILE: &str = "db";
+
 fn open_db(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_millis(OPEN_LOCK_WAIT_MILLIS);

@@ -306,6 +306,9 @@ impl Writer {
             .flush()
             .map(|_| ())
             .map_err(|e| e.to_string())?;
+        if let Some(file) = &self.shared.data_file {
+            file.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+        }
         self.layout_written = true;
         Ok(())
     }
