@@ -111,6 +111,11 @@ pub struct CommandService {
     /// choice's event: replaying the log re-makes every choice, and no
     /// technician is sent on two dispatches by racing commands.
     fleet_lock: tokio::sync::Mutex<()>,
+    /// Serializes this process's ticket-number allocations per tenant.
+    /// Optimistic concurrency alone keeps numbers unique, but with many
+    /// concurrent creates one of them can lose every round and starve;
+    /// tokio's mutex is fair (FIFO), so in-process creates never conflict.
+    number_locks: numbers::TenantLocks,
 }
 
 impl CommandService {
@@ -127,6 +132,7 @@ impl CommandService {
             config,
             cache: Mutex::new(HashMap::new()),
             fleet_lock: tokio::sync::Mutex::new(()),
+            number_locks: numbers::TenantLocks::default(),
         }
     }
 
@@ -507,6 +513,8 @@ impl CommandService {
             });
         }
         decide(&loaded.state, &command)?;
+        let tenant_lock = self.number_locks.of(&command.principal.tenant);
+        let _allocating = tenant_lock.lock().await;
         let (number, ticket) = numbers::allocate(
             self.store.as_ref(),
             &command.principal,

@@ -22,6 +22,31 @@ pub(super) const SERVICE_NAMESPACE: Uuid =
 /// round some allocation wins, so this bounds only pathological contention).
 pub const ALLOCATION_ATTEMPTS_MAX: usize = 512;
 
+/// Most tenants whose allocation lock is kept; past it, idle locks are
+/// dropped (a dropped lock only costs fairness, never uniqueness).
+pub const TENANT_LOCKS_MAX: usize = 10_000;
+
+/// One fair async lock per tenant, for in-process allocations.
+#[derive(Default)]
+pub struct TenantLocks {
+    locks:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TenantLocks {
+    /// The lock of `tenant`.
+    pub fn of(&self, tenant: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut locks = match self.locks.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if locks.len() >= TENANT_LOCKS_MAX && !locks.contains_key(tenant) {
+            locks.retain(|_, lock| std::sync::Arc::strong_count(lock) > 1);
+        }
+        locks.entry(tenant.to_string()).or_default().clone()
+    }
+}
+
 /// The counter stream of `tenant`.
 pub fn counter_stream(tenant: &str) -> StreamId {
     Uuid::new_v5(
