@@ -3,7 +3,9 @@
 //! in which this server also issues tokens), or EdDSA / RS256 with the public
 //! key of an outside identity provider.
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use event_store::Principal;
@@ -18,6 +20,9 @@ pub const TOKEN_BYTES_MAX: usize = 8 * 1024;
 pub const HS256_SECRET_BYTES_MIN: usize = 32;
 /// Clock skew tolerated on `exp` and `nbf`.
 pub const CLOCK_LEEWAY_SECS: u64 = 30;
+/// Verified tokens remembered (exact bytes → principal and expiry), so a
+/// client reusing its token skips the signature check; cleared when full.
+pub const VERIFIED_TOKENS_CACHED_MAX: usize = 10_000;
 /// Default lifetime of an issued token.
 pub const TOKEN_TTL_SECS_DEFAULT: u64 = 8 * 3600;
 
@@ -73,6 +78,7 @@ pub struct JwtAuth {
     encoding: Option<EncodingKey>,
     validation: Validation,
     token_ttl_secs: u64,
+    verified: Mutex<HashMap<Box<str>, (Principal, u64)>>,
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -100,6 +106,7 @@ impl JwtAuth {
             encoding: Some(EncodingKey::from_secret(secret)),
             validation: validation(JwtAlgorithm::Hs256),
             token_ttl_secs,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -125,6 +132,7 @@ impl JwtAuth {
             encoding: None,
             validation: validation(algorithm),
             token_ttl_secs,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
@@ -156,12 +164,34 @@ impl JwtAuth {
                 "token over {TOKEN_BYTES_MAX} bytes"
             )));
         }
-        let data = decode::<VerifiedClaims>(token, &self.decoding, &self.validation)
-            .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
-        let exp =
-            DateTime::<Utc>::from_timestamp(i64::try_from(data.claims.exp).unwrap_or(i64::MAX), 0)
-                .ok_or_else(|| AuthError::InvalidToken("exp out of range".into()))?;
-        Ok((data.claims.into_principal()?, exp))
+        let now = jsonwebtoken::get_current_timestamp();
+        let cached = self.cache().get(token).cloned();
+        let (principal, exp) = match cached {
+            // Same bytes as a token that passed every check; only time moves.
+            Some((principal, exp)) if exp.saturating_add(CLOCK_LEEWAY_SECS) >= now => {
+                (principal, exp)
+            }
+            Some(_) => return Err(AuthError::InvalidToken("expired".into())),
+            None => {
+                let data = decode::<VerifiedClaims>(token, &self.decoding, &self.validation)
+                    .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
+                let exp = data.claims.exp;
+                let principal = data.claims.into_principal()?;
+                let mut cache = self.cache();
+                if cache.len() >= VERIFIED_TOKENS_CACHED_MAX {
+                    cache.clear();
+                }
+                cache.insert(token.into(), (principal.clone(), exp));
+                (principal, exp)
+            }
+        };
+        let expires = DateTime::<Utc>::from_timestamp(i64::try_from(exp).unwrap_or(i64::MAX), 0)
+            .ok_or_else(|| AuthError::InvalidToken("exp out of range".into()))?;
+        Ok((principal, expires))
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Principal, u64)>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Signs a token for `principal`, valid from `now` for the configured TTL.
@@ -368,6 +398,28 @@ mod tests {
             auth.issue(&p, Utc::now()),
             Err(AuthError::IssuingDisabled)
         ));
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_failures_are_not_cached() {
+        let auth = JwtAuth::hs256(SECRET, 3600).expect("auth");
+        let soon = sign(&with(claims(), "exp", json!(now() + 1)));
+        assert!(auth.verify(&soon).is_ok());
+        assert!(auth.verify(&soon).is_ok(), "served from the cache");
+        // Pretend time passed beyond exp + leeway by caching an old expiry.
+        let principal = auth.verify(&soon).expect("ok");
+        auth.cache().insert(
+            soon.clone().into(),
+            (principal, now() - CLOCK_LEEWAY_SECS - 1),
+        );
+        assert!(
+            auth.verify(&soon).is_err(),
+            "a cached token past its expiry is refused"
+        );
+        let bad = sign(&with(claims(), "role", json!("superuser")));
+        assert!(auth.verify(&bad).is_err());
+        assert!(auth.verify(&bad).is_err());
+        assert!(!auth.cache().contains_key(bad.as_str()));
     }
 
     #[test]

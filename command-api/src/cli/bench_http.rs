@@ -58,8 +58,13 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
     if args.clients == 0 || args.tickets == 0 {
         bail!("--clients and --tickets must be at least 1");
     }
+    // Warnings only (a refused command is worth seeing; per-request lines are not).
+    super::logging::init(super::logging::LogFormat::Text, "warn");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let worker_threads = BENCH_WORKER_THREADS_DEFAULT.min(cores).max(1);
+    let worker_threads = args
+        .worker_threads
+        .unwrap_or_else(|| BENCH_WORKER_THREADS_DEFAULT.min(cores))
+        .max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads)
         .enable_all()

@@ -148,6 +148,10 @@ struct BenchHttpArgs {
     /// Directory for the bench's store (default: a temporary directory).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Tokio worker threads shared by clients and server (default: 2, the
+    /// issue's machine, capped at the cores present).
+    #[arg(long)]
+    worker_threads: Option<usize>,
 }
 
 /// Parses arguments and runs the subcommand; errors print and exit 1 (2 for

@@ -53,9 +53,16 @@ impl Histogram {
 }
 
 #[derive(Debug, Default)]
+struct RouteStats {
+    /// (method, status) → count; a handful per route, so a small vector.
+    by_status: Vec<((String, u16), u64)>,
+    latency: Histogram,
+}
+
+#[derive(Debug, Default)]
 struct Requests {
-    by_status: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
+    /// Keyed by route template, looked up without allocating.
+    routes: BTreeMap<String, RouteStats>,
 }
 
 /// The process's metrics.
@@ -74,12 +81,22 @@ impl Metrics {
     /// (bounded set), never the raw path.
     pub fn record_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
         let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        *r.by_status
-            .entry((method.to_string(), route.to_string(), status))
-            .or_default() += 1;
-        r.latency
-            .entry(route.to_string())
-            .or_default()
+        if !r.routes.contains_key(route) {
+            r.routes.insert(route.to_string(), RouteStats::default());
+        }
+        let Some(stats) = r.routes.get_mut(route) else {
+            return;
+        };
+        match stats
+            .by_status
+            .iter_mut()
+            .find(|((m, s), _)| m == method && *s == status)
+        {
+            Some((_, n)) => *n += 1,
+            None => stats.by_status.push(((method.to_string(), status), 1)),
+        }
+        stats
+            .latency
             .observe(&LATENCY_BUCKETS_S, latency.as_secs_f64());
     }
 
@@ -115,20 +132,24 @@ impl Metrics {
             let r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
             out.push_str("# HELP ticketlog_http_requests_total HTTP requests answered.\n");
             out.push_str("# TYPE ticketlog_http_requests_total counter\n");
-            for ((method, route, status), n) in &r.by_status {
-                let _ = writeln!(
-                    out,
-                    "ticketlog_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                    escape(route)
-                );
+            for (route, stats) in &r.routes {
+                let mut rows = stats.by_status.clone();
+                rows.sort();
+                for ((method, status), n) in rows {
+                    let _ = writeln!(
+                        out,
+                        "ticketlog_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                        escape(route)
+                    );
+                }
             }
             out.push_str(
                 "# HELP ticketlog_http_request_duration_seconds Time to answer, by route.\n",
             );
             out.push_str("# TYPE ticketlog_http_request_duration_seconds histogram\n");
-            for (route, h) in &r.latency {
+            for (route, stats) in &r.routes {
                 let labels = format!("route=\"{}\"", escape(route));
-                h.render(
+                stats.latency.render(
                     &mut out,
                     "ticketlog_http_request_duration_seconds",
                     &labels,
