@@ -3,9 +3,15 @@
 
 mod bench;
 mod bench_http;
+mod bench_more;
+mod expiry;
 mod logging;
+mod offline;
+mod rebuild;
+mod replay;
 mod serve;
 mod signals;
+mod stats;
 mod user;
 mod verify;
 
@@ -36,6 +42,12 @@ enum Command {
     User(UserCommand),
     /// Check every record of the log (checksums, contiguity, hash chain).
     Verify(VerifyArgs),
+    /// Rebuild the read model from position 1 and save its snapshot (server stopped).
+    Rebuild(rebuild::RebuildArgs),
+    /// Statistics of a tenant as JSON or CSV (as an analyst).
+    Stats(stats::StatsArgs),
+    /// A ticket's recorded history, or its state at a moment (as an auditor).
+    Replay(replay::ReplayArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -120,6 +132,12 @@ enum BenchCommand {
     Append(BenchArgs),
     /// 50 HTTP clients posting comments to 1,000 tickets on an in-process server.
     Http(BenchHttpArgs),
+    /// Projection rebuild rate, restart-to-serving time, stats query latency.
+    Projections(bench_more::BenchProjectionsArgs),
+    /// Choosing the nearest available technician among 10,000.
+    Dispatch(bench_more::BenchDispatchArgs),
+    /// Every benchmark and the peers (runs `bash bench/run` in the repository).
+    All(bench_more::BenchAllArgs),
 }
 
 /// Common bench flags.
@@ -164,6 +182,12 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Bench(BenchCommand::Append(args)) => bench::append(args),
         Command::Bench(BenchCommand::Http(args)) => bench::http(args),
+        Command::Rebuild(args) => rebuild::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Bench(BenchCommand::Projections(args)) => bench_more::projections(args),
+        Command::Bench(BenchCommand::Dispatch(args)) => bench_more::dispatch(args),
+        Command::Bench(BenchCommand::All(args)) => bench_more::all(args),
     };
     match result {
         Ok(code) => code,

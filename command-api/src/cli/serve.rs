@@ -10,7 +10,7 @@ use command_api::http::rate_limit::RateLimit;
 use command_api::http::{AppState, HttpOptions};
 use event_store::{EventStore, SledOptions, SledStore};
 
-use super::{logging, signals, ServeArgs};
+use super::{expiry, logging, signals, ServeArgs};
 
 /// Runs the server until a shutdown signal, then closes the store.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -64,8 +64,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("{}", summary.instructions(addr));
     }
     tracing::info!(%addr, data = %args.data.display(), "ticketlog listening");
+    let expiry = expiry::spawn(state.service().clone());
     let served =
         command_api::http::serve(listener, state.clone(), signals::shutdown_signal()).await;
+    expiry.stop().await;
     state.shutdown().await;
     // In-flight requests have finished (graceful shutdown); make every
     // acknowledged write durable and stop the writer before exiting.
