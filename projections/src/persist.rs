@@ -49,9 +49,15 @@ pub fn encode(model: &ReadModel) -> Result<Vec<u8>, ProjectionError> {
         .map_err(|e| ProjectionError::Snapshot(format!("encode: {e}")))
 }
 
+/// Most bytes one decoded read-model snapshot may claim (1 GiB).
+pub const MODEL_DECODE_BYTES_MAX: usize = 1 << 30;
+
 /// Decodes a model written by [`encode`].
 pub fn decode(bytes: &[u8]) -> Result<ReadModel, String> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+    // The limit makes a forged length prefix an error, not an abort on a
+    // multi-petabyte allocation.
+    let config = bincode::config::standard().with_limit::<MODEL_DECODE_BYTES_MAX>();
+    bincode::serde::decode_from_slice(bytes, config)
         .map(|(m, _)| m)
         .map_err(|e| e.to_string())
 }
@@ -81,9 +87,12 @@ impl SnapshotSlot {
     fn meta(&self) -> Result<Option<Meta>, String> {
         match self.tree.get(META_KEY).map_err(|e| e.to_string())? {
             None => Ok(None),
-            Some(b) => bincode::serde::decode_from_slice(&b, bincode::config::standard())
-                .map(|(m, _)| Some(m))
-                .map_err(|e| format!("meta: {e}")),
+            Some(b) => bincode::serde::decode_from_slice(
+                &b,
+                bincode::config::standard().with_limit::<MODEL_DECODE_BYTES_MAX>(),
+            )
+            .map(|(m, _)| Some(m))
+            .map_err(|e| format!("meta: {e}")),
         }
     }
 

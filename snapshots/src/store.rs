@@ -7,6 +7,9 @@ use event_store::record::{Hash, HASH_BYTES};
 use event_store::{EventStore, KvTree, RecordedEvent, StreamId};
 use tracing::{debug, warn};
 
+/// Most bytes one decoded aggregate snapshot may claim (64 MiB).
+pub const SNAPSHOT_DECODE_BYTES_MAX: usize = 64 << 20;
+
 use crate::aggregate::Aggregate;
 use crate::envelope::Envelope;
 use crate::error::SnapshotError;
@@ -209,10 +212,9 @@ impl SnapshotStore {
             warn!(aggregate = A::NAME, %stream, "snapshot at version 0; full replay");
             return Ok(None);
         }
-        let state: A = match bincode::serde::decode_from_slice(
-            &envelope.body,
-            bincode::config::standard(),
-        ) {
+        // The limit makes a forged length prefix an error, not an abort.
+        let config = bincode::config::standard().with_limit::<SNAPSHOT_DECODE_BYTES_MAX>();
+        let state: A = match bincode::serde::decode_from_slice(&envelope.body, config) {
             Ok((state, used)) if used == envelope.body.len() => state,
             Ok((_, used)) => {
                 warn!(aggregate = A::NAME, %stream, used, len = envelope.body.len(), "snapshot has trailing bytes; full replay");
