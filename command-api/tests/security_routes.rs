@@ -1,0 +1,943 @@
+//! Security review of the routes (issue 8).
+//!
+//! 1. Every route the server serves has an authorization rule in [`ROUTES`]:
+//!    the routes are read from the router's source text at build time, so a
+//!    route added without an entry here fails the test.
+//! 2. For each route: no token is 401 (or the route is public, by a
+//!    documented reason), the role allowed by the contract gets its 2xx, and
+//!    at least one role without the permission gets 403 when the resource is
+//!    visible to it and 404 when it is not. A refusal appends nothing.
+//! 3. Tokens and passwords never appear in the server's log output.
+//!
+//! Public routes and why:
+//! - `GET /healthz`, `GET /metrics`: liveness and Prometheus scraping; they
+//!   hold only the log head and request counters, nothing of a tenant.
+//! - `POST /api/v1/auth/token`: the login itself.
+//! - `/`, `/app...`, `/assets/...`: static console shells and files; every
+//!   datum they show is fetched from `/api/v1` with the user's token.
+//! - `GET /ws`: the upgrade is public, the session is not: without a valid
+//!   token the socket is closed with 4001 before any frame is served.
+
+mod http_common;
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use event_store::Role;
+use futures::{SinkExt, StreamExt};
+use http_common::{error_code, TestServer};
+use reqwest::Method;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The router and the routers it merges, as compiled.
+const ROUTER_SOURCES: [(&str, &str); 3] = [
+    (
+        "command-api/src/http/routes/mod.rs",
+        include_str!("../src/http/routes/mod.rs"),
+    ),
+    (
+        "command-api/src/ui/mod.rs",
+        include_str!("../src/ui/mod.rs"),
+    ),
+    (
+        "live-feed/src/lib.rs",
+        include_str!("../../live-feed/src/lib.rs"),
+    ),
+];
+
+/// The routers `routes::router` merges; any other `.merge(`/`.nest(` is a
+/// router this review has not seen.
+const KNOWN_MERGES: [&str; 2] = [
+    ".merge(crate::ui::ui_router())",
+    ".merge(live_feed::router(state.feed().clone()))",
+];
+
+/// What a fixture holds when a route's requests are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// A ticket reported by the customer `carol`.
+    Ticket,
+    /// That ticket, dispatched by an agent to the technician `dave`.
+    Dispatched,
+    /// That dispatch, accepted by `dave`.
+    Accepted,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy)]
+enum Rule {
+    /// No token needed; the anonymous request gets this status.
+    Public(u16),
+    /// Any valid principal (no permission); the request gets this status.
+    Authenticated(u16),
+    /// `permission` is required. `allowed` gets `ok`; each of `denied` gets
+    /// its status (403 when it can see the resource, 404 when not).
+    Permission {
+        permission: &'static str,
+        allowed: Role,
+        ok: u16,
+        denied: &'static [(Role, u16)],
+    },
+    /// The live feed: upgrade always, then close 4001 without a token.
+    LiveFeed,
+}
+
+/// One route of the table.
+#[derive(Debug, Clone, Copy)]
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    rule: Rule,
+    setup: Setup,
+    /// JSON body; `{carol}`, `{alice}`, `{dave}` are replaced by user ids.
+    body: Option<&'static str>,
+}
+
+const fn route(method: &'static str, path: &'static str, rule: Rule) -> Route {
+    Route {
+        method,
+        path,
+        rule,
+        setup: Setup::Ticket,
+        body: None,
+    }
+}
+
+const fn with_body(mut r: Route, body: &'static str) -> Route {
+    r.body = Some(body);
+    r
+}
+
+const fn after(mut r: Route, setup: Setup) -> Route {
+    r.setup = setup;
+    r
+}
+
+const fn perm(
+    permission: &'static str,
+    allowed: Role,
+    ok: u16,
+    denied: &'static [(Role, u16)],
+) -> Rule {
+    Rule::Permission {
+        permission,
+        allowed,
+        ok,
+        denied,
+    }
+}
+
+use Role::{Admin, Agent, Analyst, Auditor, Customer, Technician};
+
+/// A second customer of the same tenant: `mallory`.
+const OTHER_CUSTOMER: Role = Role::Customer;
+
+/// Every route, with its rule. `(Customer, _)` in `denied` is `carol` (the
+/// reporter); `mallory` (another customer) is checked on every
+/// ticket-scoped route separately.
+const ROUTES: &[Route] = &[
+    route("GET", "/healthz", Rule::Public(200)),
+    route("GET", "/metrics", Rule::Public(200)),
+    with_body(
+        route("POST", "/api/v1/auth/token", Rule::Public(200)),
+        r#"{"tenant":"demo","username":"carol","password":"pw"}"#,
+    ),
+    route("GET", "/api/v1/me", Rule::Authenticated(200)),
+    route("GET", "/api/v1/users", Rule::Authenticated(200)),
+    route(
+        "GET",
+        "/api/v1/tickets",
+        perm("tickets.view", Customer, 200, &[(Analyst, 403)]),
+    ),
+    with_body(
+        route(
+            "POST",
+            "/api/v1/tickets",
+            perm(
+                "tickets.create",
+                Customer,
+                201,
+                &[(Technician, 403), (Auditor, 403), (Analyst, 403)],
+            ),
+        ),
+        r#"{"title":"t","description":"d","priority":"low","kind":"question"}"#,
+    ),
+    route(
+        "GET",
+        "/api/v1/tickets/{id}",
+        perm(
+            "tickets.view",
+            Customer,
+            200,
+            &[(Analyst, 404), (Technician, 404)],
+        ),
+    ),
+    with_body(
+        route(
+            "PATCH",
+            "/api/v1/tickets/{id}",
+            perm(
+                "tickets.manage",
+                Agent,
+                200,
+                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
+            ),
+        ),
+        r#"{"title":"renamed"}"#,
+    ),
+    with_body(
+        route(
+            "POST",
+            "/api/v1/tickets/{id}/assign",
+            perm(
+                "tickets.manage",
+                Agent,
+                200,
+                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
+            ),
+        ),
+        r#"{"assignee_id":"{alice}"}"#,
+    ),
+    with_body(
+        route(
+            "POST",
+            "/api/v1/tickets/{id}/status",
+            perm(
+                "tickets.manage",
+                Agent,
+                200,
+                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
+            ),
+        ),
+        r#"{"status":"assigned"}"#,
+    ),
+    with_body(
+        route(
+            "POST",
+            "/api/v1/tickets/{id}/comments",
+            perm(
+                "tickets.comment",
+                Customer,
+                200,
+                &[(Auditor, 403), (Analyst, 404), (Technician, 404)],
+            ),
+        ),
+        r#"{"body":"hello"}"#,
+    ),
+    with_body(
+        route(
+            "POST",
+            "/api/v1/tickets/{id}/dispatches",
+            perm(
+                "dispatch.manage",
+                Agent,
+                200,
+                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
+            ),
+        ),
+        r#"{"technician_id":"{dave}"}"#,
+    ),
+    after(
+        route(
+            "POST",
+            "/api/v1/dispatches/{id}/accept",
+            perm(
+                "dispatch.respond",
+                Technician,
+                200,
+                &[(Agent, 403), (Admin, 403), (Analyst, 404)],
+            ),
+        ),
+        Setup::Dispatched,
+    ),
+    after(
+        route(
+            "POST",
+            "/api/v1/dispatches/{id}/decline",
+            perm(
+                "dispatch.respond",
+                Technician,
+                200,
+                &[(Agent, 403), (Admin, 403), (Analyst, 404)],
+            ),
+        ),
+        Setup::Dispatched,
+    ),
+    after(
+        with_body(
+            route(
+                "POST",
+                "/api/v1/dispatches/{id}/status",
+                perm(
+                    "dispatch.respond",
+                    Technician,
+                    200,
+                    &[(Agent, 403), (Admin, 403), (Analyst, 404)],
+                ),
+            ),
+            r#"{"status":"en_route"}"#,
+        ),
+        Setup::Accepted,
+    ),
+    with_body(
+        route(
+            "POST",
+            "/api/v1/technicians/me/location",
+            perm(
+                "dispatch.respond",
+                Technician,
+                200,
+                &[(Agent, 403), (Customer, 403), (Admin, 403)],
+            ),
+        ),
+        r#"{"lat":52.5,"lon":13.4}"#,
+    ),
+    route(
+        "GET",
+        "/api/v1/tickets/{id}/chat",
+        perm(
+            "tickets.view",
+            Customer,
+            200,
+            &[(Analyst, 404), (Technician, 404)],
+        ),
+    ),
+    route(
+        "GET",
+        "/api/v1/tickets/{id}/audit",
+        perm(
+            "audit.read",
+            Auditor,
+            200,
+            &[(Agent, 403), (Customer, 403), (Analyst, 404)],
+        ),
+    ),
+    route(
+        "GET",
+        "/api/v1/stats",
+        perm(
+            "stats.read",
+            Analyst,
+            200,
+            &[(Customer, 403), (Auditor, 403), (Technician, 403)],
+        ),
+    ),
+    route(
+        "GET",
+        "/api/v1/events",
+        perm(
+            "audit.read",
+            Auditor,
+            200,
+            &[(Agent, 403), (Analyst, 403), (Customer, 403)],
+        ),
+    ),
+    route("GET", "/", Rule::Public(303)),
+    route("GET", "/app", Rule::Public(303)),
+    route("GET", "/app/", Rule::Public(303)),
+    route("GET", "/app/login", Rule::Public(200)),
+    route("GET", "/app/tickets", Rule::Public(200)),
+    route("GET", "/app/new", Rule::Public(200)),
+    route("GET", "/app/stats", Rule::Public(200)),
+    route("GET", "/app/tickets/{id}", Rule::Public(200)),
+    route("GET", "/app/tickets/{id}/audit", Rule::Public(200)),
+    route("GET", "/assets/{file}", Rule::Public(200)),
+    route("GET", "/ws", Rule::LiveFeed),
+];
+
+const HTTP_METHODS: [&str; 8] = [
+    "get", "post", "put", "patch", "delete", "head", "options", "any",
+];
+
+/// The `(METHOD, path)` pairs of every `.route("path", ...)` call of `src`.
+fn routes_in_source(src: &str) -> Vec<(String, String)> {
+    let mut found = vec![];
+    let mut rest = src;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let (path, methods) = parse_route_call(rest);
+        assert!(
+            !methods.is_empty(),
+            "no method found in .route({path:?}, ...)"
+        );
+        for m in methods {
+            found.push((m.to_uppercase(), path.clone()));
+        }
+    }
+    found
+}
+
+/// Parses `"path", <method router>)` at the start of `call`.
+fn parse_route_call(call: &str) -> (String, Vec<String>) {
+    let open = call.find('"').expect("a string literal path");
+    let close = open + 1 + call[open + 1..].find('"').expect("closing quote");
+    let path = call[open + 1..close].to_string();
+    // The method router runs to the parenthesis closing `.route(`.
+    let mut depth = 1i32;
+    let mut end = call.len();
+    for (i, c) in call[close + 1..].char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = close + 1 + i;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let expr = &call[close + 1..end];
+    let mut methods = vec![];
+    let bytes = expr.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_ident(bytes[i]) {
+            let start = i;
+            while i < bytes.len() && is_ident(bytes[i]) {
+                i += 1;
+            }
+            let word = &expr[start..i];
+            let called = bytes.get(i) == Some(&b'(');
+            // `page(Page::Login)` inside a closure is not a method: only
+            // words at depth 0 of the method router (or chained) count.
+            let depth_here = expr[..start].matches('(').count() as i64
+                - expr[..start].matches(')').count() as i64;
+            if called && depth_here == 0 && HTTP_METHODS.contains(&word) {
+                methods.push(word.to_string());
+            }
+        } else {
+            i += 1;
+        }
+    }
+    (path, methods)
+}
+
+#[test]
+fn every_served_route_has_an_authorization_rule() {
+    let mut served = BTreeSet::new();
+    for (file, src) in ROUTER_SOURCES {
+        let found = routes_in_source(src);
+        assert!(!found.is_empty(), "no routes parsed from {file}");
+        for r in found {
+            assert!(served.insert(r.clone()), "{r:?} declared twice ({file})");
+        }
+        assert!(
+            !src.contains(".nest("),
+            "{file} nests a router this review has not seen"
+        );
+    }
+    let (_, main_router) = ROUTER_SOURCES[0];
+    let merges = main_router.matches(".merge(").count();
+    assert_eq!(
+        merges,
+        KNOWN_MERGES.len(),
+        "a router was merged that this review has not seen"
+    );
+    for m in KNOWN_MERGES {
+        assert!(main_router.contains(m), "expected merge {m}");
+    }
+    let table: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .collect();
+    assert_eq!(table.len(), ROUTES.len(), "the table lists a route twice");
+    let missing: Vec<_> = served.difference(&table).collect();
+    let stale: Vec<_> = table.difference(&served).collect();
+    assert!(
+        missing.is_empty(),
+        "routes served without an authorization rule in ROUTES: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "ROUTES lists routes no longer served: {stale:?}"
+    );
+}
+
+#[test]
+fn the_route_parser_reads_chained_methods_and_ignores_closures() {
+    let src = r#"Router::new()
+        .route("/a/{id}", get(q::get_ticket).patch(c::edit))
+        .route("/b", get(|| page(Page::Login)))
+        .route(
+            "/c",
+            post(c::create),
+        )"#;
+    assert_eq!(
+        routes_in_source(src),
+        vec![
+            ("GET".into(), "/a/{id}".into()),
+            ("PATCH".into(), "/a/{id}".into()),
+            ("GET".into(), "/b".into()),
+            ("POST".into(), "/c".into()),
+        ]
+    );
+}
+
+/// The users and ids one route's requests use.
+struct Fixture {
+    ticket: String,
+    dispatch: Option<String>,
+    mallory: String,
+}
+
+fn token_of(cast: &http_common::Cast, role: Role) -> &str {
+    match role {
+        Customer => &cast.carol.1,
+        Agent => &cast.alice.1,
+        Technician => &cast.dave.1,
+        Auditor => &cast.erin.1,
+        Analyst => &cast.frank.1,
+        Admin => &cast.root.1,
+    }
+}
+
+async fn fixture(server: &TestServer, cast: &http_common::Cast, setup: Setup, n: usize) -> Fixture {
+    let ticket = server
+        .create_ticket(&cast.carol.1, &format!("route {n}"))
+        .await;
+    let mut dispatch = None;
+    if setup != Setup::Ticket {
+        let (s, b) = server
+            .post(
+                &format!("/api/v1/tickets/{ticket}/dispatches"),
+                &cast.alice.1,
+                json!({"technician_id": cast.dave.0.id}),
+            )
+            .await;
+        assert_eq!(s, 200, "dispatch: {b}");
+        dispatch = Some(b["dispatch_id"].as_str().expect("dispatch_id").to_string());
+    }
+    if setup == Setup::Accepted {
+        let d = dispatch.as_deref().expect("dispatch");
+        let (s, b) = server
+            .post(
+                &format!("/api/v1/dispatches/{d}/accept"),
+                &cast.dave.1,
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, 200, "accept: {b}");
+    }
+    Fixture {
+        ticket,
+        dispatch,
+        mallory: String::new(),
+    }
+}
+
+fn concrete_path(r: &Route, f: &Fixture) -> String {
+    let id = if r.path.starts_with("/api/v1/dispatches/") {
+        f.dispatch.clone().expect("a dispatch for a dispatch route")
+    } else {
+        f.ticket.clone()
+    };
+    r.path.replace("{id}", &id).replace("{file}", "app.css")
+}
+
+fn concrete_body(r: &Route, cast: &http_common::Cast) -> Option<Value> {
+    r.body.map(|b| {
+        let b = b
+            .replace("{carol}", &cast.carol.0.id.to_string())
+            .replace("{alice}", &cast.alice.0.id.to_string())
+            .replace("{dave}", &cast.dave.0.id.to_string());
+        serde_json::from_str(&b).expect("table body is JSON")
+    })
+}
+
+async fn call(
+    server: &TestServer,
+    r: &Route,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let method = Method::from_bytes(r.method.as_bytes()).expect("method");
+    // Do not follow the console's redirects: the status is the point.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut req = client.request(method, server.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn ws_close_code(server: &TestServer, query: &str) -> Option<CloseCode> {
+    let url = format!("ws://{}/ws{query}", server.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the upgrade itself is public");
+    ws.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+        .await
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code),
+            Ok(Some(Ok(Message::Text(t)))) => {
+                let v: Value = serde_json::from_str(&t).expect("json frame");
+                if v["type"] == "pong" {
+                    return None;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => break,
+        }
+    }
+    panic!("neither a pong nor a close frame from /ws{query}");
+}
+
+#[tokio::test]
+async fn every_route_enforces_its_rule() {
+    let server = TestServer::start().await;
+    let cast = server.cast("demo");
+    let mallory = server.add_user("demo", "mallory", OTHER_CUSTOMER);
+    let mallory_token = server.token_for(&mallory);
+    let mut failures = vec![];
+    for (n, r) in ROUTES.iter().enumerate() {
+        let mut f = fixture(&server, &cast, r.setup, n).await;
+        f.mallory = mallory_token.clone();
+        let path = concrete_path(r, &f);
+        let body = concrete_body(r, &cast);
+        let head = server.head().await;
+        let what = format!("{} {}", r.method, r.path);
+        match r.rule {
+            Rule::LiveFeed => {
+                let code = ws_close_code(&server, "").await;
+                assert_eq!(
+                    code,
+                    Some(CloseCode::Library(4001)),
+                    "{what} without a token"
+                );
+                let code = ws_close_code(&server, "?token=not-a-jwt").await;
+                assert_eq!(
+                    code,
+                    Some(CloseCode::Library(4001)),
+                    "{what} with a bad token"
+                );
+                for role in [Customer, Agent, Technician, Auditor, Analyst, Admin] {
+                    let code =
+                        ws_close_code(&server, &format!("?token={}", token_of(&cast, role))).await;
+                    assert_eq!(code, None, "{what} as {role:?} answers ping");
+                }
+                continue;
+            }
+            Rule::Public(expected) => {
+                let (s, b) = call(&server, r, &path, body.clone(), None).await;
+                if s != expected {
+                    failures.push(format!("{what} anonymous: {s} (want {expected}) {b}"));
+                }
+                continue;
+            }
+            Rule::Authenticated(_) | Rule::Permission { .. } => {
+                for token in [None, Some("not-a-jwt")] {
+                    let (s, b) = call(&server, r, &path, body.clone(), token).await;
+                    if s != 401 || error_code(&b) != "unauthorized" {
+                        failures.push(format!("{what} token {token:?}: {s} (want 401) {b}"));
+                    }
+                }
+            }
+        }
+        match r.rule {
+            Rule::Authenticated(expected) => {
+                for role in [Customer, Agent, Technician, Auditor, Analyst, Admin] {
+                    let (s, b) =
+                        call(&server, r, &path, body.clone(), Some(token_of(&cast, role))).await;
+                    if s != expected {
+                        failures.push(format!("{what} as {role:?}: {s} (want {expected}) {b}"));
+                    }
+                }
+            }
+            Rule::Permission {
+                permission,
+                allowed,
+                ok,
+                denied,
+            } => {
+                let mut refusals: Vec<(String, &str, u16)> = denied
+                    .iter()
+                    .map(|(role, want)| (format!("{role:?}"), token_of(&cast, *role), *want))
+                    .collect();
+                if r.path.contains("{id}") {
+                    refusals.push(("another customer".into(), f.mallory.as_str(), 404));
+                }
+                for (who, token, want) in refusals {
+                    let (s, b) = call(&server, r, &path, body.clone(), Some(token)).await;
+                    if s != want {
+                        failures.push(format!(
+                            "{what} as {who} without {permission}: {s} (want {want}) {b}"
+                        ));
+                    }
+                }
+                if server.head().await != head {
+                    failures.push(format!("{what}: a refused request appended events"));
+                }
+                let (s, b) = call(
+                    &server,
+                    r,
+                    &path,
+                    body.clone(),
+                    Some(token_of(&cast, allowed)),
+                )
+                .await;
+                if s != ok {
+                    failures.push(format!("{what} as {allowed:?}: {s} (want {ok}) {b}"));
+                }
+            }
+            Rule::Public(_) | Rule::LiveFeed => {}
+        }
+    }
+    server.stop().await;
+    assert!(
+        failures.is_empty(),
+        "route rule violations:\n{}",
+        failures.join("\n")
+    );
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
+/// The password of the logged-in user; must never be logged.
+const PASSWORD: &str = "Correct-Horse-Battery-9f3a";
+/// A wrong password tried once; must never be logged either.
+const WRONG_PASSWORD: &str = "Wrong-Staple-Password-71c2";
+/// The signing secret; must never be logged.
+const JWT_SECRET: &str = "log-review-secret-6d1b0c2e8a4f4e19b7f3";
+const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A `ticketlog serve` child whose stderr (the log) is collected.
+struct ServerProcess {
+    child: std::process::Child,
+    addr: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerProcess {
+    fn start(data: &std::path::Path, rust_log: &str) -> Self {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .arg("--data")
+            .arg(data)
+            .env("TICKETLOG_JWT_SECRET", JWT_SECRET)
+            .env("RUST_LOG", rust_log)
+            .env_remove("TICKETLOG_LISTEN")
+            .env_remove("TICKETLOG_DATA")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ticketlog serve");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = stderr.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock()
+                        .expect("log")
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        let deadline = Instant::now() + SERVER_START_TIMEOUT;
+        let addr = loop {
+            let found = log.lock().expect("log").lines().find_map(|l| {
+                let v: Value = serde_json::from_str(l).ok()?;
+                (v["fields"]["message"] == "ticketlog listening")
+                    .then(|| v["fields"]["addr"].as_str().map(str::to_string))
+                    .flatten()
+            });
+            if let Some(a) = found {
+                break a;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("serve exited with {status}: {}", log.lock().expect("log"));
+            }
+            assert!(Instant::now() < deadline, "serve did not listen in time");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        ServerProcess {
+            child,
+            addr,
+            log,
+            reader: Some(reader),
+        }
+    }
+
+    /// Stops the server with SIGTERM and returns everything it logged.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.wait();
+        if let Some(r) = self.reader.take() {
+            r.join().expect("log reader");
+        }
+        let log = self.log.lock().expect("log").clone();
+        log
+    }
+}
+
+fn add_user(data: &std::path::Path, name: &str, role: &str, password: &str) {
+    let out = Command::new(BIN)
+        .args([
+            "user", "add", "--tenant", "demo", "--name", name, "--role", role,
+        ])
+        .arg("--password")
+        .arg(password)
+        .arg("--data")
+        .arg(data)
+        .env_remove("TICKETLOG_DATA")
+        .output()
+        .expect("run ticketlog user add");
+    assert!(
+        out.status.success(),
+        "user add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Drives every place a secret travels: login (right and wrong password),
+/// bearer header, `?token=` and the subprotocol on `/ws`, a token on an
+/// unknown route's query string, and a tampered token.
+async fn secret_carrying_requests(addr: &str) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("http://{addr}{p}");
+    let login = client
+        .post(url("/api/v1/auth/token"))
+        .json(&json!({"tenant": "demo", "username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 200);
+    let body: Value = login.json().await.expect("login body");
+    let token = body["token"].as_str().expect("token").to_string();
+    let wrong = client
+        .post(url("/api/v1/auth/token"))
+        .json(&json!({"tenant": "demo", "username": "alice", "password": WRONG_PASSWORD}))
+        .send()
+        .await
+        .expect("wrong login");
+    assert_eq!(wrong.status().as_u16(), 401);
+
+    for path in ["/api/v1/me", "/api/v1/tickets", "/api/v1/stats"] {
+        let s = client
+            .get(url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get")
+            .status();
+        assert!(s.is_success(), "{path}: {s}");
+    }
+    let created = client
+        .post(url("/api/v1/tickets"))
+        .bearer_auth(&token)
+        .json(&http_common::ticket_body("logged?"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status().as_u16(), 201);
+    let s = client
+        .get(url(&format!("/api/v1/nope?token={token}")))
+        .send()
+        .await
+        .expect("unknown route")
+        .status();
+    assert_eq!(s.as_u16(), 404);
+    // A tampered token: rejected, and its text not echoed into the log.
+    let tampered = format!("{token}x");
+    let s = client
+        .get(url("/api/v1/me"))
+        .bearer_auth(&tampered)
+        .send()
+        .await
+        .expect("tampered")
+        .status();
+    assert_eq!(s.as_u16(), 401);
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={token}"))
+        .await
+        .expect("ws with ?token=");
+    ws.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+        .await
+        .expect("ping");
+    let pong = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("a frame in time");
+    assert!(matches!(pong, Some(Ok(Message::Text(_)))), "{pong:?}");
+    ws.close(None).await.ok();
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{addr}/ws")
+        .into_client_request()
+        .expect("ws request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        format!("bearer, {token}").parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws with the bearer subprotocol");
+    ws.close(None).await.ok();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={tampered}"))
+        .await
+        .expect("ws with a tampered token");
+    ws.close(None).await.ok();
+
+    let signature = token.rsplit('.').next().expect("signature").to_string();
+    vec![token, tampered, signature]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_passwords_never_appear_in_logs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    add_user(&data, "alice", "agent", PASSWORD);
+    // Debug level, everything but sled's internals: what an operator
+    // chasing a problem would turn on.
+    let server = ServerProcess::start(&data, "debug,sled=warn");
+    let addr = server.addr.clone();
+    let secrets = secret_carrying_requests(&addr).await;
+    let log = server.stop();
+    assert!(
+        log.lines().filter(|l| l.contains("\"request\"")).count() >= 8,
+        "the log holds the request lines: {log}"
+    );
+    for secret in secrets
+        .iter()
+        .map(String::as_str)
+        .chain([PASSWORD, WRONG_PASSWORD, JWT_SECRET])
+    {
+        assert!(
+            !log.contains(secret),
+            "a secret ({}...) appears in the log",
+            &secret[..secret.len().min(12)]
+        );
+    }
+}
