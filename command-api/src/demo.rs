@@ -15,7 +15,7 @@ use crate::domain::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse,
     PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
 };
-use crate::http::routes::commands::{created_id, execute};
+use crate::http::routes::commands::{command_id, created_id};
 use crate::http::{ApiError, AppState};
 
 /// Namespace of the demo's idempotency keys: each step has a fixed key, so
@@ -116,10 +116,22 @@ fn principal(users: &[User], name: &str) -> Principal {
     }
 }
 
-/// Runs one scripted command with the step's fixed idempotency key.
+/// How far back the demo's story starts, so its statistics (resolution and
+/// first-response times, SLA breaches, weeks) show real durations.
+const DEMO_HISTORY_DAYS: i64 = 5;
+/// Least and most minutes between two scripted steps.
+const DEMO_STEP_MINUTES_MIN: i64 = 7;
+const DEMO_STEP_MINUTES_SPREAD: i64 = 170;
+
+/// Runs one scripted command with the step's fixed idempotency key, at the
+/// story's clock: each step happens some minutes after the previous one.
 struct Script<'a> {
     state: &'a AppState,
     users: &'a [User],
+    /// When the story starts.
+    start: chrono::DateTime<chrono::Utc>,
+    /// Minutes of story elapsed so far.
+    elapsed_minutes: std::sync::atomic::AtomicI64,
 }
 
 impl Script<'_> {
@@ -130,18 +142,24 @@ impl Script<'_> {
         action: Action,
     ) -> Result<event_store::AppendOutcome, DemoError> {
         let key = Uuid::new_v5(&DEMO_NAMESPACE, step.as_bytes());
-        execute(
-            self.state,
-            &principal(self.users, who),
-            action,
-            Some(key),
-            None,
-        )
-        .await
-        .map_err(|error| DemoError::Command {
-            step: step.into(),
-            error,
-        })
+        // A fixed, step-dependent gap keeps the story the same on every seed.
+        let gap = DEMO_STEP_MINUTES_MIN
+            + step.bytes().map(i64::from).sum::<i64>() % DEMO_STEP_MINUTES_SPREAD;
+        let minutes = self
+            .elapsed_minutes
+            .fetch_add(gap, std::sync::atomic::Ordering::Relaxed)
+            + gap;
+        let at = self.start + chrono::Duration::minutes(minutes);
+        let principal = principal(self.users, who);
+        let id = command_id(&principal, Some(key));
+        self.state
+            .service()
+            .execute_at(&principal, action, id, None, at)
+            .await
+            .map_err(|error| DemoError::Command {
+                step: step.into(),
+                error: ApiError::from(error),
+            })
     }
 
     async fn create(
@@ -222,7 +240,12 @@ impl Script<'_> {
 }
 
 async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoError> {
-    let s = Script { state, users };
+    let s = Script {
+        state,
+        users,
+        start: chrono::Utc::now() - chrono::Duration::days(DEMO_HISTORY_DAYS),
+        elapsed_minutes: std::sync::atomic::AtomicI64::new(0),
+    };
     let id_of = |name: &str| principal(users, name).user_id;
     let hq = Location {
         lat: Some(52.5200),
