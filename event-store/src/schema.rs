@@ -301,6 +301,46 @@ pub enum EventPayload {
     },
 }
 
+/// A ticket's editable fields, borrowed from whichever model holds them, so
+/// the write model and the read models apply a `TicketEdited` the same way.
+pub struct EditableFields<'a> {
+    /// The title.
+    pub title: &'a mut String,
+    /// The description.
+    pub description: &'a mut String,
+    /// The priority.
+    pub priority: &'a mut Priority,
+    /// The tags.
+    pub tags: &'a mut Vec<String>,
+}
+
+impl EditableFields<'_> {
+    /// Applies the changed fields of `TicketEdited` (`None` = unchanged);
+    /// any other payload changes nothing.
+    pub fn apply(self, payload: &EventPayload) {
+        if let EventPayload::TicketEdited {
+            title,
+            description,
+            priority,
+            tags,
+        } = payload
+        {
+            if let Some(v) = title {
+                self.title.clone_from(v);
+            }
+            if let Some(v) = description {
+                self.description.clone_from(v);
+            }
+            if let Some(v) = priority {
+                *self.priority = *v;
+            }
+            if let Some(v) = tags {
+                self.tags.clone_from(v);
+            }
+        }
+    }
+}
+
 /// Which kind of stream an event belongs to, derived from its payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

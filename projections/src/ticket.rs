@@ -142,25 +142,13 @@ impl TicketState {
         self.version = event.stream_version;
         match &event.payload {
             EventPayload::TicketCreated { .. } => {}
-            EventPayload::TicketEdited {
-                title,
-                description,
-                priority,
-                tags,
-            } => {
-                if let Some(t) = title {
-                    self.title = t.clone();
-                }
-                if let Some(d) = description {
-                    self.description = d.clone();
-                }
-                if let Some(p) = priority {
-                    self.priority = *p;
-                }
-                if let Some(t) = tags {
-                    self.tags = t.clone();
-                }
+            EventPayload::TicketEdited { .. } => event_store::EditableFields {
+                title: &mut self.title,
+                description: &mut self.description,
+                priority: &mut self.priority,
+                tags: &mut self.tags,
             }
+            .apply(&event.payload),
             EventPayload::TicketAssigned { assignee, .. } => self.assignee = Some(*assignee),
             EventPayload::TicketStatusChanged { to, .. } => {
                 self.status = *to;

@@ -256,25 +256,13 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
         ticket.updated_at = at;
     }
     match &event.payload {
-        EventPayload::TicketEdited {
-            title,
-            description,
-            priority,
-            tags,
-        } => {
-            if let Some(v) = title {
-                ticket.title = v.clone();
-            }
-            if let Some(v) = description {
-                ticket.description = v.clone();
-            }
-            if let Some(v) = priority {
-                ticket.priority = *v;
-            }
-            if let Some(v) = tags {
-                ticket.tags = v.clone();
-            }
+        EventPayload::TicketEdited { .. } => event_store::EditableFields {
+            title: &mut ticket.title,
+            description: &mut ticket.description,
+            priority: &mut ticket.priority,
+            tags: &mut ticket.tags,
         }
+        .apply(&event.payload),
         EventPayload::TicketAssigned { assignee, .. } => ticket.assignee = Some(*assignee),
         EventPayload::TicketStatusChanged { to, .. } => {
             ticket.status = *to;
