@@ -401,7 +401,8 @@ pub async fn run(
     drop(dyn_store);
     drop(store);
     let started = Instant::now();
-    let store = reopen(opts).await?;
+    // `SledStore::open` itself waits (bounded) for a just-dropped handle's lock.
+    let store = open_store(opts)?;
     let dyn_store: Arc<dyn EventStore> = store.clone();
     let open_started = Instant::now();
     let (projections, report) =
@@ -443,19 +444,4 @@ pub async fn run(
         stats_query_p50_ms,
         stats_query_p99_ms,
     })
-}
-
-/// Reopens the store once the previous handle has let go of sled's lock.
-async fn reopen(opts: &BenchOptions) -> Result<Arc<SledStore>, ProjectionError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match open_store(opts) {
-            Ok(s) => return Ok(s),
-            Err(e) if Instant::now() < deadline => {
-                tracing::debug!(error = %e, "store still locked; retrying");
-                tokio::task::yield_now().await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
 }
