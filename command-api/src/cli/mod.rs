@@ -4,6 +4,7 @@
 mod bench;
 mod bench_http;
 mod bench_more;
+mod bench_soak;
 mod expiry;
 mod logging;
 mod offline;
@@ -138,6 +139,8 @@ enum BenchCommand {
     Dispatch(bench_more::BenchDispatchArgs),
     /// Every benchmark and the peers (runs `bash bench/run` in the repository).
     All(bench_more::BenchAllArgs),
+    /// 10 minutes of mixed load on a `serve` child: RSS, fds, latency sampled and charted.
+    Soak(bench_soak::BenchSoakArgs),
 }
 
 /// Common bench flags.
@@ -188,6 +191,7 @@ pub fn main() -> ExitCode {
         Command::Bench(BenchCommand::Projections(args)) => bench_more::projections(args),
         Command::Bench(BenchCommand::Dispatch(args)) => bench_more::dispatch(args),
         Command::Bench(BenchCommand::All(args)) => bench_more::all(args),
+        Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args),
     };
     match result {
         Ok(code) => code,

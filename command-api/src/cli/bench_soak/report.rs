@@ -1,0 +1,215 @@
+//! The soak's outputs: `soak.json`, `soak.svg` and a summary on stdout.
+
+use std::sync::atomic::Ordering;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::metrics::{Metrics, Percentiles};
+use super::sample::Sample;
+use super::server::ServerChild;
+use super::verdict::{self, Verdict};
+use super::{chart, BenchSoakArgs};
+
+/// Totals over the measured run.
+#[derive(Debug, Serialize)]
+pub struct Totals {
+    /// Command latencies.
+    pub commands: Percentiles,
+    /// Query latencies.
+    pub queries: Percentiles,
+    /// WebSocket connect + subscribe latencies.
+    pub ws_connects: Percentiles,
+    /// Reconnections asked by the churn.
+    pub ws_churned: u64,
+    /// `event` frames received.
+    pub ws_events: u64,
+    /// Frames received.
+    pub ws_frames: u64,
+    /// Fewest clients connected at a sample after the warm-up.
+    pub ws_connected_min: i64,
+}
+
+/// What the server logged.
+#[derive(Debug, Serialize)]
+pub struct ServerSummary {
+    /// Warning lines.
+    pub log_warnings: u64,
+    /// Error lines.
+    pub log_errors: u64,
+    /// The first of them.
+    pub log_first: Vec<String>,
+}
+
+/// Everything `soak.json` holds.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The flags.
+    pub args: BenchSoakArgs,
+    /// Reconnections per second used.
+    pub churn_per_s: usize,
+    /// Cores of the machine (server and load share them).
+    pub cores: usize,
+    /// Setup time (users, tickets, connecting the clients), seconds.
+    pub setup_s: f64,
+    /// The thresholds of the verdict.
+    pub thresholds: serde_json::Value,
+    /// Totals.
+    pub totals: Totals,
+    /// The server's log.
+    pub server: ServerSummary,
+    /// The first error messages of the load.
+    pub first_errors: Vec<String>,
+    /// The judgement.
+    pub verdict: Verdict,
+    /// Every sample.
+    pub samples: Vec<Sample>,
+}
+
+impl Report {
+    /// Gathers the run's figures and judges them.
+    pub fn build(
+        args: BenchSoakArgs,
+        cores: usize,
+        setup_s: f64,
+        samples: Vec<Sample>,
+        metrics: &Metrics,
+        server: &ServerChild,
+    ) -> Self {
+        let log_errors = server.log.errors.load(Ordering::Relaxed);
+        let verdict = verdict::judge(&samples, metrics.errors() + log_errors);
+        let t = metrics.totals();
+        let totals = Totals {
+            commands: t.commands,
+            queries: t.queries,
+            ws_connects: t.connects,
+            ws_churned: metrics.ws_churned.load(Ordering::Relaxed),
+            ws_events: samples.iter().map(|s| s.ws_events).sum(),
+            ws_frames: samples.iter().map(|s| s.ws_frames).sum(),
+            ws_connected_min: samples
+                .iter()
+                .skip(verdict.warmup_samples)
+                .map(|s| s.ws_connected)
+                .min()
+                .unwrap_or(0),
+        };
+        Report {
+            churn_per_s: args.churn(),
+            args,
+            cores,
+            setup_s,
+            thresholds: serde_json::json!({
+                "warmup_fraction": verdict::WARMUP_FRACTION,
+                "warmup_samples_min": verdict::WARMUP_SAMPLES_MIN,
+                "rss_growth_fraction_max": verdict::RSS_GROWTH_FRACTION_MAX,
+                "rss_growth_mib_max": verdict::RSS_GROWTH_MIB_MAX,
+                "fds_slack_max": verdict::FDS_SLACK_MAX,
+                "end_fraction": verdict::END_FRACTION,
+            }),
+            totals,
+            server: ServerSummary {
+                log_warnings: server.log.warnings.load(Ordering::Relaxed),
+                log_errors,
+                log_first: server
+                    .log
+                    .first
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            },
+            first_errors: metrics.first_errors(),
+            verdict,
+            samples,
+        }
+    }
+
+    fn word(&self) -> &'static str {
+        if self.verdict.pass {
+            "PASS"
+        } else {
+            "FAIL"
+        }
+    }
+
+    /// Writes `soak.json` and `soak.svg` into `--out` and prints the summary.
+    pub fn write_and_print(&self) -> anyhow::Result<()> {
+        let json_path = self.args.out.join("soak.json");
+        std::fs::write(&json_path, serde_json::to_string_pretty(self)?)
+            .with_context(|| format!("writing {}", json_path.display()))?;
+        let title = format!(
+            "ticketlog bench soak: {} ({} s, {} cores)",
+            self.word(),
+            self.args.duration_s,
+            self.cores
+        );
+        let subtitle = format!(
+            "{} commands/s by {} writers, {} queries/s, {} WebSocket clients, {} reconnecting/s; sample every {} s; {} errors",
+            self.args.commands_per_s,
+            self.args.writers,
+            self.args.queries_per_s,
+            self.args.ws_clients,
+            self.churn_per_s,
+            self.args.sample_s,
+            self.verdict.errors
+        );
+        let svg_path = self.args.out.join("soak.svg");
+        std::fs::write(
+            &svg_path,
+            chart::render(
+                &title,
+                &subtitle,
+                &self.samples,
+                self.args.duration_s as f64,
+            ),
+        )
+        .with_context(|| format!("writing {}", svg_path.display()))?;
+        let v = &self.verdict;
+        let t = &self.totals;
+        println!(
+            "\nbench soak: {}\n  {subtitle}\n  \
+             server RSS      {:.1} MiB after warm-up, {:.1} MiB at the end, slope {:+.3} MiB/min \
+             ({:+.1} MiB over the run after warm-up; allowed {:.1})\n  \
+             open fds        {} after warm-up, {:.0} at the end, slope {:+.2} fds/min\n  \
+             commands        {} done, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms\n  \
+             queries         {} done, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms\n  \
+             WebSocket       {} connects (churn {}), connect p99 {:.2} ms, at least {} connected, {} events, {} frames\n  \
+             errors          {} (server log: {} errors, {} warnings)\n  \
+             wrote {} and {}",
+            self.word(),
+            v.rss_after_warmup_mib,
+            v.rss_end_mib,
+            v.rss_slope_mib_per_min,
+            v.rss_growth_mib,
+            v.rss_growth_allowed_mib,
+            v.fds_after_warmup,
+            v.fds_end,
+            v.fds_slope_per_min,
+            t.commands.count,
+            t.commands.p50_ms,
+            t.commands.p99_ms,
+            t.commands.max_ms,
+            t.queries.count,
+            t.queries.p50_ms,
+            t.queries.p99_ms,
+            t.queries.max_ms,
+            t.ws_connects.count,
+            t.ws_churned,
+            t.ws_connects.p99_ms,
+            t.ws_connected_min,
+            t.ws_events,
+            t.ws_frames,
+            v.errors,
+            self.server.log_errors,
+            self.server.log_warnings,
+            json_path.display(),
+            svg_path.display()
+        );
+        for reason in &v.reasons {
+            println!("  FAIL: {reason}");
+        }
+        for e in &self.first_errors {
+            println!("  error: {e}");
+        }
+        Ok(())
+    }
+}

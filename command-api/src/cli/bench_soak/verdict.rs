@@ -1,0 +1,214 @@
+//! "No growth trend, no error": after a warm-up, a least-squares slope of
+//! the server's RSS and open descriptors over the rest of the run.
+
+use serde::{Deserialize, Serialize};
+
+use super::sample::Sample;
+
+/// Share of the run (in samples) ignored as warm-up: caches, pools and
+/// allocator arenas fill up then.
+pub const WARMUP_FRACTION: f64 = 0.10;
+/// Fewest warm-up samples.
+pub const WARMUP_SAMPLES_MIN: usize = 1;
+/// Fewest samples after the warm-up for a slope.
+pub const TREND_SAMPLES_MIN: usize = 2;
+/// RSS growth (slope × time after the warm-up) allowed as a share of the
+/// mean RSS...
+pub const RSS_GROWTH_FRACTION_MAX: f64 = 0.10;
+/// ...and in MiB: growth fails only when above both.
+pub const RSS_GROWTH_MIB_MAX: f64 = 16.0;
+/// Descriptors the end of the run may hold above the warm-up's last
+/// sample (clients in the middle of a reconnect, sled's files).
+pub const FDS_SLACK_MAX: f64 = 64.0;
+/// Share of the samples averaged as "the end" for descriptors.
+pub const END_FRACTION: f64 = 0.10;
+
+/// The judgement of one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Verdict {
+    /// PASS or FAIL.
+    pub pass: bool,
+    /// Why it failed (empty when it passed).
+    pub reasons: Vec<String>,
+    /// Samples ignored at the start.
+    pub warmup_samples: usize,
+    /// RSS at the last warm-up sample, MiB.
+    pub rss_after_warmup_mib: f64,
+    /// RSS at the last sample, MiB.
+    pub rss_end_mib: f64,
+    /// Mean RSS after the warm-up, MiB.
+    pub rss_mean_mib: f64,
+    /// Least-squares RSS slope after the warm-up, MiB per minute.
+    pub rss_slope_mib_per_min: f64,
+    /// The slope over the time after the warm-up, MiB.
+    pub rss_growth_mib: f64,
+    /// The growth allowed, MiB: the larger of the two thresholds.
+    pub rss_growth_allowed_mib: f64,
+    /// Descriptors at the last warm-up sample.
+    pub fds_after_warmup: u64,
+    /// Mean descriptors over the last samples.
+    pub fds_end: f64,
+    /// Least-squares descriptor slope after the warm-up, per minute.
+    pub fds_slope_per_min: f64,
+    /// Errors of the load and error lines of the server's log.
+    pub errors: u64,
+}
+
+/// Least-squares slope of `y` over `x`; 0 for fewer than two distinct x.
+pub fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return 0.0;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx == 0.0 {
+        0.0
+    } else {
+        sxy / sxx
+    }
+}
+
+/// Judges the samples of a run with `errors` errors.
+pub fn judge(samples: &[Sample], errors: u64) -> Verdict {
+    let warmup = ((samples.len() as f64 * WARMUP_FRACTION).ceil() as usize).max(WARMUP_SAMPLES_MIN);
+    let mut reasons = vec![];
+    if errors > 0 {
+        reasons.push(format!("{errors} errors"));
+    }
+    let trend = samples.get(warmup..).unwrap_or_default();
+    if trend.len() < TREND_SAMPLES_MIN {
+        reasons.push(format!(
+            "{} samples after a warm-up of {warmup}: at least {TREND_SAMPLES_MIN} are needed",
+            trend.len()
+        ));
+    }
+    let last_warmup = warmup.checked_sub(1).and_then(|i| samples.get(i));
+    let rss: Vec<(f64, f64)> = trend.iter().map(|s| (s.t_s, s.rss_mib)).collect();
+    let fds: Vec<(f64, f64)> = trend.iter().map(|s| (s.t_s, s.fds as f64)).collect();
+    let rss_slope = slope(&rss);
+    let span_s = match (trend.first(), trend.last()) {
+        (Some(a), Some(b)) => b.t_s - a.t_s,
+        _ => 0.0,
+    };
+    let rss_mean = mean(rss.iter().map(|p| p.1));
+    let rss_growth = rss_slope * span_s;
+    let allowed = (rss_mean * RSS_GROWTH_FRACTION_MAX).max(RSS_GROWTH_MIB_MAX);
+    if rss_growth > allowed {
+        reasons.push(format!(
+            "RSS grows {rss_growth:.1} MiB over {span_s:.0} s ({:.2} MiB/min), more than {allowed:.1} MiB",
+            rss_slope * 60.0
+        ));
+    }
+    let end_n = ((samples.len() as f64 * END_FRACTION).ceil() as usize).max(1);
+    let fds_end = mean(trend.iter().rev().take(end_n).map(|s| s.fds as f64));
+    let fds_after_warmup = last_warmup.map_or(0, |s| s.fds);
+    if fds_end > fds_after_warmup as f64 + FDS_SLACK_MAX {
+        reasons.push(format!(
+            "open descriptors end at {fds_end:.0}, more than {FDS_SLACK_MAX} above {fds_after_warmup} after the warm-up"
+        ));
+    }
+    Verdict {
+        pass: reasons.is_empty(),
+        reasons,
+        warmup_samples: warmup,
+        rss_after_warmup_mib: last_warmup.map_or(0.0, |s| s.rss_mib),
+        rss_end_mib: samples.last().map_or(0.0, |s| s.rss_mib),
+        rss_mean_mib: rss_mean,
+        rss_slope_mib_per_min: rss_slope * 60.0,
+        rss_growth_mib: rss_growth,
+        rss_growth_allowed_mib: allowed,
+        fds_after_warmup,
+        fds_end,
+        fds_slope_per_min: slope(&fds) * 60.0,
+        errors,
+    }
+}
+
+fn mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        0.0
+    } else {
+        sum / n as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(rss: impl Fn(f64) -> f64, fds: impl Fn(f64) -> u64) -> Vec<Sample> {
+        (1..=60)
+            .map(|i| {
+                let t = i as f64 * 10.0;
+                Sample {
+                    t_s: t,
+                    rss_mib: rss(t),
+                    fds: fds(t),
+                    threads: 8,
+                    ws_connected: 2000,
+                    commands: 2000,
+                    commands_per_s: 200.0,
+                    command_p50_ms: 1.0,
+                    command_p99_ms: 5.0,
+                    command_max_ms: 9.0,
+                    queries: 1000,
+                    queries_per_s: 100.0,
+                    query_p50_ms: 1.0,
+                    query_p99_ms: 4.0,
+                    ws_connects: 400,
+                    ws_connect_p99_ms: 3.0,
+                    ws_events: 100,
+                    ws_frames: 200,
+                    errors: 0,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn slope_of_a_line_is_its_gradient() {
+        let pts: Vec<(f64, f64)> = (0..10).map(|x| (x as f64, 3.0 * x as f64 + 1.0)).collect();
+        assert!((slope(&pts) - 3.0).abs() < 1e-9);
+        assert_eq!(slope(&[(1.0, 2.0)]), 0.0);
+    }
+
+    #[test]
+    fn flat_after_a_warm_up_passes() {
+        // Growth during the first 10% only, noise afterwards.
+        let s = samples(
+            |t| {
+                if t <= 60.0 {
+                    t
+                } else {
+                    60.0 + (t / 10.0) % 3.0
+                }
+            },
+            |t| 2100 + (t as u64 / 10) % 5,
+        );
+        let v = judge(&s, 0);
+        assert!(v.pass, "{v:?}");
+        assert!(v.rss_slope_mib_per_min.abs() < 0.5);
+    }
+
+    #[test]
+    fn a_leak_an_fd_leak_and_an_error_each_fail() {
+        let leak = judge(&samples(|t| 100.0 + t / 10.0, |_| 2100), 0);
+        assert!(!leak.pass);
+        assert!(leak.reasons[0].contains("RSS grows"), "{leak:?}");
+        let fd_leak = judge(&samples(|_| 100.0, |t| 2100 + t as u64 / 2), 0);
+        assert!(!fd_leak.pass);
+        assert!(fd_leak.reasons[0].contains("descriptors"), "{fd_leak:?}");
+        let errors = judge(&samples(|_| 100.0, |_| 2100), 1);
+        assert_eq!(errors.reasons, vec!["1 errors".to_string()]);
+    }
+
+    #[test]
+    fn too_few_samples_fail() {
+        let s = samples(|_| 100.0, |_| 2100);
+        assert!(!judge(&s[..2], 0).pass);
+    }
+}
