@@ -9,7 +9,7 @@ use serde_json::json;
 
 use command_api::http::rate_limit::RateLimit;
 use command_api::http::HttpOptions;
-use event_store::SledOptions;
+use event_store::{FaultPoint, FaultSpan, SledOptions, StorageFaults};
 
 #[tokio::test]
 async fn every_error_status_in_the_contract_format() {
@@ -246,23 +246,27 @@ async fn rate_limited_requests_get_429_and_append_nothing() {
 }
 
 #[tokio::test]
-async fn store_failure_is_503_and_appends_nothing() {
-    // The writer's first flush fails as if the disk refused it.
+async fn store_failure_is_503_appends_nothing_and_recovers() {
+    // The writer's next flush fails as if the disk refused it, until cleared.
+    let faults = StorageFaults::new();
+    faults.fail(FaultPoint::Flush, 1, FaultSpan::Forever);
     let sled = SledOptions {
-        fail_flush_at: Some(1),
+        faults: Some(faults.clone()),
         ..SledOptions::default()
     };
     let server = TestServer::start_with(HttpOptions::default(), sled).await;
     let cast = server.cast("demo");
     let alice = &cast.alice.1;
-    let (s, b) = server
-        .post("/api/v1/tickets", alice, http_common::ticket_body("one"))
-        .await;
-    assert_eq!(
-        (s, error_code(&b).as_str()),
-        (503, "store_unavailable"),
-        "{b}"
-    );
+    for _ in 0..2 {
+        let (s, b) = server
+            .post("/api/v1/tickets", alice, http_common::ticket_body("one"))
+            .await;
+        assert_eq!(
+            (s, error_code(&b).as_str()),
+            (503, "store_unavailable"),
+            "{b}"
+        );
+    }
     assert_eq!(server.head().await, 0, "nothing was appended");
     let (s, b) = server.get("/api/v1/tickets", alice).await;
     assert_eq!(s, 200, "{b}");
@@ -271,5 +275,60 @@ async fn store_failure_is_503_and_appends_nothing() {
         serde_json::json!([]),
         "no partial ticket is visible"
     );
-    server.stop_without_close().await;
+
+    faults.clear();
+    let id = server.create_ticket(alice, "after the fault").await;
+    assert!(
+        server.head().await > 0,
+        "the store recovered without a restart"
+    );
+    let (s, b) = server.get(&format!("/api/v1/tickets/{id}"), alice).await;
+    assert_eq!((s, b["number"].as_u64()), (200, Some(1)), "{b}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn full_disk_is_503_with_retry_after_and_recovers_when_space_returns() {
+    let faults = StorageFaults::new();
+    let reserve = SledOptions::default().disk_reserve_bytes;
+    let sled = SledOptions {
+        faults: Some(faults.clone()),
+        ..SledOptions::default()
+    };
+    let server = TestServer::start_with(HttpOptions::default(), sled).await;
+    let cast = server.cast("demo");
+    let alice = &cast.alice.1;
+    let id = server.create_ticket(alice, "before").await;
+    let head = server.head().await;
+
+    faults.set_free_bytes(Some(reserve - 1));
+    let (s, headers, b) = server
+        .send(
+            Method::POST,
+            &format!("/api/v1/tickets/{id}/comments"),
+            Some(alice),
+            Some(json!({"body": "no room"})),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (s, error_code(&b).as_str()),
+        (503, "store_unavailable"),
+        "{b}"
+    );
+    assert_eq!(b["error"]["details"]["reason"], "storage_full", "{b}");
+    assert!(headers.get("retry-after").is_some(), "{headers:?}");
+    assert_eq!(server.head().await, head, "nothing was appended");
+
+    faults.set_free_bytes(None);
+    let (s, b) = server
+        .post(
+            &format!("/api/v1/tickets/{id}/comments"),
+            alice,
+            json!({"body": "room again"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(server.head().await, head + 1);
+    server.stop().await;
 }

@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 /// Everything an event-store call can fail with.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     /// Optimistic concurrency: the stream was not at the expected version.
     #[error("version conflict: expected {expected}, actual {actual}")]
@@ -19,6 +19,15 @@ pub enum StoreError {
     /// The backend could not write or read (disk, I/O): nothing was appended.
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The disk is below the store's free-space reserve: nothing was
+    /// appended, and appends resume by themselves once space returns.
+    #[error("storage full: {free_bytes} bytes free, {reserve_bytes} reserved")]
+    StorageFull {
+        /// Free bytes on the store's filesystem at the check.
+        free_bytes: u64,
+        /// The reserve appends must leave free.
+        reserve_bytes: u64,
+    },
     /// Stored data failed an integrity check; it is never served.
     #[error("corrupt record at position {position}: {reason}")]
     Corrupt {

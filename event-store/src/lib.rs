@@ -9,6 +9,7 @@ pub mod access;
 pub mod bench;
 pub mod codec;
 pub mod error;
+pub mod faults;
 pub mod kv;
 pub mod limits;
 pub mod record;
@@ -19,6 +20,7 @@ pub mod upcast;
 
 pub use access::{can_see, can_see_stream, Permission, Principal, Role, StreamAudience};
 pub use error::StoreError;
+pub use faults::{FaultPoint, FaultSpan, StorageFaults};
 pub use kv::{KvEntry, KvProvider, KvTree};
 pub use record::{
     Actor, AppendOutcome, AppendRequest, ExpectedVersion, Hash, NewEvent, RecordedEvent, Tenant,

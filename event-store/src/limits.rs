@@ -8,6 +8,10 @@ pub const RECORD_BYTES_MAX: usize = 64 * 1024;
 pub const BATCH_APPENDS_MAX: usize = 256;
 /// Depth of the queue in front of the single writer (appends waiting).
 pub const WRITER_QUEUE_DEPTH: usize = 4096;
+/// Longest an append waits for the writer's answer before it is refused as
+/// stalled: far above any healthy group commit (milliseconds), short enough
+/// that a wedged disk turns into errors instead of a hung server.
+pub const APPEND_ACK_WAIT_MILLIS_MAX: u64 = 30_000;
 /// Largest page a read may ask for.
 pub const READ_PAGE_MAX: usize = 1000;
 /// Live events buffered per subscriber before it is told it lagged.

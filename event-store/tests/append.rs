@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use common::*;
 use event_store::{
-    EventPayload, EventStore, ExpectedVersion, GeoPoint, NewEvent, SledOptions, SledStore,
-    StoreError, Visibility,
+    EventPayload, EventStore, ExpectedVersion, FaultPoint, FaultSpan, GeoPoint, NewEvent,
+    SledOptions, SledStore, StorageFaults, StoreError, Visibility,
 };
 use uuid::Uuid;
 
@@ -303,8 +303,10 @@ async fn malformed_appends_are_refused_and_append_nothing() {
 #[tokio::test]
 async fn a_failed_flush_acknowledges_nothing_and_leaves_no_trace() {
     let dir = tempfile::tempdir().expect("dir");
+    let faults = StorageFaults::new();
+    faults.fail(FaultPoint::Flush, 2, FaultSpan::Once);
     let options = SledOptions {
-        fail_flush_at: Some(2),
+        faults: Some(faults),
         ..SledOptions::default()
     };
     let store = SledStore::open(dir.path(), options).expect("open");

@@ -91,7 +91,13 @@ struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "TICKETLOG_LOG_FORMAT", default_value = "text")]
     log_format: logging::LogFormat,
+    /// Free disk space, in MiB, below which appends are refused with 503 (0: never).
+    #[arg(long, env = "TICKETLOG_DISK_RESERVE_MIB", default_value_t = event_store::sled_store::DISK_RESERVE_BYTES_DEFAULT / MIB)]
+    disk_reserve_mib: u64,
 }
+
+/// Bytes in a MiB, for flags given in MiB.
+const MIB: u64 = 1024 * 1024;
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {

@@ -37,13 +37,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let (jwt, key_source) = build_jwt(&jwt_config, &args.data, args.token_ttl_secs)?;
     tracing::info!(keys = %key_source, "token verification configured");
-    let store =
-        SledStore::open(store_path(&args.data), SledOptions::default()).with_context(|| {
-            format!(
-                "opening the store in {} (is another server running on it?)",
-                args.data.display()
-            )
-        })?;
+    let store = SledStore::open(
+        store_path(&args.data),
+        SledOptions {
+            disk_reserve_bytes: args.disk_reserve_mib.saturating_mul(super::MIB),
+            ..SledOptions::default()
+        },
+    )
+    .with_context(|| {
+        format!(
+            "opening the store in {} (is another server running on it?)",
+            args.data.display()
+        )
+    })?;
     let options = HttpOptions {
         rate_limit: RateLimit {
             per_second: f64::from(args.rate_limit_per_s),

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 use crate::auth::AuthError;
 use event_store::StoreError;
 
+/// `Retry-After` of a 503 for a full disk: freeing space takes a person.
+const STORAGE_FULL_RETRY_AFTER_SECS: u64 = 30;
+
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -19,7 +22,7 @@ pub struct ApiError {
     pub message: String,
     /// Machine-readable specifics (field names, versions).
     pub details: Value,
-    /// Seconds for `Retry-After` (429).
+    /// Seconds for `Retry-After` (429, 503 for a full disk).
     pub retry_after_secs: Option<u64>,
 }
 
@@ -117,6 +120,16 @@ impl ApiError {
         )
     }
 
+    /// 503 while the disk is below the store's reserve: worth retrying later.
+    pub fn storage_full() -> Self {
+        let mut e = ApiError::unavailable(
+            "the event store's disk is full; nothing was written, retry once space is freed",
+        )
+        .with_details(json!({"reason": "storage_full"}));
+        e.retry_after_secs = Some(STORAGE_FULL_RETRY_AFTER_SECS);
+        e
+    }
+
     /// 500 for what should not happen; the message stays generic.
     pub fn internal() -> Self {
         ApiError::new(
@@ -157,6 +170,10 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) | StoreError::Closed | StoreError::Lagged { .. } => {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable("the event store is unavailable; nothing was written")
+            }
+            StoreError::StorageFull { .. } => {
+                tracing::warn!(error = %e, "append refused: disk below its reserve");
+                ApiError::storage_full()
             }
             StoreError::Corrupt { .. } => {
                 tracing::error!(error = %e, "store integrity failure");
@@ -239,6 +256,10 @@ impl From<crate::service::ServiceError> for ApiError {
             }
             S::VersionConflict { expected, actual } => ApiError::version_conflict(expected, actual),
             S::Rejected(reason) => ApiError::invalid_field("body", reason),
+            S::StorageFull(reason) => {
+                tracing::warn!(%reason, "command not appended: disk below its reserve");
+                ApiError::storage_full()
+            }
             S::Unavailable(reason) => {
                 tracing::warn!(%reason, "command not appended: store unavailable");
                 ApiError::unavailable("the event store is unavailable; nothing was written")

@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// The store refused the events as malformed or too large (400).
     #[error("rejected by the store: {0}")]
     Rejected(String),
+    /// The disk is below the store's reserve; appends resume once space returns (503).
+    #[error("storage full: {0}")]
+    StorageFull(String),
     /// The store could not be reached or written (503).
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -35,7 +38,7 @@ impl ServiceError {
             ServiceError::Domain(e) => e.status(),
             ServiceError::VersionConflict { .. } => 409,
             ServiceError::Rejected(_) => 400,
-            ServiceError::Unavailable(_) => 503,
+            ServiceError::Unavailable(_) | ServiceError::StorageFull(_) => 503,
         }
     }
 
@@ -45,7 +48,7 @@ impl ServiceError {
             ServiceError::Domain(e) => e.code(),
             ServiceError::VersionConflict { .. } => "version_conflict",
             ServiceError::Rejected(_) => "invalid",
-            ServiceError::Unavailable(_) => "unavailable",
+            ServiceError::Unavailable(_) | ServiceError::StorageFull(_) => "unavailable",
         }
     }
 }
@@ -57,6 +60,7 @@ impl From<StoreError> for ServiceError {
                 ServiceError::VersionConflict { expected, actual }
             }
             StoreError::Invalid(m) => ServiceError::Rejected(m),
+            full @ StoreError::StorageFull { .. } => ServiceError::StorageFull(full.to_string()),
             other => ServiceError::Unavailable(other.to_string()),
         }
     }

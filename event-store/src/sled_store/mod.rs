@@ -14,6 +14,7 @@ mod kv;
 mod options;
 pub mod page;
 mod reads;
+mod space;
 mod subscription;
 mod verify;
 mod writer;
@@ -28,8 +29,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{
-    INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS, OPEN_TAIL_CHECK_RECORDS,
-    VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
+    APPEND_ACK_WAIT_MILLIS_MAX, INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS,
+    OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
 };
 use crate::record::{AppendOutcome, AppendRequest, RecordedEvent, HASH_BYTES};
 use crate::schema::StreamId;
@@ -37,7 +38,7 @@ use crate::store::{EventStore, EventStream, VerifyReport};
 
 pub use keys::LOG_TREE;
 pub use kv::{SledKvTree, SIDE_TREE_PREFIX};
-pub use options::{SledOptions, CACHE_CAPACITY_BYTES_DEFAULT};
+pub use options::{SledOptions, CACHE_CAPACITY_BYTES_DEFAULT, DISK_RESERVE_BYTES_DEFAULT};
 pub use verify::verify_dir;
 
 use index::{IndexedAppend, PendingIndex, Span};
@@ -158,7 +159,8 @@ impl SledStore {
             index_signal,
             poisoned,
         };
-        let writer = Writer::new(shared.clone(), live_tx, start, options.fail_flush_at);
+        let space = space::SpaceGuard::new(path.as_ref().to_path_buf(), options.disk_reserve_bytes);
+        let writer = Writer::new(shared.clone(), live_tx, start, options.faults, space);
         let handle = std::thread::Builder::new()
             .name("event-store-writer".into())
             .spawn(move || writer.run(queue_rx))
@@ -289,11 +291,31 @@ impl EventStore for SledStore {
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
         writer::validate_shape(&req)?;
         let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(WriterMsg::Append(Box::new(req), reply))
+        // A wedged writer (sled 0.34 can block in `flush` forever after an
+        // I/O error such as ENOSPC) must not hang every caller with it.
+        let wait = std::time::Duration::from_millis(APPEND_ACK_WAIT_MILLIS_MAX);
+        let stalled = || {
+            tracing::error!(
+                wait_ms = APPEND_ACK_WAIT_MILLIS_MAX,
+                "the writer did not answer in time"
+            );
+            StoreError::Unavailable(format!(
+                "no acknowledgement within {APPEND_ACK_WAIT_MILLIS_MAX} ms: the storage is stalled; \
+                 the append is not acknowledged (retry with the same command id)"
+            ))
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        tokio::time::timeout_at(
+            deadline,
+            self.queue.send(WriterMsg::Append(Box::new(req), reply)),
+        )
+        .await
+        .map_err(|_| stalled())?
+        .map_err(|_| StoreError::Closed)?;
+        tokio::time::timeout_at(deadline, answer)
             .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+            .map_err(|_| stalled())?
+            .map_err(|_| StoreError::Closed)?
     }
 
     async fn read_stream(

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::codec;
 use crate::error::StoreError;
+use crate::faults::{FaultPoint, StorageFaults};
 use crate::limits::{
     APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, INDEX_LAG_EVENTS, INDEX_LAG_EVENTS_MAX,
     LOG_PAGE_BYTES_TARGET, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
@@ -24,6 +25,7 @@ use crate::record::{AppendOutcome, AppendRequest, Hash, RecordedEvent, Tenant, V
 use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
 
 use super::index::{self, IndexedAppend, Span};
+use super::space::SpaceGuard;
 use super::{indexer, keys, page, Shared};
 
 /// The reply to one append.
@@ -35,6 +37,13 @@ pub(crate) enum WriterMsg {
     Append(Box<AppendRequest>, AppendReply),
     /// Finish everything queued before, flush, stop.
     Close(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// How far a failed group commit got.
+struct WriteFailure {
+    /// Whether the batch reached sled (and must be taken back).
+    applied: bool,
+    reason: String,
 }
 
 /// What the writer knows about a stream's end.
@@ -108,8 +117,10 @@ pub(crate) struct Writer {
     head_hash: Hash,
     layout_written: bool,
     index_signal: std::sync::mpsc::SyncSender<()>,
-    flushes: u64,
-    fail_flush_at: Option<u64>,
+    /// Injected faults (tests only).
+    faults: Option<Arc<StorageFaults>>,
+    /// Refuses batches while the disk is below its reserve.
+    space: SpaceGuard,
     /// Set when a failed batch could not be undone: nothing more is accepted.
     poisoned: Option<String>,
 }
@@ -119,7 +130,8 @@ impl Writer {
         shared: Arc<Shared>,
         live: broadcast::Sender<Arc<RecordedEvent>>,
         start: WriterStart,
-        fail_flush_at: Option<u64>,
+        faults: Option<Arc<StorageFaults>>,
+        space: SpaceGuard,
     ) -> Self {
         Writer {
             shared,
@@ -129,8 +141,8 @@ impl Writer {
             head_hash: start.head_hash,
             layout_written: start.layout_written,
             index_signal: start.index_signal,
-            flushes: 0,
-            fail_flush_at,
+            faults,
+            space,
             poisoned: start.poisoned,
         }
     }
@@ -197,6 +209,13 @@ impl Writer {
             }
             return;
         }
+        // Checked before anything is staged: a refused batch leaves no state behind.
+        if let Err(e) = self.space.check(self.faults.as_deref()) {
+            for (_, reply) in appends {
+                let _ = reply.send(Err(e.clone()));
+            }
+            return;
+        }
         let start_head = self.head;
         let start_hash = self.head_hash;
         let mut frames = Frames::default();
@@ -209,10 +228,11 @@ impl Writer {
         }
         if self.head != start_head {
             let (batch, written) = self.batch(start_head, &frames);
-            if let Err(e) = self.write(batch) {
-                self.undo(written, start_head, start_hash);
+            if let Err(failure) = self.write(batch) {
+                tracing::error!(reason = %failure.reason, "group commit failed; nothing acknowledged");
+                self.undo(failure.applied.then_some(written), start_head, start_hash);
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Unavailable(e.clone())));
+                    let _ = reply.send(Err(StoreError::Unavailable(failure.reason.clone())));
                 }
                 return;
             }
@@ -292,30 +312,55 @@ impl Writer {
         (batch, written)
     }
 
-    fn write(&mut self, batch: sled::Batch) -> Result<(), String> {
+    /// Writes, flushes and syncs one batch; says how far it got if not all the way.
+    fn write(&mut self, batch: sled::Batch) -> Result<(), WriteFailure> {
+        let before = |reason: String| WriteFailure {
+            applied: false,
+            reason,
+        };
+        let after = |reason: String| WriteFailure {
+            applied: true,
+            reason,
+        };
+        self.inject(FaultPoint::Write).map_err(before)?;
         self.shared
             .log
             .apply_batch(batch)
-            .map_err(|e| e.to_string())?;
-        self.flushes += 1;
-        if self.fail_flush_at == Some(self.flushes) {
-            return Err(format!("injected failure of flush {}", self.flushes));
-        }
+            .map_err(|e| before(e.to_string()))?;
+        self.inject(FaultPoint::Flush).map_err(after)?;
         self.shared
             .db
             .flush()
-            .map(|_| ())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| after(format!("flush: {e}")))?;
         if let Some(file) = &self.shared.data_file {
-            file.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+            self.inject(FaultPoint::Sync).map_err(after)?;
+            file.sync_data()
+                .map_err(|e| after(format!("fdatasync: {e}")))?;
         }
         self.layout_written = true;
         Ok(())
     }
 
-    /// Takes back a batch that was applied but not made durable, so that
+    /// Asks the fault plan, if any, whether this step must fail.
+    fn inject(&self, point: FaultPoint) -> Result<(), String> {
+        match &self.faults {
+            Some(faults) => faults.check(point),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes back a batch that was applied but not made durable (`written`
+    /// holds its new keys; `None` when it never reached sled), so that
     /// nothing unacknowledged stays visible, and forgets the cached heads.
-    fn undo(&mut self, written: Vec<Vec<u8>>, start_head: u64, start_hash: Hash) {
+    ///
+    /// The undo is flushed at once so that a crash right after a failed
+    /// flush brings the batch back only if the disk already held it; if
+    /// that flush fails too, the next successful group commit carries it.
+    fn undo(&mut self, written: Option<Vec<Vec<u8>>>, start_head: u64, start_hash: Hash) {
+        self.head = start_head;
+        self.head_hash = start_hash;
+        self.heads.clear();
+        let Some(written) = written else { return };
         let mut undo = sled::Batch::default();
         for key in written {
             undo.remove(key);
@@ -331,10 +376,18 @@ impl Writer {
         if let Err(e) = self.shared.log.apply_batch(undo) {
             tracing::error!(error = %e, "could not undo a failed batch; store refuses further appends");
             self.poisoned = Some(format!("failed batch could not be undone: {e}"));
+            return;
         }
-        self.head = start_head;
-        self.head_hash = start_hash;
-        self.heads.clear();
+        let flushed = self.inject(FaultPoint::Flush).and_then(|()| {
+            self.shared
+                .db
+                .flush()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "undo of a failed batch not flushed yet");
+        }
     }
 
     /// The first outcome of `command`, if it was appended before.
