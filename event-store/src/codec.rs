@@ -82,12 +82,20 @@ pub(crate) fn to_bincode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError>
 /// Length prefixes are claimed against [`RECORD_BYTES_MAX`] before bincode
 /// allocates for them: without a limit a corrupt length that passes the
 /// checksum (or a crafted one) aborts the process on allocation (found by
-/// fuzz/record_decode).
+/// fuzz/record_decode). Trailing bytes are refused.
 pub(crate) fn from_bincode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, String> {
     let config = bincode_config().with_limit::<RECORD_BYTES_MAX>();
-    bincode::serde::decode_from_slice(bytes, config)
-        .map(|(v, _)| v)
-        .map_err(|e| e.to_string())
+    let (value, read) =
+        bincode::serde::decode_from_slice(bytes, config).map_err(|e| e.to_string())?;
+    // Bytes the body does not account for are not ours to ignore: the
+    // writer never leaves any, so they mean damage or forgery.
+    if read != bytes.len() {
+        return Err(format!(
+            "{} trailing bytes after the body",
+            bytes.len() - read
+        ));
+    }
+    Ok(value)
 }
 
 /// The hash of a record whose schema version and body bytes are given.
@@ -284,5 +292,17 @@ mod tests {
         assert_eq!((&out[6..], hash), (&sealed.0[..], sealed.1));
         let back = decode(7, &out[6..]).expect("decodes");
         assert_eq!(back, RecordedEvent { hash, ..rec });
+
+        // The same body with one byte more, sealed with a valid checksum and
+        // hash, is refused rather than decoded with the byte ignored.
+        let mut longer = body.clone();
+        longer.push(0);
+        let (resealed, _) = seal(SCHEMA_VERSION, &rec.prev_hash, &longer);
+        match decode(7, &resealed) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                assert!(reason.contains("1 trailing bytes"), "{reason}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
     }
 }

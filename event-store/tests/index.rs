@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use event_store::limits::INDEX_LAG_EVENTS;
-use event_store::sled_store::{keys, LOG_TREE};
+use event_store::sled_store::{keys, verify_dir, LOG_TREE};
 use event_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError};
 use uuid::Uuid;
 
@@ -218,4 +218,54 @@ async fn runs_left_by_an_interrupted_chunk_are_harmless() {
     let store = SledStore::open(dir.path(), SledOptions::default()).expect("reopen again");
     assert_streams_match_the_log(store.as_ref()).await;
     close(store).await;
+}
+
+/// `verify` proves the command index too: idempotent retries depend on it.
+/// A copy without its command buckets, and one whose entry points one
+/// position off, are both reported at the first record they misplace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn verify_checks_the_command_index() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open");
+    fill(&store).await;
+    close(store).await;
+    assert!(verify_dir(dir.path(), &|_, _| {}).expect("verify").ok());
+
+    let scratch = tempfile::tempdir().expect("scratch");
+    let copy = |name: &str, alter: &dyn Fn(&sled::Tree)| {
+        let path = scratch.path().join(name);
+        copy_dir(dir.path(), &path);
+        let db = open_raw(&path);
+        let log = db.open_tree(LOG_TREE).expect("log");
+        alter(&log);
+        db.flush().expect("flush");
+        path
+    };
+    let buckets = |log: &sled::Tree| -> Vec<(sled::IVec, sled::IVec)> {
+        log.scan_prefix(keys::commands_prefix())
+            .map(|kv| kv.expect("scan"))
+            .collect()
+    };
+
+    let without = copy("without", &|log| {
+        for (key, _) in buckets(log) {
+            log.remove(key).expect("remove");
+        }
+    });
+    let report = verify_dir(&without, &|_, _| {}).expect("verify runs");
+    let (at, why) = report.failure.expect("missing buckets detected");
+    assert!(why.contains("command index"), "{why}");
+    assert_eq!(at, 1, "the first indexed record");
+
+    // Bucket entries are 56 bytes; bytes 40..48 hold the first position.
+    let shifted = copy("shifted", &|log| {
+        let (key, value) = buckets(log).into_iter().next().expect("a bucket");
+        let mut value = value.to_vec();
+        let first = u64::from_be_bytes(value[40..48].try_into().expect("8 bytes"));
+        value[40..48].copy_from_slice(&(first + 1).to_be_bytes());
+        log.insert(key, value).expect("insert");
+    });
+    let report = verify_dir(&shifted, &|_, _| {}).expect("verify runs");
+    let (_, why) = report.failure.expect("shifted entry detected");
+    assert!(why.contains("command index"), "{why}");
 }

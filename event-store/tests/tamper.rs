@@ -18,19 +18,6 @@ const CRC_AT: usize = 1;
 const HASH_AT: usize = 5;
 const BODY_AT: usize = 39;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
-}
-
 /// Events per append after the three creations, cycling; each append is its
 /// own group commit (they are awaited one by one), so its events share one
 /// page: 1..=3 are single-record pages, then 4..=7, 8, 9..=13, 14..=15,

@@ -1,6 +1,6 @@
 //! Walking the log to prove it intact: page framing, checksums, contiguity
-//! of positions and stream versions, the stream index, the hash chain and the
-//! head meta.
+//! of positions and stream versions, the stream and command indexes, the
+//! hash chain and the head meta.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
@@ -12,7 +12,7 @@ use crate::record::{Hash, HASH_BYTES};
 use crate::schema::StreamId;
 use crate::store::VerifyReport;
 
-use super::index::{self, Span};
+use super::index::{self, IndexedAppend, Span};
 use super::{keys, reads};
 
 /// Where a walk stands between steps, so it can be resumed in chunks.
@@ -36,8 +36,12 @@ pub(crate) struct Walk {
     pub(crate) records: u64,
     /// The head meta, read when the walk started.
     pub(crate) head_meta: Option<(u64, Hash)>,
-    /// Positions `1..=indexed` must be found through the stream index.
+    /// Positions `1..=indexed` must be found through the stream index and
+    /// the command index.
     indexed: u64,
+    /// The command index's entry for the append of the last record checked,
+    /// so an append's records cost one lookup, not one each.
+    command: Option<IndexedAppend>,
     /// The first failure found.
     pub(crate) failure: Option<(u64, String)>,
     /// Set when every record has been walked.
@@ -78,6 +82,7 @@ impl Walk {
             prev_hash: [0; HASH_BYTES],
             versions: Some(HashMap::new()),
             runs: HashMap::new(),
+            command: None,
             trust_first_prev: false,
             end: None,
             records: 0,
@@ -104,6 +109,7 @@ impl Walk {
             prev_hash: [0; HASH_BYTES],
             versions: None,
             runs: HashMap::new(),
+            command: None,
             indexed: 0,
             trust_first_prev: true,
             end: None,
@@ -186,6 +192,8 @@ impl Walk {
                 if indexed != Some(position) {
                     return Err("stream index does not point at this record".into());
                 }
+                self.check_command_index(&rec.command_id, &rec.stream_id, position)
+                    .map_err(reason)?;
             }
         }
         Ok(())
@@ -206,6 +214,32 @@ impl Walk {
             *run = index::spans_from(&self.log, stream, version, 1)?.into();
         }
         Ok(run.front().and_then(|s| s.position_of(version)))
+    }
+
+    /// The command index must hold the record's command with an append that
+    /// covers this position in this stream: idempotent retries rely on it.
+    fn check_command_index(
+        &mut self,
+        command: &uuid::Uuid,
+        stream: &StreamId,
+        position: u64,
+    ) -> Result<(), StoreError> {
+        let covers = |a: &IndexedAppend| {
+            a.command == *command
+                && a.stream == *stream
+                && (a.span.first_position..=a.span.last_position()).contains(&position)
+        };
+        if self.command.as_ref().is_some_and(covers) {
+            return Ok(());
+        }
+        self.command = index::find_command(&self.log, command)?;
+        if self.command.as_ref().is_some_and(covers) {
+            return Ok(());
+        }
+        Err(StoreError::Corrupt {
+            position,
+            reason: format!("command index does not point at this record (command {command})"),
+        })
     }
 
     /// After the last record: the head meta must name it.
