@@ -140,10 +140,19 @@ struct Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
-        for room in self.rooms.keys() {
-            self.feed.hub().leave(*room, self.conn.id);
+        for (room, sub) in self.rooms.drain() {
+            leave(&self.feed, &self.conn, room, &sub);
         }
     }
+}
+
+/// Takes `conn` out of `room`; a typing indicator it left on is turned off
+/// first, or the others would see it typing until they reload.
+fn leave(feed: &FeedState, conn: &ConnHandle, room: RoomId, sub: &RoomSub) {
+    if sub.typing {
+        feed.hub().typing(room, conn, false);
+    }
+    feed.hub().leave(room, conn.id);
 }
 
 async fn read_loop(
@@ -386,10 +395,10 @@ impl Session {
     }
 
     fn unsubscribe(&mut self, name: &str) {
-        let room = RoomId::parse(name);
-        match room.filter(|r| self.rooms.remove(r).is_some()) {
-            Some(room) => {
-                self.feed.hub().leave(room, self.conn.id);
+        let left = RoomId::parse(name).and_then(|r| self.rooms.remove(&r).map(|sub| (r, sub)));
+        match left {
+            Some((room, sub)) => {
+                leave(&self.feed, &self.conn, room, &sub);
                 self.reply(frames::unsubscribed(room));
             }
             None => self.error(ErrorCode::BadRequest, name, "not subscribed"),

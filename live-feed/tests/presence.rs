@@ -120,3 +120,43 @@ async fn read_receipts_are_recorded_and_broadcast() {
         .await;
     assert_eq!(customer.next_main().await["code"], "bad_request");
 }
+
+#[tokio::test]
+async fn a_typist_who_leaves_stops_typing_for_the_others() {
+    let h = Harness::start().await;
+    let ticket = h.ticket(&h.customer).await;
+    let room = format!("ticket:{ticket}");
+    let mut agent = h.connect("agent").await;
+    agent.subscribe(&room, None).await;
+
+    // Leaving by unsubscribing, while typing.
+    let mut customer = h.connect("customer").await;
+    customer.subscribe(&room, None).await;
+    customer
+        .send(json!({"type": "typing", "room": room, "typing": true}))
+        .await;
+    assert_eq!(agent.next_of("typing").await["typing"], true);
+    customer
+        .send(json!({"type": "unsubscribe", "room": room}))
+        .await;
+    let t = agent.next_of("typing").await;
+    assert_eq!(
+        (t["user"]["name"].as_str(), &t["typing"]),
+        (Some("carol"), &json!(false))
+    );
+    assert_eq!(names(&agent.next_of("presence").await), vec!["alice"]);
+
+    // Leaving by dropping the connection, while typing.
+    let mut customer = h.connect("customer").await;
+    customer.subscribe(&room, None).await;
+    customer
+        .send(json!({"type": "typing", "room": room, "typing": true}))
+        .await;
+    assert_eq!(agent.next_of("typing").await["typing"], true);
+    drop(customer);
+    let t = agent.next_of("typing").await;
+    assert_eq!(
+        (t["user"]["name"].as_str(), &t["typing"]),
+        (Some("carol"), &json!(false))
+    );
+}
