@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    DispatchChoice, DispatchId, DispatchStage, EventPayload, Location, Priority, RecordedEvent,
-    TicketId, TicketKind, TicketStatus, UserId,
+    DispatchChoice, DispatchId, DispatchStage, EventPayload, GeoPoint, Location, Priority,
+    RecordedEvent, TicketId, TicketKind, TicketStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +49,8 @@ pub struct DispatchState {
     pub distance_km: Option<f64>,
     /// Estimated travel time at request time.
     pub eta_minutes: Option<f64>,
+    /// The technician's last position reported with a progress step.
+    pub last_location: Option<GeoPoint>,
     /// When it was requested.
     pub requested_at: Micros,
     /// When it last changed.
@@ -179,6 +181,7 @@ impl TicketState {
                     status: DispatchStatus::Requested,
                     distance_km: *distance_km,
                     eta_minutes: *eta_minutes,
+                    last_location: None,
                     requested_at: at,
                     updated_at: at,
                 })
@@ -196,16 +199,23 @@ impl TicketState {
                 self.dispatch_moved(*dispatch_id, DispatchStatus::Declined, None, at)
             }
             EventPayload::DispatchProgressed {
-                dispatch_id, stage, ..
+                dispatch_id,
+                stage,
+                location,
             } => {
                 let status = match stage {
                     DispatchStage::EnRoute => DispatchStatus::EnRoute,
                     DispatchStage::OnSite => DispatchStatus::OnSite,
                 };
-                self.dispatch_moved(*dispatch_id, status, None, at)
+                self.dispatch_moved(*dispatch_id, status, None, at);
+                self.dispatch_located(*dispatch_id, location);
             }
-            EventPayload::DispatchCompleted { dispatch_id, .. } => {
-                self.dispatch_moved(*dispatch_id, DispatchStatus::Completed, None, at)
+            EventPayload::DispatchCompleted {
+                dispatch_id,
+                location,
+            } => {
+                self.dispatch_moved(*dispatch_id, DispatchStatus::Completed, None, at);
+                self.dispatch_located(*dispatch_id, location);
             }
             // Reading changes nothing a person would call an update.
             EventPayload::ReadReceiptRecorded { .. } => return,
@@ -228,6 +238,13 @@ impl TicketState {
                 d.technician = technician;
             }
             d.updated_at = at;
+        }
+    }
+
+    /// Keeps the technician's position when a step reports one.
+    fn dispatch_located(&mut self, id: DispatchId, location: &Option<GeoPoint>) {
+        if let (Some(d), Some(l)) = (self.dispatch.as_mut().filter(|d| d.id == id), location) {
+            d.last_location = Some(*l);
         }
     }
 
@@ -275,6 +292,8 @@ pub struct DispatchView {
     pub distance_km: Option<f64>,
     /// Estimated travel time at request time.
     pub eta_minutes: Option<f64>,
+    /// The technician's last position reported with a progress step.
+    pub last_location: Option<GeoPoint>,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
     /// When it last changed.
@@ -290,6 +309,7 @@ impl DispatchView {
             choice: d.choice,
             distance_km: d.distance_km,
             eta_minutes: d.eta_minutes,
+            last_location: d.last_location,
             requested_at: instant(d.requested_at),
             updated_at: instant(d.updated_at),
         }

@@ -145,6 +145,8 @@ pub struct Dispatch {
     pub distance_km: Option<f64>,
     /// ETA at request time.
     pub eta_minutes: Option<f64>,
+    /// Search radius of the request; a re-dispatch after a decline keeps it.
+    pub radius_km: f64,
     /// When it was requested.
     pub requested_at: DateTime<Utc>,
     /// Last position reported with a progress step.
@@ -279,6 +281,7 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
             choice,
             distance_km,
             eta_minutes,
+            radius_km,
             ..
         } => ticket.dispatches.push(Dispatch {
             id: *dispatch_id,
@@ -291,6 +294,7 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
             },
             distance_km: *distance_km,
             eta_minutes: *eta_minutes,
+            radius_km: *radius_km,
             requested_at: at,
             last_location: None,
             decline_reason: None,
@@ -349,7 +353,8 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
 
 impl snapshots::Aggregate for TicketState {
     const NAME: &'static str = "ticket";
-    const SNAPSHOT_VERSION: u16 = 1;
+    /// 2: dispatches keep their search radius.
+    const SNAPSHOT_VERSION: u16 = 2;
 
     fn evolve(self, event: &RecordedEvent) -> Self {
         evolve(self, event)

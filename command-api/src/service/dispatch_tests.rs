@@ -568,3 +568,41 @@ impl DispatchById for Ticket {
             .expect("dispatch of this ticket")
     }
 }
+
+#[tokio::test]
+async fn a_redispatch_searches_as_far_as_the_declined_request() {
+    let f = fixture(ServiceConfig::default());
+    f.three_technicians().await;
+    let ticket = f.ticket(Priority::High, Some(paris(None))).await;
+    // 7 km reaches Dave (~1 km) and Tom (~5 km), not Ann (~10 km).
+    let first = Uuid::now_v7();
+    let action = Action::AssignDispatch(AssignDispatch {
+        ticket_id: ticket,
+        dispatch_id: first,
+        technician_id: None,
+        radius_km: Some(7.0),
+        speed_kmh: 0.0,
+        technicians: vec![],
+    });
+    f.run(&agent(), action, t0()).await;
+    assert_eq!(
+        f.state(ticket).await.dispatch_by_id(first).technician,
+        Some(dave().user_id)
+    );
+
+    f.run(&dave(), decline(first), after_secs(10)).await;
+    let second = f.state(ticket).await.dispatches[1].clone();
+    assert_eq!(second.technician, Some(tom().user_id));
+    match f.event_of(second.id, "DispatchRequested").await.payload {
+        EventPayload::DispatchRequested { radius_km, .. } => assert_eq!(radius_km, 7.0),
+        other => panic!("{other:?}"),
+    }
+
+    // Tom declines: Ann is beyond the 7 km the agent asked for.
+    f.run(&tom(), decline(second.id), after_secs(20)).await;
+    let third = f.state(ticket).await.dispatches[2].clone();
+    assert_eq!(
+        (third.technician, third.choice),
+        (None, DispatchChoice::Broadcast)
+    );
+}

@@ -373,12 +373,21 @@ impl CommandService {
                 return Ok(None);
             }
         }
+        // A re-dispatch searches as far as the declined request did.
+        let radius_km = match follow_up {
+            FollowUp::AutoDispatch => None,
+            FollowUp::Redispatch { after } => state
+                .ticket
+                .as_ref()
+                .and_then(|t| t.dispatches.iter().find(|d| d.id == after))
+                .map(|d| d.radius_km),
+        };
         let dispatch_id = Uuid::now_v7();
         let action = Action::AssignDispatch(AssignDispatch {
             ticket_id: ticket,
             dispatch_id,
             technician_id: None,
-            radius_km: None,
+            radius_km,
             speed_kmh: 0.0,
             technicians: Vec::new(),
         });

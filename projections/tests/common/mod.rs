@@ -260,7 +260,10 @@ pub fn scenario() -> Script {
         EventPayload::DispatchProgressed {
             dispatch_id: DISPATCH,
             stage: DispatchStage::EnRoute,
-            location: None,
+            location: Some(event_store::GeoPoint {
+                lat: 48.8700,
+                lon: 2.3300,
+            }),
         },
     );
     s.emit(
@@ -270,7 +273,10 @@ pub fn scenario() -> Script {
         EventPayload::DispatchProgressed {
             dispatch_id: DISPATCH,
             stage: DispatchStage::OnSite,
-            location: None,
+            location: Some(event_store::GeoPoint {
+                lat: 48.8566,
+                lon: 2.3522,
+            }),
         },
     );
     s.emit(
