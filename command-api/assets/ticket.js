@@ -334,6 +334,12 @@
       if (typeof d.distance_km === "number") extra.push(d.distance_km.toFixed(1) + " km");
       if (typeof d.eta_minutes === "number") extra.push("ETA " + Math.round(d.eta_minutes) + " min");
       if (extra.length) box.append(el("div", { class: "small muted" }, extra.join(" · ")));
+      const at = d.last_location;
+      if (at && typeof at.lat === "number" && typeof at.lon === "number") {
+        const where = at.lat.toFixed(4) + ", " + at.lon.toFixed(4);
+        box.append(el("div", { class: "small muted", id: "dispatch-location" }, "Last seen at ",
+          el("a", { href: `https://www.openstreetmap.org/?mlat=${at.lat}&mlon=${at.lon}#map=16/${at.lat}/${at.lon}`, target: "_blank", rel: "noopener noreferrer" }, where)));
+      }
     } else {
       box.append(el("span", { class: "muted" }, "None"));
     }
