@@ -540,3 +540,134 @@ async fn list_updates_live_audit_slider_and_statistics() {
     customer.quit().await;
     agent.quit().await;
 }
+
+/// Clicks the dispatch panel's button labelled `label`, once it is there.
+async fn click_dispatch_button(s: &Session, label: &str) {
+    s.wait_for(
+        &format!("the {label:?} button"),
+        "return Array.from(document.querySelectorAll('#dispatch button')).some(b => b.textContent === arguments[0]);",
+        json!([label]),
+        UI_WAIT,
+    )
+    .await;
+    s.js(
+        "Array.from(document.querySelectorAll('#dispatch button')).find(b => b.textContent === arguments[0]).click();",
+        json!([label]),
+    )
+    .await;
+}
+
+/// Waits until the dispatch panel's status pill says `label`.
+async fn wait_dispatch_pill(s: &Session, label: &str, timeout: Duration) {
+    s.wait_for(
+        &format!("the dispatch pill saying {label:?}"),
+        "const p = document.querySelector('#dispatch .pill'); return p && p.textContent === arguments[0];",
+        json!([label]),
+        timeout,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn technician_works_a_dispatch_on_a_phone_while_a_socketless_agent_polls() {
+    let Some(paths) = browser_paths() else { return };
+    let _one = BROWSER_TESTS.lock().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let server = Server::start(data.path(), any_port());
+    let carol = Api::login(&server, "carol").await;
+    let alice = Api::login(&server, "alice").await;
+    let dave = Api::login(&server, "dave").await;
+    let ticket = carol
+        .create_ticket("Badge reader dead at gate 2", "high")
+        .await;
+    alice
+        .send(
+            reqwest::Method::POST,
+            &format!("/api/v1/tickets/{ticket}/dispatches"),
+            Some(json!({"technician_id": dave.user_id})),
+        )
+        .await;
+
+    let driver = Driver::start(&paths).await;
+    // The agent's browser cannot open WebSockets at all (a proxy that
+    // strips upgrades, say): the page must say so and keep up by polling.
+    let agent = driver.session(DESKTOP.0, DESKTOP.1).await;
+    agent
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": "window.WebSocket = function () { throw new Error('blocked by the test'); };"}),
+        )
+        .await;
+    ui_login(&agent, &server, "alice").await;
+    agent
+        .goto(&server.url(&format!("/app/tickets/{ticket}")))
+        .await;
+    wait_dispatch_pill(&agent, "Requested", UI_WAIT).await;
+    agent
+        .wait_for(
+            "the agent's page to say it is polling",
+            "const c = document.getElementById('conn'); return c && c.dataset.state === 'polling';",
+            json!([]),
+            RECONNECT_WAIT,
+        )
+        .await;
+
+    // The technician, on a phone, works the dispatch through its buttons.
+    let tech = driver.session(PHONE.0, PHONE.1).await;
+    ui_login(&tech, &server, "dave").await;
+    tech.goto(&server.url(&format!("/app/tickets/{ticket}")))
+        .await;
+    wait_live(&tech, "the technician's feed").await;
+    for (button, pill) in [
+        ("Accept", "Accepted"),
+        ("En route", "En route"),
+        ("On site", "On site"),
+        ("Completed", "Completed"),
+    ] {
+        click_dispatch_button(&tech, button).await;
+        wait_dispatch_pill(&tech, pill, UI_WAIT).await;
+    }
+    shoot(&tech, "technician-dispatch-phone").await;
+
+    // Polling brings the agent's page to the same place (one poll period
+    // plus a margin), without a socket.
+    wait_dispatch_pill(&agent, "Completed", Duration::from_secs(15)).await;
+    let state = agent
+        .js(
+            "return document.getElementById('conn').dataset.state;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(state, "polling", "the socket stayed blocked throughout");
+    shoot(&agent, "agent-polling").await;
+
+    let erin = Api::login(&server, "erin").await;
+    let audit = erin
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/tickets/{ticket}/audit"),
+            None,
+        )
+        .await;
+    let kinds: Vec<&str> = audit["events"]
+        .as_array()
+        .expect("audit items")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .filter(|k| k.starts_with("Dispatch"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "DispatchRequested",
+            "DispatchAccepted",
+            "DispatchProgressed",
+            "DispatchProgressed",
+            "DispatchCompleted"
+        ],
+        "each click appended exactly one event"
+    );
+    tech.quit().await;
+    agent.quit().await;
+    server.stop();
+}

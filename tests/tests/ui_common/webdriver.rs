@@ -230,6 +230,16 @@ impl Session {
         }
     }
 
+    /// Runs a Chrome DevTools Protocol command through chromedriver.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
+    }
+
     /// Resizes the window.
     pub async fn set_size(&self, width: u32, height: u32) {
         self.call(
