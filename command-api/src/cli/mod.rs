@@ -2,10 +2,12 @@
 //! as `TICKETLOG_<FLAG>`.
 
 mod bench;
+mod bench_fanout;
 mod bench_http;
 mod bench_more;
 mod bench_soak;
 mod expiry;
+mod fd_limit;
 mod logging;
 mod offline;
 mod rebuild;
@@ -147,6 +149,8 @@ enum BenchCommand {
     All(bench_more::BenchAllArgs),
     /// 10 minutes of mixed load on a `serve` child: RSS, fds, latency sampled and charted.
     Soak(bench_soak::BenchSoakArgs),
+    /// N WebSocket clients over 100 ticket rooms of a `serve` child: delivery latency, RSS per connection.
+    Fanout(bench_fanout::BenchFanoutArgs),
 }
 
 /// Common bench flags.
@@ -198,6 +202,7 @@ pub fn main() -> ExitCode {
         Command::Bench(BenchCommand::Dispatch(args)) => bench_more::dispatch(args),
         Command::Bench(BenchCommand::All(args)) => bench_more::all(args),
         Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args),
+        Command::Bench(BenchCommand::Fanout(args)) => bench_fanout::run(args),
     };
     match result {
         Ok(code) => code,

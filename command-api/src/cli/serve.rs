@@ -15,6 +15,10 @@ use super::{expiry, logging, signals, ServeArgs};
 /// Runs the server until a shutdown signal, then closes the store.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, "info,sled=warn");
+    // One descriptor per WebSocket client: 10,000 of them need more than
+    // the usual soft limit of 1,024.
+    let nofile = super::fd_limit::raise_to_hard();
+    tracing::info!(soft = ?nofile.soft, hard = ?nofile.hard, "open-files limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
