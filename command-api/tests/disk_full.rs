@@ -7,21 +7,21 @@
 //! Mounting needs root (CI runs as root); elsewhere the test says it cannot
 //! mount and returns. The store's own tests cover the same rule in-process.
 
-use std::io::{BufRead, BufReader, Write};
+mod serve_child;
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
+use serve_child::{ticketlog, ServeChild};
 
-const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
 const DISK_MIB: u64 = 128;
 const RESERVE_MIB: u64 = 32;
 /// Free space the filler leaves: below the reserve, with room for the
 /// server's reads and side trees.
 const LEAVE_MIB: u64 = 16;
 const MIB: u64 = 1024 * 1024;
-const START_TIMEOUT: Duration = Duration::from_secs(30);
 const TENANT: &str = "full";
 const ADMIN: &str = "root";
 const PASSWORD: &str = "disk-full-password";
@@ -48,77 +48,6 @@ impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.dir.path()).status();
     }
-}
-
-/// `ticketlog serve` as a child; stopped with SIGTERM.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(["--disk-reserve-mib", &RESERVE_MIB.to_string()])
-            .arg("--data")
-            .arg(data)
-            .env("RUST_LOG", "info,sled=warn")
-            .env_remove("TICKETLOG_LISTEN")
-            .env_remove("TICKETLOG_DATA")
-            .env_remove("TICKETLOG_JWT_SECRET")
-            .env_remove("TICKETLOG_DISK_RESERVE_MIB")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Finds the address, then drains so the server never blocks on the pipe.
-        std::thread::spawn(move || {
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if sent {
-                    continue;
-                }
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["fields"]["message"] == "ticketlog listening" {
-                        if let Some(a) = v["fields"]["addr"].as_str() {
-                            let _ = tx.send(a.to_string());
-                            sent = true;
-                        }
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(START_TIMEOUT)
-            .expect("serve listens in time");
-        Server { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM");
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "serve exited with {status} on SIGTERM");
-    }
-}
-
-fn ticketlog(args: &[&str], data: &Path) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("TICKETLOG_DATA")
-        .output()
-        .expect("run ticketlog")
 }
 
 /// Writes a file until fewer than `leave_bytes` are free on `dir`'s filesystem.
@@ -159,20 +88,6 @@ async fn post(
     (status, r.json().await.expect("json body"), retry)
 }
 
-async fn head(client: &reqwest::Client, server: &Server) -> u64 {
-    let deadline = Instant::now() + START_TIMEOUT;
-    loop {
-        if let Ok(r) = client.get(server.url("/healthz")).send().await {
-            if r.status().is_success() {
-                let v: Value = r.json().await.expect("healthz");
-                return v["head"].as_u64().expect("head");
-            }
-        }
-        assert!(Instant::now() < deadline, "server healthy in time");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_disk_answers_503_and_recovers_when_space_returns() {
     let Some(disk) = SmallDisk::mount() else {
@@ -196,9 +111,10 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
         &data,
     );
     assert!(added.status.success(), "user add: {added:?}");
-    let server = Server::start(&data);
+    let reserve = RESERVE_MIB.to_string();
+    let server = ServeChild::start(&data, &["--disk-reserve-mib", &reserve]);
     let client = reqwest::Client::new();
-    head(&client, &server).await;
+    server.healthy_head(&client).await;
     let login: Value = client
         .post(server.url("/api/v1/auth/token"))
         .json(&json!({"tenant": TENANT, "username": ADMIN, "password": PASSWORD}))
@@ -215,7 +131,7 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
     let comments = server.url(&format!("/api/v1/tickets/{id}/comments"));
-    let before = head(&client, &server).await;
+    let before = server.healthy_head(&client).await;
 
     let filler = fill(disk.dir.path(), LEAVE_MIB * MIB);
     for _ in 0..3 {
@@ -234,7 +150,11 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
         assert_eq!(b["error"]["details"]["reason"], "storage_full", "{b}");
         assert!(retry.is_some(), "503 for a full disk carries Retry-After");
     }
-    assert_eq!(head(&client, &server).await, before, "nothing was appended");
+    assert_eq!(
+        server.healthy_head(&client).await,
+        before,
+        "nothing was appended"
+    );
     let r = client
         .get(server.url(&format!("/api/v1/tickets/{id}")))
         .bearer_auth(&token)
@@ -250,7 +170,7 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
     std::fs::remove_file(filler).expect("free the space");
     let (s, b, _) = post(&client, comments, &token, json!({"body": "room again"})).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(head(&client, &server).await, before + 1);
+    assert_eq!(server.healthy_head(&client).await, before + 1);
 
     server.stop();
     let verified = ticketlog(&["verify"], &data);

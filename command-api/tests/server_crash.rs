@@ -18,19 +18,19 @@
 //! Cycles: `TICKETLOG_CRASH_CYCLES` (default 20); seed of the load and
 //! kill moments: `TICKETLOG_CRASH_SEED` (printed on start).
 
+mod serve_child;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use serve_child::{ticketlog_ok, ServeChild, NO_RATE_LIMIT};
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
 const CYCLES_ENV: &str = "TICKETLOG_CRASH_CYCLES";
 const SEED_ENV: &str = "TICKETLOG_CRASH_SEED";
 const CYCLES_DEFAULT: usize = 20;
@@ -39,7 +39,6 @@ const CLIENTS: usize = 4;
 const ACKS_BEFORE_KILL_MAX: usize = 150;
 /// Most extra delay before the kill, after the drawn number of acks.
 const KILL_JITTER_MS_MAX: u64 = 30;
-const SERVER_START_TIMEOUT: Duration = Duration::from_secs(30);
 const LOAD_TIMEOUT: Duration = Duration::from_secs(20);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 const PAGE_LIMIT: usize = 500;
@@ -60,124 +59,6 @@ struct Ack {
     position: u64,
 }
 
-/// A `ticketlog serve` child.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args([
-                "--rate-limit-per-s",
-                "1000000",
-                "--rate-limit-burst",
-                "1000000",
-            ])
-            .arg("--data")
-            .arg(data)
-            .env("RUST_LOG", "info,sled=warn")
-            .env_remove("TICKETLOG_LISTEN")
-            .env_remove("TICKETLOG_DATA")
-            .env_remove("TICKETLOG_JWT_SECRET")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ticketlog serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = std::sync::mpsc::channel::<Result<String, String>>();
-        // Reads the log until the process ends: finds the address, then
-        // drains so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut head = String::new();
-            let mut sent = false;
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if sent {
-                    continue;
-                }
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    if v["fields"]["message"] == "ticketlog listening" {
-                        if let Some(a) = v["fields"]["addr"].as_str() {
-                            let _ = tx.send(Ok(a.to_string()));
-                            sent = true;
-                            continue;
-                        }
-                    }
-                }
-                head.push_str(&line);
-                head.push('\n');
-            }
-            if !sent {
-                let _ = tx.send(Err(head));
-            }
-        });
-        let addr = match rx.recv_timeout(SERVER_START_TIMEOUT) {
-            Ok(Ok(a)) => a,
-            Ok(Err(log)) => panic!("serve exited before listening: {log}"),
-            Err(e) => panic!("serve did not listen within {SERVER_START_TIMEOUT:?}: {e}"),
-        };
-        Server { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    /// SIGKILL (std's `Child::kill` on Unix) and reap.
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        let ok = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(ok.success());
-        let status = self.child.wait().expect("wait");
-        assert!(status.success(), "serve exited with {status} on SIGTERM");
-    }
-}
-
-fn ticketlog(args: &[&str], data: &Path) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("TICKETLOG_DATA")
-        .env_remove("TICKETLOG_TENANT")
-        .output()
-        .expect("run ticketlog");
-    assert!(
-        out.status.success(),
-        "ticketlog {args:?} exited {:?}: {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
-
-async fn wait_healthy(client: &reqwest::Client, server: &Server) -> u64 {
-    let deadline = Instant::now() + SERVER_START_TIMEOUT;
-    loop {
-        if let Ok(r) = client.get(server.url("/healthz")).send().await {
-            if r.status().is_success() {
-                let v: Value = r.json().await.expect("healthz body");
-                return v["head"].as_u64().expect("head");
-            }
-        }
-        assert!(Instant::now() < deadline, "server not healthy in time");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
     let r = client
         .get(&url)
@@ -195,7 +76,7 @@ async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
 /// up to `head`.
 async fn all_events(
     client: &reqwest::Client,
-    server: &Server,
+    server: &ServeChild,
     token: &str,
     head: u64,
 ) -> Vec<Value> {
@@ -228,7 +109,7 @@ async fn all_events(
     }
 }
 
-async fn all_tickets(client: &reqwest::Client, server: &Server, token: &str) -> Vec<Value> {
+async fn all_tickets(client: &reqwest::Client, server: &ServeChild, token: &str) -> Vec<Value> {
     let mut items = vec![];
     let mut cursor: Option<String> = None;
     loop {
@@ -339,7 +220,12 @@ async fn client_loop(
 }
 
 /// Runs the load against `server` and kills it at a random moment.
-async fn load_and_kill(server: Server, token: &str, admin_id: &str, rng: &mut StdRng) -> Vec<Ack> {
+async fn load_and_kill(
+    server: ServeChild,
+    token: &str,
+    admin_id: &str,
+    rng: &mut StdRng,
+) -> Vec<Ack> {
     let acks = Arc::new(Mutex::new(Vec::new()));
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -376,12 +262,12 @@ async fn load_and_kill(server: Server, token: &str, admin_id: &str, rng: &mut St
 /// The checks after a restart; returns the log head.
 async fn check_restarted(
     client: &reqwest::Client,
-    server: &Server,
+    server: &ServeChild,
     token: &str,
     acked: &[Ack],
     cycle: usize,
 ) -> u64 {
-    let head = wait_healthy(client, server).await;
+    let head = server.healthy_head(client).await;
     let events = all_events(client, server, token, head).await;
     for (i, e) in events.iter().enumerate() {
         assert_eq!(
@@ -461,7 +347,7 @@ async fn check_restarted(
             "cycle {cycle}: idempotent retry"
         );
         assert_eq!(
-            wait_healthy(client, server).await,
+            server.healthy_head(client).await,
             head,
             "the retry appended"
         );
@@ -490,7 +376,7 @@ fn by_id(tickets: Vec<Value>) -> BTreeMap<String, Value> {
         .collect()
 }
 
-async fn login(client: &reqwest::Client, server: &Server) -> (String, String) {
+async fn login(client: &reqwest::Client, server: &ServeChild) -> (String, String) {
     let r = client
         .post(server.url("/api/v1/auth/token"))
         .json(&json!({"tenant": TENANT, "username": ADMIN, "password": PASSWORD}))
@@ -519,7 +405,7 @@ async fn acknowledged_commands_survive_server_sigkill() {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("dir");
     let data: PathBuf = dir.path().join("data");
-    ticketlog(
+    ticketlog_ok(
         &[
             "user",
             "add",
@@ -539,8 +425,8 @@ async fn acknowledged_commands_survive_server_sigkill() {
 
     // The token of the first run must stay valid across restarts: the
     // generated signing secret is durable in the data directory.
-    let server = Server::start(&data);
-    wait_healthy(&client, &server).await;
+    let server = ServeChild::start(&data, &NO_RATE_LIMIT);
+    server.healthy_head(&client).await;
     let (token, admin_id) = login(&client, &server).await;
     let mut acked: Vec<Ack> = vec![];
     let mut server = server;
@@ -548,9 +434,9 @@ async fn acknowledged_commands_survive_server_sigkill() {
         let acks = load_and_kill(server, &token, &admin_id, &mut rng).await;
         assert!(!acks.is_empty(), "cycle {cycle}: nothing acknowledged");
         acked.extend(acks);
-        let verified = ticketlog(&["verify"], &data);
+        let verified = ticketlog_ok(&["verify"], &data);
         assert!(verified.starts_with("OK"), "cycle {cycle}: {verified}");
-        server = Server::start(&data);
+        server = ServeChild::start(&data, &NO_RATE_LIMIT);
         check_restarted(&client, &server, &token, &acked, cycle).await;
     }
 
@@ -560,11 +446,11 @@ async fn acknowledged_commands_survive_server_sigkill() {
     server.stop();
     let rebuilt = dir.path().join("rebuilt");
     copy_dir(&data, &rebuilt);
-    ticketlog(&["rebuild"], &rebuilt);
+    ticketlog_ok(&["rebuild"], &rebuilt);
     // One window end for both, and `as_of` (the time of asking) aside.
     let to = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
     let stats = |d: &Path| {
-        let out = ticketlog(
+        let out = ticketlog_ok(
             &["stats", "--tenant", TENANT, "--format", "json", "--to", &to],
             d,
         );
@@ -581,8 +467,8 @@ async fn acknowledged_commands_survive_server_sigkill() {
         live_stats["total"]["count"].as_u64(),
         Some(live_tickets.len() as u64)
     );
-    let server = Server::start(&rebuilt);
-    wait_healthy(&client, &server).await;
+    let server = ServeChild::start(&rebuilt, &NO_RATE_LIMIT);
+    server.healthy_head(&client).await;
     let rebuilt_tickets = by_id(all_tickets(&client, &server, &token).await);
     server.stop();
     assert_eq!(
