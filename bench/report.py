@@ -205,6 +205,8 @@ def build(raw):
             "http": read_json(raw, "http.json"),
             "projections": read_json(raw, "projections.json"),
             "dispatch": read_json(raw, "dispatch.json"),
+            "fanout": [f for f in (read_json(raw, f"fanout_{n}.json")
+                                   for n in (config.get("fanout_clients") or "").split()) if f],
         },
         "peers": {
             "redis": redis_figures(raw, steps.get("redis", {}), config),
@@ -320,6 +322,16 @@ def markdown(report):
             "choices/s", d["choose_p50_ms"], d["choose_p99_ms"])
     else:
         absent("Dispatch choice", "dispatch")
+    for f in t.get("fanout") or []:
+        row(f"Ticketlog live feed, {num(f['clients_connected'])}/{num(f['clients'])} clients in {f['rooms']} rooms, "
+            f"{f['rate_per_s']} comments/s, 2xx to receipt ({f['missing_deliveries']} missing, "
+            f"{f['errors']} errors)", "WebSocket, loopback",
+            f["events_delivered_per_s"], "deliveries/s", f["delivery_p50_ms"], f["delivery_p99_ms"])
+        lines.append(f"| Live feed, {num(f['clients'])} clients: all subscribed in; server RSS per idle connection "
+                     f"| WebSocket, loopback | {f['connect_s']:.2f} s; "
+                     f"{f['rss_bytes_per_connection'] / 1024:.1f} KiB | | |")
+    if not t.get("fanout") and "fanout" in report["steps"]:
+        absent("Ticketlog live feed fanout", "fanout")
 
     q = report["ratios"]
     lines += [

@@ -124,14 +124,17 @@ async fn fanout(
     let loadavg_start = loadavg();
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
     let data = temp.path().join("data");
-    let password = uuid::Uuid::new_v4().to_string();
-    server::seed_users(&data, &password).await?;
-    let mut child = server::ServerChild::start(&data).await?;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mut child = server::ServerChild::start(&data, &secret).await?;
     let base = format!("http://{}", child.addr);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let cast = Arc::new(server::login_all(&http, &base, &password).await?);
+    let cast = Arc::new(server::Cast::mint(&secret)?);
     let tickets = Arc::new(writer::create_tickets(&http, &base, &cast, args.rooms).await?);
     let rss_before = settled_rss(&child).await;
 

@@ -1,6 +1,6 @@
 //! The server under test: `ticketlog serve` (this same executable) as a
-//! child process on 127.0.0.1:0, so that its memory is its own; its users,
-//! logged in; and `/proc/<pid>` for its resident set.
+//! child process on 127.0.0.1:0, so that its memory is its own; its
+//! users' tokens; and `/proc/<pid>` for its resident set.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -10,18 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use command_api::auth::users::USERS_TREE_NAME;
-use command_api::auth::{NewUser, UserDirectory};
-use command_api::config::store_path;
-use event_store::{EventStore, KvProvider, Role, SledOptions, SledStore};
-use serde_json::{json, Value};
+use chrono::Utc;
+use command_api::auth::JwtAuth;
+use command_api::config::JWT_SECRET_ENV;
+use event_store::{Principal, Role};
+use serde_json::Value;
+use uuid::Uuid;
 
 /// The bench's tenant.
-pub const TENANT: &str = "fanout";
+const TENANT: &str = "fanout";
 /// Agents: the writers, and a share of the WebSocket clients.
-pub const AGENTS: usize = 8;
+const AGENTS: usize = 8;
 /// Customers: each reports an equal share of the tickets.
-pub const CUSTOMERS: usize = 25;
+const CUSTOMERS: usize = 25;
 /// Longest wait for the server to log its address and answer `/healthz`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest wait for a clean exit after SIGTERM.
@@ -29,7 +30,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 /// Server warnings and errors kept for the report.
 const LOG_LINES_KEPT: usize = 5;
 /// Token lifetime, seconds: longer than any run.
-const TOKEN_TTL_SECS: &str = "86400";
+const TOKEN_TTL_SECS: u64 = 86_400;
 /// Requests per second and burst per user: far above the load, so the
 /// rate limiter never answers 429 (it is not what this measures).
 const RATE_LIMIT_UNBOUNDED: &str = "1000000";
@@ -43,56 +44,31 @@ pub struct Cast {
     pub customers: Vec<String>,
 }
 
-fn user_names() -> Vec<(String, Role)> {
-    (0..AGENTS)
-        .map(|i| (format!("agent-{i}"), Role::Agent))
-        .chain((0..CUSTOMERS).map(|i| (format!("customer-{i}"), Role::Customer)))
-        .collect()
-}
-
-/// Adds the bench's users to the new data directory, server stopped.
-pub async fn seed_users(data: &Path, password: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let store = SledStore::open(store_path(data), SledOptions::default())
-        .with_context(|| format!("opening the store in {}", data.display()))?;
-    let directory = UserDirectory::new(store.tree(USERS_TREE_NAME)?);
-    let added: anyhow::Result<()> = user_names().into_iter().try_for_each(|(name, role)| {
-        directory.add(NewUser {
-            tenant: TENANT.into(),
-            name,
-            role,
-            password: password.to_string(),
-        })?;
-        Ok(())
-    });
-    store.close().await?;
-    added
-}
-
-/// Logs every user in through `/api/v1/auth/token`.
-pub async fn login_all(http: &reqwest::Client, base: &str, password: &str) -> anyhow::Result<Cast> {
-    let mut cast = Cast {
-        agents: vec![],
-        customers: vec![],
-    };
-    for (name, role) in user_names() {
-        let r = http
-            .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({"tenant": TENANT, "username": name, "password": password}))
-            .send()
-            .await?;
-        let status = r.status();
-        let v: Value = r.json().await?;
-        if !status.is_success() {
-            bail!("login of {name}: {status} {v}");
-        }
-        let token = v["token"].as_str().context("token")?.to_string();
-        match role {
-            Role::Agent => cast.agents.push(token),
-            _ => cast.customers.push(token),
-        }
+impl Cast {
+    /// Signs the users' tokens with the server's secret. A valid token is a
+    /// principal by its claims alone (CONTRACT.md), so no password is
+    /// hashed: argon2's 19 MiB per hash would otherwise sit in the server's
+    /// allocator and blur the RSS measured before and after connecting.
+    pub fn mint(secret: &str) -> anyhow::Result<Self> {
+        let jwt = JwtAuth::hs256(secret.as_bytes(), TOKEN_TTL_SECS)?;
+        let token = |name: String, role: Role| -> anyhow::Result<String> {
+            let principal = Principal {
+                user_id: Uuid::now_v7(),
+                tenant: TENANT.into(),
+                role,
+                name,
+            };
+            Ok(jwt.issue(&principal, Utc::now())?.token)
+        };
+        Ok(Cast {
+            agents: (0..AGENTS)
+                .map(|i| token(format!("agent-{i}"), Role::Agent))
+                .collect::<anyhow::Result<_>>()?,
+            customers: (0..CUSTOMERS)
+                .map(|i| token(format!("customer-{i}"), Role::Customer))
+                .collect::<anyhow::Result<_>>()?,
+        })
     }
-    Ok(cast)
 }
 
 /// Warnings and errors the server logged.
@@ -129,21 +105,21 @@ pub struct ServerChild {
 }
 
 impl ServerChild {
-    /// Starts the server on `data` and waits until it answers `/healthz`.
-    pub async fn start(data: &Path) -> anyhow::Result<Self> {
+    /// Starts the server on `data`, signing tokens with `secret`, and
+    /// waits until it answers `/healthz`.
+    pub async fn start(data: &Path, secret: &str) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the ticketlog executable")?;
         let mut child = Command::new(exe)
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(["--rate-limit-per-s", RATE_LIMIT_UNBOUNDED])
             .args(["--rate-limit-burst", RATE_LIMIT_UNBOUNDED])
-            .args(["--token-ttl-secs", TOKEN_TTL_SECS])
             .arg("--data")
             .arg(data)
             .env("RUST_LOG", "info,sled=warn")
             .env_remove("TICKETLOG_LISTEN")
             .env_remove("TICKETLOG_DATA")
             .env_remove("TICKETLOG_DEMO")
-            .env_remove("TICKETLOG_JWT_SECRET")
+            .env(JWT_SECRET_ENV, secret)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
