@@ -184,6 +184,7 @@ async fn fanout(
     };
     let write_bar = bar(u64::from(args.rate_per_s) * args.duration_s, "commenting");
     let write_started = Instant::now();
+    let cpu_started = (child.cpu_s(), server::cpu_s("/proc/self/stat"));
     let written = writer::post_comments(
         &http,
         &base,
@@ -195,6 +196,8 @@ async fn fanout(
     )
     .await;
     let write_s = write_started.elapsed().as_secs_f64();
+    let server_cpu_s = child.cpu_s() - cpu_started.0;
+    let bench_cpu_s = server::cpu_s("/proc/self/stat") - cpu_started.1;
     write_bar.finish_and_clear();
 
     // Drain: every subscribed client has its room's last acknowledged event.
@@ -271,6 +274,8 @@ async fn fanout(
         rss_bytes_per_connection: rss_per_connection,
         rss_after_bytes: rss_after,
         server_fds_idle,
+        server_cpu_share: server_cpu_s / write_s.max(1e-3),
+        bench_cpu_share: bench_cpu_s / write_s.max(1e-3),
         nofile_soft,
         server_log_problems: child.log.problems.load(Ordering::Relaxed),
         errors,

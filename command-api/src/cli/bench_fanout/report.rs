@@ -207,6 +207,10 @@ pub struct Report {
     pub rss_after_bytes: u64,
     /// Server open descriptors with every client connected.
     pub server_fds_idle: u64,
+    /// Server CPU during the write phase, in cores (1.0 = one core busy).
+    pub server_cpu_share: f64,
+    /// The bench's own CPU (clients, writer) during the write phase, in cores.
+    pub bench_cpu_share: f64,
     /// The bench process's soft open-files limit.
     pub nofile_soft: Option<u64>,
     /// Warnings and errors the server logged.
@@ -286,6 +290,10 @@ impl Report {
             mib(self.rss_after_bytes),
             kib(self.rss_bytes_per_connection),
             self.server_fds_idle
+        ));
+        line(format!(
+            "CPU during the writes: server {:.2} cores, bench (clients and writer) {:.2} cores",
+            self.server_cpu_share, self.bench_cpu_share
         ));
         line(format!(
             "targets: clients held {}, delivery p99 < 50 ms {}, RSS < 16 KiB per connection {}",

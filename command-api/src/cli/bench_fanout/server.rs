@@ -208,6 +208,11 @@ impl ServerChild {
             .map_or(0, |kib| kib * 1024)
     }
 
+    /// CPU time the server has used so far (user + system), seconds.
+    pub fn cpu_s(&self) -> f64 {
+        cpu_s(&format!("/proc/{}/stat", self.pid))
+    }
+
     /// Open descriptors of the server now.
     pub fn fds(&self) -> u64 {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map_or(0, |d| d.count() as u64)
@@ -239,6 +244,24 @@ impl ServerChild {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
+const CLOCK_TICKS_PER_S: f64 = 100.0;
+
+/// User + system CPU time of the process whose `stat` file is `path`,
+/// seconds (0 if unreadable).
+pub fn cpu_s(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    // Fields after the command name (which may hold spaces), from field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| {
+        rest.split_whitespace()
+            .nth(n - 3)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (field(14) + field(15)) as f64 / CLOCK_TICKS_PER_S
 }
 
 impl Drop for ServerChild {
