@@ -23,8 +23,8 @@ pub use error::StoreError;
 pub use faults::{FaultPoint, FaultSpan, StorageFaults};
 pub use kv::{KvEntry, KvProvider, KvTree};
 pub use record::{
-    Actor, AppendOutcome, AppendRequest, ExpectedVersion, Hash, NewEvent, RecordedEvent, Tenant,
-    Visibility,
+    Actor, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Hash, NewEvent, RecordedEvent,
+    Tenant, Visibility,
 };
 pub use schema::*;
 pub use sled_store::{SledOptions, SledStore};

@@ -1,5 +1,7 @@
 //! What is appended and what comes back: the record around a payload.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -127,6 +129,16 @@ pub struct AppendOutcome {
     pub position: u64,
     /// True when this was a retry of an earlier command and nothing was appended.
     pub duplicate: bool,
+}
+
+/// A successful append together with its records as stored (empty for a
+/// duplicate), so the caller can fold them without reading them back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// What [`crate::EventStore::append`] returns.
+    pub outcome: AppendOutcome,
+    /// The appended records, in version order (hash and position set).
+    pub records: Vec<Arc<RecordedEvent>>,
 }
 
 /// A stored event with everything the log knows about it.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 use crate::error::StoreError;
-use crate::record::{AppendOutcome, AppendRequest, RecordedEvent};
+use crate::record::{AppendOutcome, AppendRequest, Appended, RecordedEvent};
 use crate::schema::StreamId;
 
 /// A subscription: recorded events in position order, without gaps. Ends
@@ -40,6 +40,28 @@ pub trait EventStore: Send + Sync + 'static {
     /// Returns only after the events are durable. A `command_id` seen before
     /// returns the first outcome with `duplicate: true` and appends nothing.
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError>;
+
+    /// [`EventStore::append`], also returning the appended records as
+    /// stored (none for a duplicate). The default reads them back; a store
+    /// that has them at hand returns them directly.
+    async fn append_recorded(&self, req: AppendRequest) -> Result<Appended, StoreError> {
+        let count = req.events.len();
+        let outcome = self.append(req).await?;
+        if outcome.duplicate || count == 0 {
+            return Ok(Appended {
+                outcome,
+                records: Vec::new(),
+            });
+        }
+        let first = (outcome.version + 1).saturating_sub(count as u64);
+        let records = self
+            .read_stream(outcome.stream_id, first, count)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        Ok(Appended { outcome, records })
+    }
 
     /// Events of one stream with version ≥ `from_version`, at most `limit`
     /// (capped at `limits::READ_PAGE_MAX`).

@@ -424,3 +424,28 @@ async fn a_refused_append_inside_a_batch_leaves_no_bytes_behind() {
     assert_gapless(&all);
     assert!(store.verify(&|_, _| {}).await.expect("verify").ok());
 }
+
+#[tokio::test]
+async fn append_recorded_returns_the_records_as_they_read_back() {
+    let (_dir, store) = fresh();
+    let ticket = Uuid::now_v7();
+    store
+        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
+        .await
+        .expect("create");
+    let req = request(
+        ticket,
+        ExpectedVersion::Exact(1),
+        vec![comment("first"), comment("second")],
+    );
+    let retry = req.clone();
+    let appended = store.append_recorded(req).await.expect("append");
+    assert_eq!(appended.outcome.version, 3);
+    let stored = store.read_stream(ticket, 2, 10).await.expect("read");
+    let returned: Vec<_> = appended.records.iter().map(|r| (**r).clone()).collect();
+    assert_eq!(returned, stored, "same records, hashes and positions as stored");
+    // A retry appends nothing and has no records to fold.
+    let again = store.append_recorded(retry).await.expect("retry");
+    assert!(again.outcome.duplicate);
+    assert!(again.records.is_empty());
+}

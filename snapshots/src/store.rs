@@ -152,15 +152,39 @@ impl SnapshotStore {
         stream: StreamId,
         from: Loaded<A>,
     ) -> Result<Loaded<A>, SnapshotError> {
-        let mut loaded = fold_tail(
-            store,
-            stream,
-            Loaded {
-                replayed: 0,
-                ..from
-            },
-        )
-        .await?;
+        let from = Loaded {
+            replayed: 0,
+            ..from
+        };
+        // A state that is already current (the common case for a cached
+        // one) costs one version lookup instead of reading an empty tail.
+        let loaded = if from.version > 0 && store.stream_version(stream).await? == from.version {
+            from
+        } else {
+            fold_tail(store, stream, from).await?
+        };
+        Ok(self.save_if_due(stream, loaded))
+    }
+
+    /// Folds `events` (the next ones of `stream`, in version order, e.g. the
+    /// records an append returned) into `from`, writing a snapshot when one
+    /// is due. An event that is not the next version is a `Gap`.
+    pub fn advance<'e, A: Aggregate>(
+        &self,
+        stream: StreamId,
+        from: Loaded<A>,
+        events: impl IntoIterator<Item = &'e RecordedEvent>,
+    ) -> Result<Loaded<A>, SnapshotError> {
+        let mut loaded = from;
+        for event in events {
+            loaded = loaded.apply(event)?;
+        }
+        Ok(self.save_if_due(stream, loaded))
+    }
+
+    /// Writes a snapshot of `loaded` if one is due; failing to write it only
+    /// costs speed and is logged.
+    fn save_if_due<A: Aggregate>(&self, stream: StreamId, mut loaded: Loaded<A>) -> Loaded<A> {
         if loaded.version > 0 && self.is_due(loaded.pending) {
             match self.save(stream, loaded.version, loaded.last_hash, &loaded.state) {
                 Ok(()) => loaded.pending = 0,
@@ -169,7 +193,7 @@ impl SnapshotStore {
                 }
             }
         }
-        Ok(loaded)
+        loaded
     }
 
     /// The stored snapshot if it decodes, has the current schema version and
@@ -294,11 +318,12 @@ async fn fold_tail<A: Aggregate>(
         let page = store
             .read_stream(stream, loaded.version + 1, READ_PAGE_MAX)
             .await?;
-        if page.is_empty() {
-            return Ok(loaded);
-        }
         for event in &page {
             loaded = loaded.apply(event)?;
+        }
+        // A short page ended at the stream's end as of this read.
+        if page.len() < READ_PAGE_MAX {
+            return Ok(loaded);
         }
     }
 }

@@ -4,10 +4,10 @@ mod support;
 
 use std::sync::Arc;
 
-use event_store::{EventPayload, KvTree, Priority, RecordedEvent};
+use event_store::{EventPayload, EventStore, KvTree, Priority, RecordedEvent};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
-use snapshots::{Aggregate, Blob, Loaded, SnapshotConfig, SnapshotStore};
+use snapshots::{Aggregate, Blob, Loaded, SnapshotConfig, SnapshotError, SnapshotStore};
 use support::{append_all, shared_kv, MemKv, MemStore};
 use uuid::Uuid;
 
@@ -301,6 +301,64 @@ fn catch_up_from_a_cached_state_folds_only_new_events_and_snapshots_when_due() {
         let fresh: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
         assert_eq!(fresh.snapshot_version, Some(10));
         assert_eq!(fresh.state, cached.state);
+    });
+}
+
+#[test]
+fn catch_up_of_a_current_state_reads_no_events_and_a_tail_in_one_page() {
+    rt().block_on(async {
+        let store = MemStore::default();
+        let snapshots = snaps(&shared_kv(), 0);
+        let stream = Uuid::new_v4();
+        append_all(&store, stream, &payloads(4)).await;
+        let cached: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
+        let before = store.stream_reads();
+        let same = snapshots
+            .catch_up(&store, stream, cached.clone())
+            .await
+            .expect("catch up");
+        assert_eq!(store.stream_reads(), before, "current: nothing read");
+        assert_eq!(same.state, cached.state);
+        assert_eq!(same.version, 4);
+        assert_eq!(same.replayed, 0);
+        append_all(&store, stream, &payloads(2)).await;
+        let before = store.stream_reads();
+        let caught = snapshots
+            .catch_up(&store, stream, cached)
+            .await
+            .expect("catch up");
+        assert_eq!(
+            store.stream_reads() - before,
+            1,
+            "a short page ends the tail"
+        );
+        assert_eq!(caught.version, 6);
+        assert_eq!(caught.state, full_replay(&store, stream).await.state);
+    });
+}
+
+#[test]
+fn advance_folds_appended_records_like_a_load_and_snapshots_when_due() {
+    rt().block_on(async {
+        let store = MemStore::default();
+        let kv = shared_kv();
+        let snapshots = snaps(&kv, 5);
+        let stream = Uuid::new_v4();
+        append_all(&store, stream, &payloads(3)).await;
+        let cached: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
+        append_all(&store, stream, &payloads(3)).await;
+        let tail = store.read_stream(stream, 4, 10).await.expect("tail");
+        let advanced = snapshots
+            .advance(stream, cached.clone(), &tail)
+            .expect("advance");
+        assert_eq!(advanced.version, 6);
+        assert_eq!(advanced.pending, 0, "6 events folded: snapshot written");
+        assert_eq!(advanced.state, full_replay(&store, stream).await.state);
+        let fresh: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
+        assert_eq!(fresh.snapshot_version, Some(6));
+        // Records that are not the next ones are refused, not folded.
+        let gap = snapshots.advance(stream, cached, &tail[1..]);
+        assert!(matches!(gap, Err(SnapshotError::Gap { .. })), "{gap:?}");
     });
 }
 

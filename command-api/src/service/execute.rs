@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use event_store::{
     Actor, AppendOutcome, AppendRequest, DispatchId, EventPayload, EventStore, ExpectedVersion,
-    NewEvent, Principal, Priority, StoreError, StreamId, Tenant, TicketId, TicketKind, UserId,
+    NewEvent, Principal, Priority, RecordedEvent, StoreError, StreamId, Tenant, TicketId,
+    TicketKind, UserId,
 };
 use snapshots::{Loaded, SnapshotStore};
 use uuid::Uuid;
@@ -160,19 +161,52 @@ impl CommandService {
             Some(from) => self.snapshots.catch_up(store, stream, from).await?,
             None => self.snapshots.load::<TicketState>(store, stream).await?,
         };
-        if loaded.version > 0 {
-            let mut cache = self.cache_guard();
-            if cache.len() >= STATE_CACHE_STREAMS_MAX && !cache.contains_key(&stream) {
-                cache.clear();
-            }
-            let newer = cache
-                .get(&stream)
-                .is_none_or(|c| c.version < loaded.version);
-            if newer {
-                cache.insert(stream, loaded.clone());
-            }
+        if loaded.version > 0 && self.cache_wants(stream, loaded.version) {
+            self.cache_insert(stream, loaded.clone());
         }
         Ok(loaded)
+    }
+
+    /// Whether the cache holds nothing as new as `version` of `stream`.
+    fn cache_wants(&self, stream: StreamId, version: u64) -> bool {
+        self.cache_guard()
+            .get(&stream)
+            .is_none_or(|c| c.version < version)
+    }
+
+    /// Caches `loaded` unless the cache already holds a newer state.
+    fn cache_insert(&self, stream: StreamId, loaded: Loaded<TicketState>) {
+        let mut cache = self.cache_guard();
+        if cache.len() >= STATE_CACHE_STREAMS_MAX && !cache.contains_key(&stream) {
+            cache.clear();
+        }
+        let newer = cache
+            .get(&stream)
+            .is_none_or(|c| c.version < loaded.version);
+        if newer {
+            cache.insert(stream, loaded);
+        }
+    }
+
+    /// Caches the state `loaded` advanced by the records of a successful
+    /// append on it, so the next command on the stream reads nothing back.
+    fn remember(
+        &self,
+        stream: StreamId,
+        loaded: Loaded<TicketState>,
+        records: &[Arc<RecordedEvent>],
+    ) {
+        if records.is_empty() {
+            return;
+        }
+        match self
+            .snapshots
+            .advance(stream, loaded, records.iter().map(Arc::as_ref))
+        {
+            Ok(advanced) => self.cache_insert(stream, advanced),
+            // Not the next events of this state: the next load reads the log.
+            Err(e) => tracing::debug!(%stream, error = %e, "appended records not cached"),
+        }
     }
 
     /// The state cache; every write is a single insert or a clear, so a
@@ -482,14 +516,15 @@ impl CommandService {
                     duplicate: false,
                 });
             }
+            let version = loaded.version;
             match self
-                .append(stream, loaded.version, events, command, command_id)
+                .append(stream, loaded, events, command, command_id)
                 .await
             {
                 Ok(outcome) => return Ok(outcome),
                 Err(StoreError::Conflict { actual, .. }) => {
                     last = ServiceError::VersionConflict {
-                        expected: loaded.version,
+                        expected: version,
                         actual,
                     };
                     if expected.is_some() {
@@ -547,23 +582,26 @@ impl CommandService {
             c.ticket_id = ticket;
         }
         let events = decide(&loaded.state, &command)?;
-        self.append(ticket, loaded.version, events, &command, command_id)
+        self.append(ticket, loaded, events, &command, command_id)
             .await
             .map_err(ServiceError::from)
     }
 
+    /// Appends `events` on top of `loaded` (at exactly its version) and
+    /// caches the state they lead to.
     async fn append(
         &self,
         stream: StreamId,
-        version: u64,
+        loaded: Loaded<TicketState>,
         events: Vec<EventPayload>,
         command: &Command,
         command_id: Uuid,
     ) -> Result<AppendOutcome, StoreError> {
-        self.store
-            .append(AppendRequest {
+        let appended = self
+            .store
+            .append_recorded(AppendRequest {
                 stream_id: stream,
-                expected: ExpectedVersion::Exact(version),
+                expected: ExpectedVersion::Exact(loaded.version),
                 events: events.into_iter().map(NewEvent::new).collect(),
                 command_id,
                 correlation_id: command_id,
@@ -574,7 +612,11 @@ impl CommandService {
                 },
                 recorded_at: command.at,
             })
-            .await
+            .await?;
+        if !appended.outcome.duplicate {
+            self.remember(stream, loaded, &appended.records);
+        }
+        Ok(appended.outcome)
     }
 }
 

@@ -541,3 +541,67 @@ async fn deleting_snapshots_changes_nothing_but_speed() {
         with.state
     );
 }
+
+#[tokio::test]
+async fn the_cache_holds_each_commands_result_and_still_sees_other_writers() {
+    let f = fixture(0);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    let fresh = || {
+        let tree = f.store.tree("snapshots").expect("tree");
+        let dyn_store: Arc<dyn EventStore> = f.store.clone();
+        CommandService::new(
+            dyn_store,
+            SnapshotStore::new(tree, SnapshotConfig { every_events: 0 }),
+            ServiceConfig::default(),
+        )
+    };
+    for i in 0..3 {
+        f.service
+            .execute(
+                &customer(),
+                comment(ticket, &format!("c{i}")),
+                Uuid::now_v7(),
+                None,
+            )
+            .await
+            .expect("comment");
+        // The appended records were folded in: nothing left to read.
+        let cached = f.service.load(ticket).await.expect("load");
+        assert_eq!(cached.replayed, 0);
+        assert_eq!(cached.version, 2 + i);
+        let replayed = fresh().load(ticket).await.expect("replay");
+        assert_eq!(cached.state, replayed.state);
+        assert_eq!(cached.last_hash, replayed.last_hash);
+    }
+    // An append that bypasses the service is still seen by the next load.
+    let p = customer();
+    f.store
+        .append(event_store::AppendRequest {
+            stream_id: ticket,
+            expected: event_store::ExpectedVersion::Exact(4),
+            events: vec![event_store::NewEvent::new(
+                event_store::EventPayload::CommentPosted {
+                    comment_id: Uuid::now_v7(),
+                    body: "direct".into(),
+                    internal: false,
+                },
+            )],
+            command_id: Uuid::now_v7(),
+            correlation_id: Uuid::now_v7(),
+            tenant: p.tenant.clone(),
+            actor: event_store::Actor {
+                user_id: p.user_id,
+                role: p.role,
+            },
+            recorded_at: chrono::Utc::now(),
+        })
+        .await
+        .expect("direct append");
+    let caught_up = f.service.load(ticket).await.expect("load");
+    assert_eq!(caught_up.version, 5);
+    assert_eq!(caught_up.replayed, 1);
+    assert_eq!(
+        caught_up.state,
+        fresh().load(ticket).await.expect("replay").state
+    );
+}

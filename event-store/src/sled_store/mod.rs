@@ -32,7 +32,7 @@ use crate::limits::{
     APPEND_ACK_WAIT_MILLIS_MAX, INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS,
     OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
 };
-use crate::record::{AppendOutcome, AppendRequest, RecordedEvent, HASH_BYTES};
+use crate::record::{AppendOutcome, AppendRequest, Appended, RecordedEvent, HASH_BYTES};
 use crate::schema::StreamId;
 use crate::store::{EventStore, EventStream, VerifyReport};
 
@@ -289,6 +289,10 @@ fn rebuild_pending(
 #[async_trait]
 impl EventStore for SledStore {
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        self.append_recorded(req).await.map(|a| a.outcome)
+    }
+
+    async fn append_recorded(&self, req: AppendRequest) -> Result<Appended, StoreError> {
         writer::validate_shape(&req)?;
         let (reply, answer) = oneshot::channel();
         // A wedged writer (sled 0.34 can block in `flush` forever after an

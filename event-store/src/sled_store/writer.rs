@@ -21,7 +21,9 @@ use crate::limits::{
     APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, INDEX_LAG_EVENTS, INDEX_LAG_EVENTS_MAX,
     LOG_PAGE_BYTES_TARGET, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
 };
-use crate::record::{AppendOutcome, AppendRequest, Hash, RecordedEvent, Tenant, Visibility};
+use crate::record::{
+    AppendOutcome, AppendRequest, Appended, Hash, RecordedEvent, Tenant, Visibility,
+};
 use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
 
 use super::index::{self, IndexedAppend, Span};
@@ -29,7 +31,7 @@ use super::space::SpaceGuard;
 use super::{indexer, keys, page, Shared};
 
 /// The reply to one append.
-pub(crate) type AppendReply = oneshot::Sender<Result<AppendOutcome, StoreError>>;
+pub(crate) type AppendReply = oneshot::Sender<Result<Appended, StoreError>>;
 
 /// What the writer's queue carries.
 pub(crate) enum WriterMsg {
@@ -254,8 +256,11 @@ impl Writer {
         let mut published = Vec::new();
         for (reply, result) in replies.into_iter().zip(results) {
             let reply_value = result.map(|staged| {
-                published.extend(staged.records);
-                staged.outcome
+                published.extend(staged.records.iter().cloned());
+                Appended {
+                    outcome: staged.outcome,
+                    records: staged.records,
+                }
             });
             let _ = reply.send(reply_value);
         }

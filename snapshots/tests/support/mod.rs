@@ -75,12 +75,18 @@ struct Inner {
     streams: HashMap<StreamId, Vec<usize>>,
     commands: HashMap<Uuid, AppendOutcome>,
     events_read: u64,
+    stream_reads: u64,
 }
 
 impl MemStore {
     /// Events handed out by read_stream so far.
     pub fn events_read(&self) -> u64 {
         self.inner.lock().expect("lock").events_read
+    }
+
+    /// Calls of read_stream so far (an empty page counts too).
+    pub fn stream_reads(&self) -> u64 {
+        self.inner.lock().expect("lock").stream_reads
     }
 }
 
@@ -174,6 +180,7 @@ impl EventStore for MemStore {
             None => Vec::new(),
         };
         inner.events_read += out.len() as u64;
+        inner.stream_reads += 1;
         Ok(out)
     }
 
