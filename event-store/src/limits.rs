@@ -34,7 +34,10 @@ pub const INDEX_LAG_EVENTS: u64 = 4096;
 /// itself, so the in-memory index stays bounded whatever the load.
 pub const INDEX_LAG_EVENTS_MAX: u64 = 4 * INDEX_LAG_EVENTS;
 /// Most index keys (stream runs and command buckets) one chunk writes.
-pub const INDEX_CHUNK_KEYS_MAX: usize = 256;
+/// Large enough that a chunk of `INDEX_LAG_EVENTS` spread over a thousand
+/// busy streams coalesces several appends per stream run (at 256, nearly
+/// every append cost its own sled key).
+pub const INDEX_CHUNK_KEYS_MAX: usize = 2048;
 /// Most index keys per sled batch while a chunk is written: a sled batch
 /// holds sled's global write lock, so small ones keep the writer's group
 /// commits from waiting behind the indexer.
