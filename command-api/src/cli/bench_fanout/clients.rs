@@ -52,6 +52,8 @@ pub struct Shared {
     pub last_position: Vec<AtomicU64>,
     /// Event frames received by all clients.
     pub events: AtomicU64,
+    /// `presence` frames received by all clients (one per member at every join).
+    pub presence: AtomicU64,
     /// Errors (connect, error frames, unexpected closes).
     pub errors: AtomicU64,
     /// The first errors.
@@ -67,6 +69,7 @@ impl Shared {
             members: (0..rooms).map(|_| AtomicUsize::new(0)).collect(),
             last_position: (0..clients).map(|_| AtomicU64::new(0)).collect(),
             events: AtomicU64::new(0),
+            presence: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             first_errors: Mutex::new(vec![]),
         }
@@ -214,6 +217,10 @@ impl Client {
                 Kind::Event
             }
             ("subscribed", _) => Kind::Subscribed,
+            ("presence", _) => {
+                self.shared.presence.fetch_add(1, Ordering::Relaxed);
+                Kind::Other
+            }
             ("error", _) => bail!("error frame: {text}"),
             _ => Kind::Other,
         })

@@ -173,6 +173,7 @@ async fn fanout(
     ramp_bar.finish_and_clear();
     let connected = shared.connected.load(Ordering::Relaxed);
     let rss_idle = settled_rss(&child).await;
+    let presence_frames = shared.presence.load(Ordering::Relaxed);
     let server_fds_idle = child.fds();
 
     // Write phase.
@@ -250,6 +251,7 @@ async fn fanout(
         clients_connected: connected,
         rooms: args.rooms,
         connect_s,
+        presence_frames,
         rate_per_s: args.rate_per_s,
         duration_s: args.duration_s,
         commands_sent: written.sent,

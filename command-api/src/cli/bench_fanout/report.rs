@@ -159,6 +159,9 @@ pub struct Report {
     pub rooms: usize,
     /// Start of the ramp until every client was subscribed, seconds.
     pub connect_s: f64,
+    /// `presence` frames the clients received while connecting (every
+    /// join sends the room's users to every member).
+    pub presence_frames: u64,
     /// Commands per second asked for.
     pub rate_per_s: u32,
     /// Length of the write phase asked for, seconds.
@@ -249,8 +252,8 @@ impl Report {
             s.push('\n');
         };
         line(format!(
-            "fanout: {} of {} clients over {} rooms, connected in {:.2} s",
-            self.clients_connected, self.clients, self.rooms, self.connect_s
+            "fanout: {} of {} clients over {} rooms, connected in {:.2} s ({} presence frames received meanwhile)",
+            self.clients_connected, self.clients, self.rooms, self.connect_s, self.presence_frames
         ));
         line(format!(
             "commands: {} acked of {} sent ({:.0}/s asked {}/s), round trip p50 {:.2} ms p99 {:.2} ms, {} late",
