@@ -63,12 +63,9 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     };
     req.extensions_mut().insert(ctx.clone());
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| UNMATCHED_ROUTE.to_string());
-    let path = req.uri().path().to_string();
+    // Shared, not copied: the route label is an Arc inside axum.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let uri = req.uri().clone();
 
     let mut response = next.run(req).await;
 
@@ -77,18 +74,20 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     if status == 429 {
         state.metrics().record_rate_limited();
     }
+    let route = route.as_ref().map_or(UNMATCHED_ROUTE, MatchedPath::as_str);
     state
         .metrics()
-        .record_request(method.as_str(), &route, status, latency);
+        .record_request(method.as_str(), route, status, latency);
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
-    let user = ctx.user().map(|u| u.to_string()).unwrap_or_default();
     let latency_us = latency.as_micros() as u64;
+    // The fields are only formatted when the line is enabled.
+    let user = || ctx.user().map(|u| u.to_string()).unwrap_or_default();
     if status >= 500 {
-        tracing::warn!(request_id = %id, %method, %path, status, %user, latency_us, "request");
+        tracing::warn!(request_id = %id, %method, path = %uri.path(), status, user = %user(), latency_us, "request");
     } else {
-        tracing::info!(request_id = %id, %method, %path, status, %user, latency_us, "request");
+        tracing::info!(request_id = %id, %method, path = %uri.path(), status, user = %user(), latency_us, "request");
     }
     response
 }

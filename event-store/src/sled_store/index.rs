@@ -135,6 +135,13 @@ impl PendingIndex {
             .unwrap_or_default()
     }
 
+    /// The last pending append of `stream` ending at or before `head`.
+    pub(crate) fn stream_last_through(&self, stream: &StreamId, head: u64) -> Option<Span> {
+        self.by_stream
+            .get(stream)
+            .and_then(|s| s.iter().rev().find(|s| s.last_position() <= head).copied())
+    }
+
     pub(crate) fn stream_last(&self, stream: &StreamId) -> Option<Span> {
         self.by_stream.get(stream).and_then(|s| s.back().copied())
     }

@@ -216,8 +216,8 @@ impl Shared {
             .pending
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .stream(&stream);
-        if let Some(s) = pending.iter().rev().find(|s| s.last_position() <= head) {
+            .stream_last_through(&stream, head);
+        if let Some(s) = pending {
             return Ok(s.last_version());
         }
         Ok(index::last_span(&self.log, &stream)?.map_or(0, |s| s.last_version()))
