@@ -443,7 +443,10 @@ async fn append_recorded_returns_the_records_as_they_read_back() {
     assert_eq!(appended.outcome.version, 3);
     let stored = store.read_stream(ticket, 2, 10).await.expect("read");
     let returned: Vec<_> = appended.records.iter().map(|r| (**r).clone()).collect();
-    assert_eq!(returned, stored, "same records, hashes and positions as stored");
+    assert_eq!(
+        returned, stored,
+        "same records, hashes and positions as stored"
+    );
     // A retry appends nothing and has no records to fold.
     let again = store.append_recorded(retry).await.expect("retry");
     assert!(again.outcome.duplicate);
