@@ -7,7 +7,7 @@
 //! every event after it is delivered live and every event up to it comes
 //! from the replay, never both and never neither.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -20,7 +20,9 @@ use tokio::sync::watch;
 use crate::audience;
 use crate::conn::{ConnHandle, ConnId};
 use crate::frames;
-use crate::limits::{AUDIENCE_CACHE_STREAMS_MAX, REPLAY_BUFFER_EVENTS_MAX, STORE_RETRY_BACKOFF_MS};
+use crate::limits::{
+    AUDIENCE_CACHE_STREAMS_MAX, PRESENCE_ROUND_MS, REPLAY_BUFFER_EVENTS_MAX, STORE_RETRY_BACKOFF_MS,
+};
 use crate::room::RoomId;
 use crate::routing::{is_list_change, notified_user};
 use crate::stats::FeedStats;
@@ -38,6 +40,8 @@ struct HubState {
     /// Position of the last event fanned out.
     cursor: u64,
     rooms: HashMap<RoomId, Room>,
+    /// Ticket rooms whose membership changed since presence was last sent.
+    presence_due: HashSet<RoomId>,
     /// Audiences of ticket streams, folded up to `cursor`.
     audiences: HashMap<StreamId, StreamAudience>,
 }
@@ -45,6 +49,8 @@ struct HubState {
 #[derive(Default)]
 struct Room {
     members: HashMap<ConnId, Member>,
+    /// Bumped on every join and leave; members remember the one they saw.
+    presence_version: u64,
 }
 
 struct Member {
@@ -54,6 +60,8 @@ struct Member {
     after: u64,
     /// Live event frames held back while this member's replay runs.
     held: Option<Vec<Utf8Bytes>>,
+    /// The room's presence version of the last presence frame it got.
+    presence_seen: u64,
 }
 
 /// What joining a room gave.
@@ -78,6 +86,7 @@ impl Hub {
             ready: watch::channel(false).0,
             stats,
         });
+        tokio::spawn(Arc::clone(&hub).send_presence(shutdown.clone()));
         tokio::spawn(Arc::clone(&hub).follow(shutdown));
         hub
     }
@@ -105,21 +114,26 @@ impl Hub {
     }
 
     /// Adds `conn` to `room`. Sends `subscribed` (and presence) from under
-    /// the lock, so they precede every live event of the room.
+    /// the lock, so they precede every live event of the room. The others
+    /// hear of the newcomer with the next coalesced presence round: sending
+    /// every join to everyone would cost m² frames while a room fills.
     pub fn join(&self, room: RoomId, conn: &Arc<ConnHandle>, after: Option<u64>) -> Joined {
         let mut state = self.lock();
         let head = state.cursor;
         let replay = after.is_some_and(|a| a < head);
+        conn.offer(frames::subscribed(room, head));
+        let r = state.rooms.entry(room).or_default();
+        r.presence_version += 1;
         let member = Member {
             conn: Arc::clone(conn),
             after: after.unwrap_or(head).max(head),
             held: replay.then(Vec::new),
+            presence_seen: r.presence_version,
         };
-        conn.offer(frames::subscribed(room, head));
-        let members = &mut state.rooms.entry(room).or_default().members;
-        members.insert(conn.id, member);
+        r.members.insert(conn.id, member);
         if matches!(room, RoomId::Ticket(_)) {
-            broadcast_presence(room, members);
+            conn.offer(presence_frame(room, &r.members));
+            state.presence_due.insert(room);
         }
         Joined { head, replay }
     }
@@ -150,10 +164,42 @@ impl Hub {
         if r.members.remove(&conn).is_none() {
             return;
         }
+        r.presence_version += 1;
         if r.members.is_empty() {
             state.rooms.remove(&room);
         } else if matches!(room, RoomId::Ticket(_)) {
-            broadcast_presence(room, &r.members);
+            state.presence_due.insert(room);
+        }
+    }
+
+    /// Every `PRESENCE_ROUND_MS`, sends the rooms whose membership changed
+    /// their user list, to the members who have not seen it yet.
+    async fn send_presence(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut ticks = tokio::time::interval(Duration::from_millis(PRESENCE_ROUND_MS));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return,
+                _ = ticks.tick() => {}
+            }
+            let mut state = self.lock();
+            let state = &mut *state;
+            for room in state.presence_due.drain() {
+                let Some(r) = state.rooms.get_mut(&room) else {
+                    continue;
+                };
+                let version = r.presence_version;
+                if r.members.values().all(|m| m.presence_seen == version) {
+                    continue;
+                }
+                let frame = presence_frame(room, &r.members);
+                for m in r.members.values_mut() {
+                    if m.presence_seen != version {
+                        m.presence_seen = version;
+                        m.conn.offer(frame.clone());
+                    }
+                }
+            }
         }
     }
 
@@ -275,6 +321,7 @@ impl Hub {
             cursor,
             rooms,
             audiences,
+            ..
         } = &mut *guard;
         let audience = audiences
             .entry(event.stream_id)
@@ -334,20 +381,16 @@ fn deliver(
     delivered
 }
 
-/// Sends the room's current users (one entry per user, however many
-/// connections) to every member.
-fn broadcast_presence(room: RoomId, members: &HashMap<ConnId, Member>) {
-    let mut users: Vec<&Principal> = Vec::new();
-    for m in members.values() {
-        if !users.iter().any(|u| u.user_id == m.conn.principal.user_id) {
-            users.push(&m.conn.principal);
-        }
-    }
+/// The room's current users (one entry per user, however many connections).
+fn presence_frame(room: RoomId, members: &HashMap<ConnId, Member>) -> Utf8Bytes {
+    let mut seen = HashSet::new();
+    let mut users: Vec<&Principal> = members
+        .values()
+        .map(|m| &m.conn.principal)
+        .filter(|p| seen.insert(p.user_id))
+        .collect();
     users.sort_by(|a, b| (&a.name, a.user_id).cmp(&(&b.name, b.user_id)));
-    let frame = frames::presence(room, users.into_iter().map(frames::user_json).collect());
-    for m in members.values() {
-        m.conn.offer(frame.clone());
-    }
+    frames::presence(room, users.into_iter().map(frames::user_json).collect())
 }
 
 /// Waits before a retry; true if shutdown came first.

@@ -21,6 +21,10 @@ pub const CLIENT_FRAMES_PER_SECOND: u32 = 20;
 pub const CLIENT_FRAMES_BURST: u32 = 40;
 /// Shortest interval between two `typing: true` broadcasts of one connection in one room.
 pub const TYPING_INTERVAL_MS: u64 = 1_000;
+/// Interval of presence rounds: joins and leaves within one round reach the
+/// other members as one frame, so a room filling with m clients costs O(m)
+/// presence frames per round instead of m² in all.
+pub const PRESENCE_ROUND_MS: u64 = 200;
 /// Interval between server pings.
 pub const PING_INTERVAL_SECS: u64 = 30;
 /// Consecutive unanswered pings after which a connection is dropped.

@@ -160,3 +160,40 @@ async fn a_typist_who_leaves_stops_typing_for_the_others() {
         (Some("carol"), &json!(false))
     );
 }
+
+/// A room filling up does not cost m² presence frames: joins within one
+/// presence round reach the earlier members as one frame.
+#[tokio::test]
+async fn presence_of_a_filling_room_is_coalesced() {
+    const JOINS: usize = 40;
+    let h = Harness::start().await;
+    let ticket = h.ticket(&h.customer).await;
+    let room = format!("ticket:{ticket}");
+    let mut first = h.connect("agent").await;
+    first.subscribe(&room, None).await;
+    let mut others = Vec::new();
+    for _ in 0..JOINS {
+        let mut c = h.connect("agent").await;
+        c.subscribe(&room, None).await;
+        others.push(c);
+    }
+    // A different user joins last: its name marks the end of the joins.
+    let mut customer = h.connect("customer").await;
+    customer.subscribe(&room, None).await;
+    let mut presence_frames = 0;
+    loop {
+        let p = first.next_of("presence").await;
+        presence_frames += 1;
+        if names(&p).contains(&"carol".to_string()) {
+            break;
+        }
+    }
+    assert!(
+        presence_frames <= JOINS / 2,
+        "{presence_frames} presence frames for {JOINS} joins"
+    );
+    assert_eq!(
+        names(&customer.next_of("presence").await),
+        vec!["alice", "carol"]
+    );
+}
