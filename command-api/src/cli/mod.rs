@@ -96,6 +96,9 @@ struct ServeArgs {
     /// Free disk space, in MiB, below which appends are refused with 503 (0: never).
     #[arg(long, env = "TICKETLOG_DISK_RESERVE_MIB", default_value_t = event_store::sled_store::DISK_RESERVE_BYTES_DEFAULT / MIB)]
     disk_reserve_mib: u64,
+    /// sled's page cache, in MiB (sled treats it as a soft cap).
+    #[arg(long, env = "TICKETLOG_CACHE_MIB", default_value_t = event_store::sled_store::CACHE_CAPACITY_BYTES_DEFAULT / MIB)]
+    cache_mib: u64,
 }
 
 /// Bytes in a MiB, for flags given in MiB.

@@ -45,6 +45,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         store_path(&args.data),
         SledOptions {
             disk_reserve_bytes: args.disk_reserve_mib.saturating_mul(super::MIB),
+            cache_capacity_bytes: args.cache_mib.saturating_mul(super::MIB),
             ..SledOptions::default()
         },
     )

@@ -67,7 +67,9 @@ pub fn render(title: &str, subtitle: &str, samples: &[Sample], duration_s: f64) 
         },
     ];
     let times: Vec<f64> = samples.iter().map(|s| s.t_s).collect();
-    let t_max = nice_ceiling(times.iter().copied().fold(duration_s, f64::max));
+    // Samples land a few ms after their whole second: the axis ends at the
+    // run's length, and the last point is drawn on it.
+    let t_max = nice_ceiling(duration_s);
     let panel_height = PANEL_TOP + PLOT_HEIGHT + PANEL_BOTTOM;
     let height = TITLE_HEIGHT + panel_height * panels.len() as f64;
     let mut svg = String::new();
@@ -99,7 +101,7 @@ fn draw_panel(svg: &mut String, panel: &Panel, times: &[f64], t_max: f64, top: f
             .flat_map(|s| s.values.iter().copied())
             .fold(0.0, f64::max),
     );
-    let x = |t: f64| LEFT + (right - LEFT) * t / t_max;
+    let x = |t: f64| LEFT + (right - LEFT) * t.min(t_max) / t_max;
     let y = |v: f64| bottom - PLOT_HEIGHT * v / v_max;
     let _ = writeln!(
         svg,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use metrics::Metrics;
@@ -41,7 +41,7 @@ const PROGRESS_TICK: Duration = Duration::from_millis(250);
 const FDS_HEADROOM: u64 = 256;
 
 /// `ticketlog bench soak`.
-#[derive(Debug, Clone, Args, Serialize)]
+#[derive(Debug, Clone, Args, Serialize, Deserialize)]
 pub struct BenchSoakArgs {
     /// Length of the measured run, in seconds.
     #[arg(long, default_value_t = 600)]
@@ -74,6 +74,13 @@ pub struct BenchSoakArgs {
     /// Data directory of the server (default: a temporary one, deleted).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// The server's sled page cache, in MiB (default: serve's default).
+    #[arg(long)]
+    pub server_cache_mib: Option<u64>,
+    /// Only redraw `soak.svg` from this `soak.json` (no run).
+    #[arg(long)]
+    #[serde(skip)]
+    pub replot: Option<PathBuf>,
 }
 
 impl BenchSoakArgs {
@@ -92,6 +99,10 @@ pub fn run(args: BenchSoakArgs) -> anyhow::Result<ExitCode> {
     if args.query_clients == 0 && args.queries_per_s > 0 {
         bail!("--queries-per-s needs at least one --query-clients");
     }
+    if let Some(json) = &args.replot {
+        report::replot(json, &args.out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     check_fd_limit(args.ws_clients)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -105,23 +116,20 @@ pub fn run(args: BenchSoakArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Each WebSocket client holds one descriptor here and one in the server
-/// (which inherits this process's limit): refuse to start rather than
-/// count `EMFILE`s as the server's errors.
+/// (which inherits this process's limit): raise the soft limit to the hard
+/// one, and refuse to start rather than count `EMFILE`s as errors.
 fn check_fd_limit(ws_clients: usize) -> anyhow::Result<()> {
     let needed = ws_clients as u64 + FDS_HEADROOM;
-    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-    let soft = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse::<u64>().ok());
-    match soft {
-        Some(soft) if soft < needed => bail!(
-            "the open-files limit is {soft}, {needed} are needed for {ws_clients} WebSocket \
-             clients: raise it first (`ulimit -n {needed}`, at most the hard limit `ulimit -Hn`)"
-        ),
-        _ => Ok(()),
+    let limit = super::fd_limit::raise_to_hard();
+    if !limit.allows(needed) {
+        bail!(
+            "the open-files limit is {:?} (hard {:?}), {needed} are needed for {ws_clients} \
+             WebSocket clients: raise the hard limit first",
+            limit.soft,
+            limit.hard
+        );
     }
+    Ok(())
 }
 
 async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
@@ -136,7 +144,8 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
     let setup_started = Instant::now();
     let password = uuid::Uuid::new_v4().to_string();
     server::seed_users(&data, &password).await?;
-    let mut child = server::ServerChild::start(&data, args.duration_s).await?;
+    let mut child =
+        server::ServerChild::start(&data, args.duration_s, args.server_cache_mib).await?;
     let base = format!("http://{}", child.addr);
     println!(
         "bench soak: serve pid {} on {}, {} cores; setting up {} WebSocket clients",

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use anyhow::Context;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::metrics::{Metrics, Percentiles};
 use super::sample::Sample;
@@ -136,33 +136,16 @@ impl Report {
         let json_path = self.args.out.join("soak.json");
         std::fs::write(&json_path, serde_json::to_string_pretty(self)?)
             .with_context(|| format!("writing {}", json_path.display()))?;
-        let title = format!(
-            "ticketlog bench soak: {} ({} s, {} cores)",
-            self.word(),
-            self.args.duration_s,
-            self.cores
-        );
-        let subtitle = format!(
-            "{} commands/s by {} writers, {} queries/s, {} WebSocket clients, {} reconnecting/s; sample every {} s; {} errors",
-            self.args.commands_per_s,
-            self.args.writers,
-            self.args.queries_per_s,
-            self.args.ws_clients,
+        let (svg, subtitle) = svg(
+            &self.args,
             self.churn_per_s,
-            self.args.sample_s,
-            self.verdict.errors
+            self.cores,
+            &self.verdict,
+            &self.samples,
         );
         let svg_path = self.args.out.join("soak.svg");
-        std::fs::write(
-            &svg_path,
-            chart::render(
-                &title,
-                &subtitle,
-                &self.samples,
-                self.args.duration_s as f64,
-            ),
-        )
-        .with_context(|| format!("writing {}", svg_path.display()))?;
+        std::fs::write(&svg_path, svg)
+            .with_context(|| format!("writing {}", svg_path.display()))?;
         let v = &self.verdict;
         let t = &self.totals;
         println!(
@@ -212,4 +195,61 @@ impl Report {
         }
         Ok(())
     }
+}
+
+/// The chart and its subtitle.
+fn svg(
+    args: &BenchSoakArgs,
+    churn_per_s: usize,
+    cores: usize,
+    verdict: &Verdict,
+    samples: &[Sample],
+) -> (String, String) {
+    let title = format!(
+        "ticketlog bench soak: {} ({} s, {} cores)",
+        if verdict.pass { "PASS" } else { "FAIL" },
+        args.duration_s,
+        cores
+    );
+    let subtitle = format!(
+        "{} commands/s by {} writers, {} queries/s, {} WebSocket clients, {} reconnecting/s; sample every {} s; {} errors",
+        args.commands_per_s,
+        args.writers,
+        args.queries_per_s,
+        args.ws_clients,
+        churn_per_s,
+        args.sample_s,
+        verdict.errors
+    );
+    let svg = chart::render(&title, &subtitle, samples, args.duration_s as f64);
+    (svg, subtitle)
+}
+
+/// The parts of `soak.json` the chart is drawn from.
+#[derive(Deserialize)]
+struct Saved {
+    args: BenchSoakArgs,
+    churn_per_s: usize,
+    cores: usize,
+    verdict: Verdict,
+    samples: Vec<Sample>,
+}
+
+/// Redraws `<out>/soak.svg` from a saved `soak.json`.
+pub fn replot(json: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(json).with_context(|| format!("reading {}", json.display()))?;
+    let saved: Saved = serde_json::from_str(&text).context("parsing the soak report")?;
+    let (svg, _) = svg(
+        &saved.args,
+        saved.churn_per_s,
+        saved.cores,
+        &saved.verdict,
+        &saved.samples,
+    );
+    std::fs::create_dir_all(out)?;
+    let path = out.join("soak.svg");
+    std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
 }

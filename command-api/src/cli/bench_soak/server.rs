@@ -151,11 +151,19 @@ pub struct ServerChild {
 
 impl ServerChild {
     /// Starts the server on `data` and waits until it answers `/healthz`.
-    pub async fn start(data: &Path, duration_s: u64) -> anyhow::Result<Self> {
+    pub async fn start(
+        data: &Path,
+        duration_s: u64,
+        cache_mib: Option<u64>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating the ticketlog executable")?;
         let ttl = (duration_s + TOKEN_TTL_MARGIN_SECS).to_string();
-        let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        let mut command = Command::new(exe);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]);
+        if let Some(mib) = cache_mib {
+            command.args(["--cache-mib", &mib.to_string()]);
+        }
+        let mut child = command
             .args(["--rate-limit-per-s", RATE_LIMIT_UNBOUNDED])
             .args(["--rate-limit-burst", RATE_LIMIT_UNBOUNDED])
             .args(["--token-ttl-secs", &ttl])
@@ -166,6 +174,7 @@ impl ServerChild {
             .env_remove("TICKETLOG_DATA")
             .env_remove("TICKETLOG_DEMO")
             .env_remove("TICKETLOG_JWT_SECRET")
+            .env_remove("TICKETLOG_CACHE_MIB")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

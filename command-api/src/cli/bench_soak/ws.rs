@@ -37,6 +37,10 @@ const RAMP_HANDSHAKES_PARALLEL: usize = 32;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the server's close after the client's.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Interval between two churn batches.
+const CHURN_PERIOD: Duration = Duration::from_secs(1);
+/// Delay of the first churn batch after the run starts.
+const CHURN_PHASE: Duration = Duration::from_millis(500);
 /// Pause before reconnecting after a failure.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -118,7 +122,7 @@ pub async fn wait_connected(
     }
 }
 
-/// Every second, asks `per_s` random clients to reconnect.
+/// Every [`CHURN_PERIOD`], asks `per_s` random clients to reconnect.
 pub fn spawn_churn(
     churn: Arc<Vec<Arc<Notify>>>,
     per_s: usize,
@@ -131,9 +135,10 @@ pub fn spawn_churn(
             return;
         }
         let mut rng = StdRng::seed_from_u64(rand::random());
-        let mut interval = tokio::time::interval(Duration::from_secs(1));
-        // The first tick is immediate: churn starts one second in.
-        interval.tick().await;
+        // Half a period out of phase with the samples (taken on whole
+        // seconds), so a sample never lands on a batch's reconnects.
+        let mut interval =
+            tokio::time::interval_at(tokio::time::Instant::now() + CHURN_PHASE, CHURN_PERIOD);
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
