@@ -33,6 +33,12 @@ use sample::{Sample, Sampler};
 /// Longest wait for every WebSocket client to be connected before the
 /// measured run starts.
 const RAMP_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest a fresh server on the run's data may take to settle.
+const FRESH_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Interval between two RSS readings of the fresh server.
+const FRESH_SETTLE_STEP: Duration = Duration::from_secs(1);
+/// RSS change between two readings under which the fresh server has settled.
+const FRESH_SETTLE_MIB: f64 = 0.5;
 /// Longest wait for the load tasks to stop after the run.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interval of the progress bar's updates.
@@ -74,8 +80,10 @@ pub struct BenchSoakArgs {
     /// Data directory of the server (default: a temporary one, deleted).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// The server's sled page cache, in MiB (default: serve's default).
-    #[arg(long)]
+    /// The server's sled page cache, in MiB: small by default, so that a
+    /// bounded cache filling up (256 MiB in production) does not pass for
+    /// growth.
+    #[arg(long, default_value = "16")]
     pub server_cache_mib: Option<u64>,
     /// Only redraw `soak.svg` from this `soak.json` (no run).
     #[arg(long)]
@@ -157,6 +165,8 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
     let metrics = Arc::new(Metrics::new()?);
     let managed =
         load::create_initial_tickets(&base, &cast, &pool, &metrics, args.writers, hot).await?;
+    // After logins (argon2) and the first tickets: the clients' share alone.
+    let rss_before_clients_mib = sample::rss_mib(child.pid);
     let (stop_tx, stop_rx) = watch::channel(false);
     let clients = ws::spawn_clients(
         &child.addr,
@@ -168,6 +178,7 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
     );
     ws::wait_connected(&metrics, args.ws_clients, RAMP_TIMEOUT, &mut child).await?;
     load::check_setup(&metrics)?;
+    let rss_with_clients_mib = sample::rss_mib(child.pid);
     let setup_s = setup_started.elapsed().as_secs_f64();
     println!(
         "bench soak: setup done in {setup_s:.1} s ({hot} hot tickets); running for {} s",
@@ -201,9 +212,36 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
         metrics.error(format!("server shutdown: {e:#}"));
     }
     let samples = samples?;
-    let report = report::Report::build(args, cores, setup_s, samples, &metrics, &child);
+    let rss_fresh_same_data_mib = fresh_rss_on(&data, &args).await?;
+    let baseline = verdict::Baseline {
+        rss_before_clients_mib,
+        rss_with_clients_mib,
+        rss_fresh_same_data_mib,
+    };
+    let report = report::Report::build(args, cores, setup_s, samples, &metrics, &child, baseline);
     report.write_and_print()?;
     Ok(report.verdict.pass)
+}
+
+/// The settled RSS of a fresh `serve` on `data` with no client: what the
+/// data alone costs (the read model is in memory by design).
+async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::Result<f64> {
+    let mut fresh =
+        server::ServerChild::start(data, args.duration_s, args.server_cache_mib).await?;
+    let deadline = Instant::now() + FRESH_SETTLE_TIMEOUT;
+    let mut last = sample::rss_mib(fresh.pid);
+    loop {
+        tokio::time::sleep(FRESH_SETTLE_STEP).await;
+        let now = sample::rss_mib(fresh.pid);
+        if (now - last).abs() < FRESH_SETTLE_MIB || Instant::now() > deadline {
+            last = now;
+            break;
+        }
+        last = now;
+    }
+    fresh.stop().await?;
+    println!("bench soak: a fresh serve on the same data settles at {last:.1} MiB");
+    Ok(last)
 }
 
 /// Takes one sample every `--sample-s` until `--duration-s`, with a

@@ -75,9 +75,10 @@ impl Report {
         samples: Vec<Sample>,
         metrics: &Metrics,
         server: &ServerChild,
+        baseline: verdict::Baseline,
     ) -> Self {
         let log_errors = server.log.errors.load(Ordering::Relaxed);
-        let verdict = verdict::judge(&samples, metrics.errors() + log_errors);
+        let verdict = verdict::judge(&samples, metrics.errors() + log_errors, baseline);
         let t = metrics.totals();
         let totals = Totals {
             commands: t.commands,
@@ -105,6 +106,8 @@ impl Report {
                 "rss_growth_mib_max": verdict::RSS_GROWTH_MIB_MAX,
                 "fds_slack_max": verdict::FDS_SLACK_MAX,
                 "end_fraction": verdict::END_FRACTION,
+                "unexplained_mib_max": verdict::UNEXPLAINED_MIB_MAX,
+                "unexplained_fraction_max": verdict::UNEXPLAINED_FRACTION_MAX,
             }),
             totals,
             server: ServerSummary {

@@ -22,6 +22,31 @@ pub const RSS_GROWTH_MIB_MAX: f64 = 16.0;
 pub const FDS_SLACK_MAX: f64 = 64.0;
 /// Share of the samples averaged as "the end" for descriptors.
 pub const END_FRACTION: f64 = 0.10;
+/// RSS the soaked server may hold beyond a fresh server on the same data
+/// plus its connections, in MiB...
+pub const UNEXPLAINED_MIB_MAX: f64 = 32.0;
+/// ...and as a share of its final RSS: growth fails only above both.
+pub const UNEXPLAINED_FRACTION_MAX: f64 = 0.15;
+
+/// What the server's memory should be, measured around the run: the
+/// read model lives in memory and grows with the log by design, so RSS
+/// growth alone cannot tell a leak from data.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Baseline {
+    /// RSS right after start, before any WebSocket client, MiB.
+    pub rss_before_clients_mib: f64,
+    /// RSS once every client connected and subscribed, MiB.
+    pub rss_with_clients_mib: f64,
+    /// RSS of a fresh `serve` on the run's final data, idle, settled, MiB.
+    pub rss_fresh_same_data_mib: f64,
+}
+
+impl Baseline {
+    /// Memory held for the connections.
+    pub fn connections_mib(&self) -> f64 {
+        (self.rss_with_clients_mib - self.rss_before_clients_mib).max(0.0)
+    }
+}
 
 /// The judgement of one run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -52,6 +77,15 @@ pub struct Verdict {
     pub fds_slope_per_min: f64,
     /// Errors of the load and error lines of the server's log.
     pub errors: u64,
+    /// The memory expected from data and connections (absent in old reports).
+    #[serde(default)]
+    pub baseline: Baseline,
+    /// Final RSS minus a fresh server on the same data and the connections, MiB.
+    #[serde(default)]
+    pub rss_unexplained_mib: f64,
+    /// The unexplained RSS allowed, MiB.
+    #[serde(default)]
+    pub rss_unexplained_allowed_mib: f64,
 }
 
 /// Least-squares slope of `y` over `x`; 0 for fewer than two distinct x.
@@ -72,7 +106,7 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
 }
 
 /// Judges the samples of a run with `errors` errors.
-pub fn judge(samples: &[Sample], errors: u64) -> Verdict {
+pub fn judge(samples: &[Sample], errors: u64, baseline: Baseline) -> Verdict {
     let warmup = ((samples.len() as f64 * WARMUP_FRACTION).ceil() as usize).max(WARMUP_SAMPLES_MIN);
     let mut reasons = vec![];
     if errors > 0 {
@@ -96,9 +130,18 @@ pub fn judge(samples: &[Sample], errors: u64) -> Verdict {
     let rss_mean = mean(rss.iter().map(|p| p.1));
     let rss_growth = rss_slope * span_s;
     let allowed = (rss_mean * RSS_GROWTH_FRACTION_MAX).max(RSS_GROWTH_MIB_MAX);
-    if rss_growth > allowed {
+    let rss_end = samples.last().map_or(0.0, |s| s.rss_mib);
+    let unexplained = rss_end - baseline.rss_fresh_same_data_mib - baseline.connections_mib();
+    let unexplained_allowed = (rss_end * UNEXPLAINED_FRACTION_MAX).max(UNEXPLAINED_MIB_MAX);
+    // Growth is a leak only if a fresh server on the same data, with the
+    // same connections, would not hold it too.
+    if rss_growth > allowed
+        && (baseline.rss_fresh_same_data_mib <= 0.0 || unexplained > unexplained_allowed)
+    {
         reasons.push(format!(
-            "RSS grows {rss_growth:.1} MiB over {span_s:.0} s ({:.2} MiB/min), more than {allowed:.1} MiB",
+            "RSS grows {rss_growth:.1} MiB over {span_s:.0} s ({:.2} MiB/min), more than {allowed:.1} MiB, \
+             and ends {unexplained:.1} MiB above a fresh server on the same data plus its connections \
+             (allowed {unexplained_allowed:.1})",
             rss_slope * 60.0
         ));
     }
@@ -115,7 +158,7 @@ pub fn judge(samples: &[Sample], errors: u64) -> Verdict {
         reasons,
         warmup_samples: warmup,
         rss_after_warmup_mib: last_warmup.map_or(0.0, |s| s.rss_mib),
-        rss_end_mib: samples.last().map_or(0.0, |s| s.rss_mib),
+        rss_end_mib: rss_end,
         rss_mean_mib: rss_mean,
         rss_slope_mib_per_min: rss_slope * 60.0,
         rss_growth_mib: rss_growth,
@@ -124,6 +167,9 @@ pub fn judge(samples: &[Sample], errors: u64) -> Verdict {
         fds_end,
         fds_slope_per_min: slope(&fds) * 60.0,
         errors,
+        baseline,
+        rss_unexplained_mib: unexplained,
+        rss_unexplained_allowed_mib: unexplained_allowed,
     }
 }
 
@@ -189,26 +235,59 @@ mod tests {
             },
             |t| 2100 + (t as u64 / 10) % 5,
         );
-        let v = judge(&s, 0);
+        let v = judge(&s, 0, Baseline::default());
         assert!(v.pass, "{v:?}");
         assert!(v.rss_slope_mib_per_min.abs() < 0.5);
     }
 
     #[test]
     fn a_leak_an_fd_leak_and_an_error_each_fail() {
-        let leak = judge(&samples(|t| 100.0 + t / 10.0, |_| 2100), 0);
+        let leak = judge(
+            &samples(|t| 100.0 + t / 10.0, |_| 2100),
+            0,
+            Baseline::default(),
+        );
         assert!(!leak.pass);
         assert!(leak.reasons[0].contains("RSS grows"), "{leak:?}");
-        let fd_leak = judge(&samples(|_| 100.0, |t| 2100 + t as u64 / 2), 0);
+        let fd_leak = judge(
+            &samples(|_| 100.0, |t| 2100 + t as u64 / 2),
+            0,
+            Baseline::default(),
+        );
         assert!(!fd_leak.pass);
         assert!(fd_leak.reasons[0].contains("descriptors"), "{fd_leak:?}");
-        let errors = judge(&samples(|_| 100.0, |_| 2100), 1);
+        let errors = judge(&samples(|_| 100.0, |_| 2100), 1, Baseline::default());
         assert_eq!(errors.reasons, vec!["1 errors".to_string()]);
+    }
+
+    #[test]
+    fn growth_that_a_fresh_server_on_the_same_data_holds_too_passes() {
+        // 100 → 160 MiB over the run; 40 MiB of connections.
+        let growing = samples(|t| 100.0 + t / 10.0, |_| 2100);
+        let data = Baseline {
+            rss_before_clients_mib: 20.0,
+            rss_with_clients_mib: 60.0,
+            rss_fresh_same_data_mib: 115.0,
+        };
+        let v = judge(&growing, 0, data);
+        assert!(v.pass, "{v:?}");
+        assert!((v.rss_unexplained_mib - 5.0).abs() < 1e-9, "{v:?}");
+        // The same growth with a fresh server needing far less: a leak.
+        let leak = judge(
+            &growing,
+            0,
+            Baseline {
+                rss_fresh_same_data_mib: 40.0,
+                ..data
+            },
+        );
+        assert!(!leak.pass);
+        assert!(leak.reasons[0].contains("fresh server"), "{leak:?}");
     }
 
     #[test]
     fn too_few_samples_fail() {
         let s = samples(|_| 100.0, |_| 2100);
-        assert!(!judge(&s[..2], 0).pass);
+        assert!(!judge(&s[..2], 0, Baseline::default()).pass);
     }
 }
