@@ -13,6 +13,7 @@ mod offline;
 mod rebuild;
 mod replay;
 mod serve;
+mod serve_child;
 mod signals;
 mod stats;
 mod user;

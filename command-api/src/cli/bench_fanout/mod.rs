@@ -129,14 +129,16 @@ async fn fanout(
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let mut child = server::ServerChild::start(&data, &secret).await?;
+    let mut child = server::start(&data, &secret).await?;
     let base = format!("http://{}", child.addr);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
     let cast = Arc::new(server::Cast::mint(&secret)?);
     let tickets = Arc::new(writer::create_tickets(&http, &base, &cast, args.rooms).await?);
-    let rss_before = settled_rss(&child).await;
+    let rss_before = child
+        .settled_rss_bytes(SETTLE_SAMPLE, SETTLE_RSS_SHARE, SETTLE_TIMEOUT)
+        .await;
 
     // Ramp: every client connected and subscribed.
     let shared = Arc::new(Shared::new(args.clients, args.rooms));
@@ -172,7 +174,9 @@ async fn fanout(
     let connect_s = ramp_started.elapsed().as_secs_f64();
     ramp_bar.finish_and_clear();
     let connected = shared.connected.load(Ordering::Relaxed);
-    let rss_idle = settled_rss(&child).await;
+    let rss_idle = child
+        .settled_rss_bytes(SETTLE_SAMPLE, SETTLE_RSS_SHARE, SETTLE_TIMEOUT)
+        .await;
     let presence_frames = shared.presence.load(Ordering::Relaxed);
     let server_fds_idle = child.fds();
 
@@ -279,7 +283,7 @@ async fn fanout(
         server_cpu_share: server_cpu_s / write_s.max(1e-3),
         bench_cpu_share: bench_cpu_s / write_s.max(1e-3),
         nofile_soft,
-        server_log_problems: child.log.problems.load(Ordering::Relaxed),
+        server_log_problems: child.log.problems(),
         errors,
         first_errors,
         cores,
@@ -291,22 +295,6 @@ async fn fanout(
             rss_per_connection_under_16_kib: rss_per_connection < RSS_BYTES_PER_CONNECTION_TARGET,
         },
     })
-}
-
-/// The server's RSS once it stops moving (the connections' first frames
-/// and buffers are in place), or after [`SETTLE_TIMEOUT`].
-async fn settled_rss(child: &server::ServerChild) -> u64 {
-    let started = Instant::now();
-    let mut last = child.rss_bytes();
-    loop {
-        tokio::time::sleep(SETTLE_SAMPLE).await;
-        let now = child.rss_bytes();
-        let moved = now.abs_diff(last) as f64 / (last.max(1) as f64);
-        if moved < SETTLE_RSS_SHARE || started.elapsed() > SETTLE_TIMEOUT {
-            return now;
-        }
-        last = now;
-    }
 }
 
 /// Whether every subscribed client received its room's last acknowledged event.

@@ -1,21 +1,15 @@
-//! The server under test: `ticketlog serve` (this same executable) as a
-//! child process on 127.0.0.1:0, so that its memory is its own; its
-//! users' tokens; and `/proc/<pid>` for its resident set.
+//! The server under test (a `serve` child, so that its memory is its own)
+//! and its users' tokens.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use chrono::Utc;
 use command_api::auth::JwtAuth;
 use command_api::config::JWT_SECRET_ENV;
 use event_store::{Principal, Role};
-use serde_json::Value;
 use uuid::Uuid;
+
+pub use crate::cli::serve_child::{cpu_s, ServerChild};
 
 /// The bench's tenant.
 const TENANT: &str = "fanout";
@@ -23,17 +17,8 @@ const TENANT: &str = "fanout";
 const AGENTS: usize = 8;
 /// Customers: each reports an equal share of the tickets.
 const CUSTOMERS: usize = 25;
-/// Longest wait for the server to log its address and answer `/healthz`.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// Longest wait for a clean exit after SIGTERM.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
-/// Server warnings and errors kept for the report.
-const LOG_LINES_KEPT: usize = 5;
 /// Token lifetime, seconds: longer than any run.
 const TOKEN_TTL_SECS: u64 = 86_400;
-/// Requests per second and burst per user: far above the load, so the
-/// rate limiter never answers 429 (it is not what this measures).
-const RATE_LIMIT_UNBOUNDED: &str = "1000000";
 
 /// Bearer tokens of the bench's users.
 #[derive(Debug)]
@@ -71,205 +56,7 @@ impl Cast {
     }
 }
 
-/// Warnings and errors the server logged.
-#[derive(Debug, Default)]
-pub struct ServerLog {
-    /// `WARN` and `ERROR` lines.
-    pub problems: AtomicU64,
-    /// The first of them.
-    pub first: Mutex<Vec<String>>,
-}
-
-impl ServerLog {
-    fn note(&self, line: &str) {
-        if !line.contains("\"level\":\"ERROR\"") && !line.contains("\"level\":\"WARN\"") {
-            return;
-        }
-        self.problems.fetch_add(1, Ordering::Relaxed);
-        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
-        if first.len() < LOG_LINES_KEPT {
-            first.push(line.to_string());
-        }
-    }
-}
-
-/// A running `ticketlog serve`.
-pub struct ServerChild {
-    child: Child,
-    /// Its process id.
-    pub pid: u32,
-    /// The address it listens on.
-    pub addr: String,
-    /// What it logged.
-    pub log: Arc<ServerLog>,
-}
-
-impl ServerChild {
-    /// Starts the server on `data`, signing tokens with `secret`, and
-    /// waits until it answers `/healthz`.
-    pub async fn start(data: &Path, secret: &str) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("locating the ticketlog executable")?;
-        let mut child = Command::new(exe)
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-            .args(["--rate-limit-per-s", RATE_LIMIT_UNBOUNDED])
-            .args(["--rate-limit-burst", RATE_LIMIT_UNBOUNDED])
-            .arg("--data")
-            .arg(data)
-            .env("RUST_LOG", "info,sled=warn")
-            .env_remove("TICKETLOG_LISTEN")
-            .env_remove("TICKETLOG_DATA")
-            .env_remove("TICKETLOG_DEMO")
-            .env(JWT_SECRET_ENV, secret)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("spawning ticketlog serve")?;
-        let pid = child.id();
-        let stderr = child.stderr.take().context("the server's stderr")?;
-        let log = Arc::new(ServerLog::default());
-        let (tx, rx) = tokio::sync::oneshot::channel::<Result<String, String>>();
-        let thread_log = log.clone();
-        // Reads the log until the process ends (so the server never blocks
-        // on a full pipe): its address first, then warnings and errors.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            let mut head = String::new();
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                thread_log.note(&line);
-                if tx.is_none() {
-                    continue;
-                }
-                let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                match v["fields"]["addr"].as_str() {
-                    Some(a) if v["fields"]["message"] == "ticketlog listening" => {
-                        if let Some(tx) = tx.take() {
-                            let _ = tx.send(Ok(a.to_string()));
-                        }
-                    }
-                    _ => {
-                        head.push_str(&line);
-                        head.push('\n');
-                    }
-                }
-            }
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(Err(head));
-            }
-        });
-        let mut server = ServerChild {
-            child,
-            pid,
-            addr: String::new(),
-            log,
-        };
-        server.addr = match tokio::time::timeout(START_TIMEOUT, rx).await {
-            Ok(Ok(Ok(a))) => a,
-            Ok(Ok(Err(log))) => bail!("serve exited before listening:\n{log}"),
-            Ok(Err(_)) => bail!("serve's log reader stopped"),
-            Err(_) => bail!("serve did not listen within {START_TIMEOUT:?}"),
-        };
-        server.wait_healthy().await?;
-        Ok(server)
-    }
-
-    async fn wait_healthy(&self) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let r = http
-                .get(format!("http://{}/healthz", self.addr))
-                .send()
-                .await;
-            if r.is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("the server was not healthy within {START_TIMEOUT:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// Resident set size of the server now, bytes (0 if unreadable).
-    pub fn rss_bytes(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024)
-    }
-
-    /// CPU time the server has used so far (user + system), seconds.
-    pub fn cpu_s(&self) -> f64 {
-        cpu_s(&format!("/proc/{}/stat", self.pid))
-    }
-
-    /// Open descriptors of the server now.
-    pub fn fds(&self) -> u64 {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid)).map_or(0, |d| d.count() as u64)
-    }
-
-    /// SIGTERM, and a clean exit within [`SHUTDOWN_TIMEOUT`].
-    pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if !self.running() {
-            bail!("the server had already exited");
-        }
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .context("running kill -TERM")?;
-        if !sent.success() {
-            bail!("kill -TERM {} failed", self.pid);
-        }
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                if status.success() {
-                    return Ok(());
-                }
-                bail!("serve exited with {status} on SIGTERM");
-            }
-            if Instant::now() > deadline {
-                bail!("serve did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
-const CLOCK_TICKS_PER_S: f64 = 100.0;
-
-/// User + system CPU time of the process whose `stat` file is `path`,
-/// seconds (0 if unreadable).
-pub fn cpu_s(path: &str) -> f64 {
-    let stat = std::fs::read_to_string(path).unwrap_or_default();
-    // Fields after the command name (which may hold spaces), from field 3.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let field = |n: usize| {
-        rest.split_whitespace()
-            .nth(n - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (field(14) + field(15)) as f64 / CLOCK_TICKS_PER_S
-}
-
-impl Drop for ServerChild {
-    fn drop(&mut self) {
-        // Never leave a server behind (an early error, a panic).
-        if self.running() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Starts the server on `data`, signing tokens with `secret`.
+pub async fn start(data: &Path, secret: &str) -> anyhow::Result<ServerChild> {
+    ServerChild::start(data, &[], &[(JWT_SECRET_ENV, secret)]).await
 }

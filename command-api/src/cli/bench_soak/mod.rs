@@ -37,8 +37,15 @@ const RAMP_TIMEOUT: Duration = Duration::from_secs(120);
 const FRESH_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interval between two RSS readings of the fresh server.
 const FRESH_SETTLE_STEP: Duration = Duration::from_secs(1);
-/// RSS change between two readings under which the fresh server has settled.
-const FRESH_SETTLE_MIB: f64 = 0.5;
+/// RSS change (share) between two readings under which the fresh server has settled.
+const FRESH_SETTLE_SHARE: f64 = 0.005;
+/// Bytes in a MiB.
+const MIB_BYTES: f64 = 1024.0 * 1024.0;
+
+/// `bytes` in MiB.
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB_BYTES
+}
 /// Longest wait for the load tasks to stop after the run.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interval of the progress bar's updates.
@@ -152,8 +159,7 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
     let setup_started = Instant::now();
     let password = uuid::Uuid::new_v4().to_string();
     server::seed_users(&data, &password).await?;
-    let mut child =
-        server::ServerChild::start(&data, args.duration_s, args.server_cache_mib).await?;
+    let mut child = server::start(&data, args.duration_s, args.server_cache_mib).await?;
     let base = format!("http://{}", child.addr);
     println!(
         "bench soak: serve pid {} on {}, {} cores; setting up {} WebSocket clients",
@@ -166,7 +172,7 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
     let managed =
         load::create_initial_tickets(&base, &cast, &pool, &metrics, args.writers, hot).await?;
     // After logins (argon2) and the first tickets: the clients' share alone.
-    let rss_before_clients_mib = sample::rss_mib(child.pid);
+    let rss_before_clients_mib = mib(child.rss_bytes());
     let (stop_tx, stop_rx) = watch::channel(false);
     let clients = ws::spawn_clients(
         &child.addr,
@@ -178,7 +184,7 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
     );
     ws::wait_connected(&metrics, args.ws_clients, RAMP_TIMEOUT, &mut child).await?;
     load::check_setup(&metrics)?;
-    let rss_with_clients_mib = sample::rss_mib(child.pid);
+    let rss_with_clients_mib = mib(child.rss_bytes());
     let setup_s = setup_started.elapsed().as_secs_f64();
     println!(
         "bench soak: setup done in {setup_s:.1} s ({hot} hot tickets); running for {} s",
@@ -226,19 +232,10 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
 /// The settled RSS of a fresh `serve` on `data` with no client: what the
 /// data alone costs (the read model is in memory by design).
 async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::Result<f64> {
-    let mut fresh =
-        server::ServerChild::start(data, args.duration_s, args.server_cache_mib).await?;
-    let deadline = Instant::now() + FRESH_SETTLE_TIMEOUT;
-    let mut last = sample::rss_mib(fresh.pid);
-    loop {
-        tokio::time::sleep(FRESH_SETTLE_STEP).await;
-        let now = sample::rss_mib(fresh.pid);
-        if (now - last).abs() < FRESH_SETTLE_MIB || Instant::now() > deadline {
-            last = now;
-            break;
-        }
-        last = now;
-    }
+    let mut fresh = server::start(data, args.duration_s, args.server_cache_mib).await?;
+    let last = mib(fresh
+        .settled_rss_bytes(FRESH_SETTLE_STEP, FRESH_SETTLE_SHARE, FRESH_SETTLE_TIMEOUT)
+        .await);
     fresh.stop().await?;
     println!("bench soak: a fresh serve on the same data settles at {last:.1} MiB");
     Ok(last)

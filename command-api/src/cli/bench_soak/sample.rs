@@ -16,11 +16,6 @@ struct Process {
     fds: u64,
 }
 
-/// The resident set of process `pid`, in MiB (0 once it has ended).
-pub fn rss_mib(pid: u32) -> f64 {
-    Process::read(pid).rss_kib as f64 / 1024.0
-}
-
 impl Process {
     /// Reads `/proc/<pid>`; zeros for what cannot be read (the process ended).
     fn read(pid: u32) -> Self {
