@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use serve_child::{ticketlog, ServeChild};
+use serve_child::{add_admin, login, ticketlog, ServeChild};
 
 const DISK_MIB: u64 = 128;
 const RESERVE_MIB: u64 = 32;
@@ -95,36 +95,12 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
         return;
     };
     let data = disk.dir.path().join("data");
-    let added = ticketlog(
-        &[
-            "user",
-            "add",
-            "--tenant",
-            TENANT,
-            "--name",
-            ADMIN,
-            "--role",
-            "admin",
-            "--password",
-            PASSWORD,
-        ],
-        &data,
-    );
-    assert!(added.status.success(), "user add: {added:?}");
+    add_admin(&data, TENANT, ADMIN, PASSWORD);
     let reserve = RESERVE_MIB.to_string();
     let server = ServeChild::start(&data, &["--disk-reserve-mib", &reserve]);
     let client = reqwest::Client::new();
     server.healthy_head(&client).await;
-    let login: Value = client
-        .post(server.url("/api/v1/auth/token"))
-        .json(&json!({"tenant": TENANT, "username": ADMIN, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("login body");
-    let token = login["token"].as_str().expect("token").to_string();
+    let (token, _) = login(&client, &server, TENANT, ADMIN, PASSWORD).await;
 
     let ticket = json!({"title": "disk", "description": "filling up", "priority": "high", "kind": "incident"});
     let (s, created, _) = post(&client, server.url("/api/v1/tickets"), &token, ticket).await;

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use serve_child::{ticketlog_ok, ServeChild, NO_RATE_LIMIT};
+use serve_child::{add_admin, login, ticketlog_ok, ServeChild, NO_RATE_LIMIT};
 use uuid::Uuid;
 
 const CYCLES_ENV: &str = "TICKETLOG_CRASH_CYCLES";
@@ -376,21 +376,6 @@ fn by_id(tickets: Vec<Value>) -> BTreeMap<String, Value> {
         .collect()
 }
 
-async fn login(client: &reqwest::Client, server: &ServeChild) -> (String, String) {
-    let r = client
-        .post(server.url("/api/v1/auth/token"))
-        .json(&json!({"tenant": TENANT, "username": ADMIN, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("login");
-    assert!(r.status().is_success(), "login: {}", r.status());
-    let v: Value = r.json().await.expect("login body");
-    (
-        v["token"].as_str().expect("token").to_string(),
-        v["user"]["id"].as_str().expect("user id").to_string(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_commands_survive_server_sigkill() {
     let cycles: usize = std::env::var(CYCLES_ENV)
@@ -405,21 +390,7 @@ async fn acknowledged_commands_survive_server_sigkill() {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("dir");
     let data: PathBuf = dir.path().join("data");
-    ticketlog_ok(
-        &[
-            "user",
-            "add",
-            "--tenant",
-            TENANT,
-            "--name",
-            ADMIN,
-            "--role",
-            "admin",
-            "--password",
-            PASSWORD,
-        ],
-        &data,
-    );
+    add_admin(&data, TENANT, ADMIN, PASSWORD);
     let client = reqwest::Client::new();
     let started = Instant::now();
 
@@ -427,7 +398,7 @@ async fn acknowledged_commands_survive_server_sigkill() {
     // generated signing secret is durable in the data directory.
     let server = ServeChild::start(&data, &NO_RATE_LIMIT);
     server.healthy_head(&client).await;
-    let (token, admin_id) = login(&client, &server).await;
+    let (token, admin_id) = login(&client, &server, TENANT, ADMIN, PASSWORD).await;
     let mut acked: Vec<Ack> = vec![];
     let mut server = server;
     for cycle in 0..cycles {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
@@ -141,4 +141,45 @@ pub fn ticketlog_ok(args: &[&str], data: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Adds an admin `name` with `password` to `tenant` in `data` (server stopped).
+pub fn add_admin(data: &Path, tenant: &str, name: &str, password: &str) {
+    ticketlog_ok(
+        &[
+            "user",
+            "add",
+            "--tenant",
+            tenant,
+            "--name",
+            name,
+            "--role",
+            "admin",
+            "--password",
+            password,
+        ],
+        data,
+    );
+}
+
+/// Logs in through `/api/v1/auth/token`; returns (token, user id).
+pub async fn login(
+    client: &reqwest::Client,
+    server: &ServeChild,
+    tenant: &str,
+    name: &str,
+    password: &str,
+) -> (String, String) {
+    let r = client
+        .post(server.url("/api/v1/auth/token"))
+        .json(&json!({"tenant": tenant, "username": name, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert!(r.status().is_success(), "login: {}", r.status());
+    let v: Value = r.json().await.expect("login body");
+    (
+        v["token"].as_str().expect("token").to_string(),
+        v["user"]["id"].as_str().expect("user id").to_string(),
+    )
 }
