@@ -4,6 +4,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch_bench;
 pub mod domain;
+pub mod heap;
 pub mod http;
 pub mod service;
 pub mod ui;

@@ -19,6 +19,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // the usual soft limit of 1,024.
     let nofile = super::fd_limit::raise_to_hard();
     tracing::info!(soft = ?nofile.soft, hard = ?nofile.hard, "open-files limit");
+    if !command_api::heap::purge_in_background() {
+        tracing::warn!("jemalloc background purging unavailable: freed pages return only as the server allocates");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

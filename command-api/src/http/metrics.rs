@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::heap::HeapStats;
+
 /// Upper bounds of the latency buckets, in seconds.
 pub const LATENCY_BUCKETS_S: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -125,8 +127,9 @@ impl Metrics {
         self.commands_appended.load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition; `head` is the log's head position.
-    pub fn render(&self, head: Option<u64>) -> String {
+    /// The Prometheus text exposition; `head` is the log's head position,
+    /// `memory` the process's memory figures where they could be read.
+    pub fn render(&self, head: Option<u64>, memory: &MemoryFigures) -> String {
         let mut out = String::new();
         {
             let r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
@@ -206,8 +209,66 @@ impl Metrics {
                 "# TYPE ticketlog_log_head_position gauge\nticketlog_log_head_position {head}"
             );
         }
+        let gauges = [
+            (
+                "process_resident_memory_bytes",
+                "Resident set size of the process.",
+                memory.resident_bytes,
+            ),
+            (
+                "ticketlog_heap_allocated_bytes",
+                "Bytes of live allocations (jemalloc).",
+                memory.heap.map(|h| h.allocated_bytes),
+            ),
+            (
+                "ticketlog_heap_resident_bytes",
+                "Bytes of pages the allocator holds resident (jemalloc).",
+                memory.heap.map(|h| h.resident_bytes),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            if let Some(value) = value {
+                let _ = writeln!(
+                    out,
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+                );
+            }
+        }
         out
     }
+}
+
+/// What the process's memory looks like from outside (RSS) and to its
+/// allocator (heap), for the gauges of `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MemoryFigures {
+    /// Resident set size, bytes.
+    pub resident_bytes: Option<u64>,
+    /// The allocator's counters.
+    pub heap: Option<HeapStats>,
+}
+
+impl MemoryFigures {
+    /// The figures of this process now.
+    pub fn now() -> Self {
+        MemoryFigures {
+            resident_bytes: resident_bytes(),
+            heap: crate::heap::read(),
+        }
+    }
+}
+
+/// `VmRSS` of `/proc/self/status`, in bytes (Linux only).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse::<u64>()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 fn escape(label: &str) -> String {
@@ -222,13 +283,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn memory_gauges_only_where_read() {
+        let m = Metrics::default();
+        let memory = MemoryFigures {
+            resident_bytes: Some(5 << 20),
+            heap: Some(HeapStats {
+                allocated_bytes: 3 << 20,
+                resident_bytes: 4 << 20,
+            }),
+        };
+        let text = m.render(None, &memory);
+        assert!(text.contains("\nprocess_resident_memory_bytes 5242880\n"), "{text}");
+        assert!(text.contains("\nticketlog_heap_allocated_bytes 3145728\n"), "{text}");
+        assert!(text.contains("\nticketlog_heap_resident_bytes 4194304\n"), "{text}");
+        let none = m.render(None, &MemoryFigures::default());
+        assert!(!none.contains("process_resident_memory_bytes"), "{none}");
+        assert!(!none.contains("ticketlog_heap_"), "{none}");
+    }
+
+    #[test]
     fn renders_counters_and_cumulative_buckets() {
         let m = Metrics::default();
         m.record_request("POST", "/api/v1/tickets", 201, Duration::from_micros(800));
         m.record_request("POST", "/api/v1/tickets", 201, Duration::from_millis(30));
         m.record_append(2, false);
         m.record_append(2, true);
-        let text = m.render(Some(7));
+        let text = m.render(Some(7), &MemoryFigures::default());
         assert!(text.contains(
             "ticketlog_http_requests_total{method=\"POST\",route=\"/api/v1/tickets\",status=\"201\"} 2"
         ));

@@ -47,8 +47,11 @@ fn series(name: &'static str, samples: &[Sample], f: impl Fn(&Sample) -> f64) ->
 pub fn render(title: &str, subtitle: &str, samples: &[Sample], duration_s: f64) -> String {
     let panels = [
         Panel {
-            title: "Server RSS (MiB)",
-            series: vec![series("RSS", samples, |s| s.rss_mib)],
+            title: "Server memory (MiB)",
+            series: vec![
+                series("RSS", samples, |s| s.rss_mib),
+                series("live heap", samples, |s| s.heap_mib),
+            ],
         },
         Panel {
             title: "Server open file descriptors",

@@ -48,6 +48,8 @@ fn mib(bytes: u64) -> f64 {
 }
 /// Longest wait for the load tasks to stop after the run.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for the server's `/metrics` at a sample.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(5);
 /// Interval of the progress bar's updates.
 const PROGRESS_TICK: Duration = Duration::from_millis(250);
 /// Descriptors the bench needs besides one per WebSocket client.
@@ -241,6 +243,20 @@ async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::R
     Ok(last)
 }
 
+/// The server's live heap as its `/metrics` reports it (`None` if it does not).
+async fn heap_allocated_bytes(http: &reqwest::Client, url: &str) -> Option<u64> {
+    let text = tokio::time::timeout(METRICS_TIMEOUT, async {
+        http.get(url).send().await.ok()?.text().await.ok()
+    })
+    .await
+    .ok()??;
+    text.lines()
+        .find_map(|l| l.strip_prefix("ticketlog_heap_allocated_bytes "))?
+        .trim()
+        .parse()
+        .ok()
+}
+
 /// Takes one sample every `--sample-s` until `--duration-s`, with a
 /// progress bar; stops early (with an error counted) if the server died.
 async fn sample_until_done(
@@ -254,6 +270,8 @@ async fn sample_until_done(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut sampler = Sampler::new(child.pid, metrics);
+    let metrics_url = format!("http://{}/metrics", child.addr);
+    let http = reqwest::Client::new();
     let started = Instant::now();
     let run = Duration::from_secs(args.duration_s);
     let every = Duration::from_secs(args.sample_s);
@@ -270,7 +288,8 @@ async fn sample_until_done(
             tokio::time::sleep(PROGRESS_TICK.min(next - now)).await;
             bar.set_position(started.elapsed().as_secs().min(args.duration_s));
         }
-        let s = sampler.take(started.elapsed(), metrics);
+        let heap = heap_allocated_bytes(&http, &metrics_url).await;
+        let s = sampler.take(started.elapsed(), metrics, heap);
         bar.suspend(|| println!("{}", s.row()));
         bar.set_message(format!(
             "RSS {:.1} MiB, {} fds, {} ws, cmd p99 {:.1} ms, {} errors",

@@ -46,6 +46,10 @@ pub struct Sample {
     pub t_s: f64,
     /// Server resident set size, MiB.
     pub rss_mib: f64,
+    /// Server heap in live allocations (jemalloc's count, from `/metrics`),
+    /// MiB; 0 where it could not be read (and in reports from before it).
+    #[serde(default)]
+    pub heap_mib: f64,
     /// Server open file descriptors.
     pub fds: u64,
     /// Server threads.
@@ -101,8 +105,9 @@ impl Sampler {
         }
     }
 
-    /// A sample at `t` into the run, closing the latency window.
-    pub fn take(&mut self, t: Duration, metrics: &Metrics) -> Sample {
+    /// A sample at `t` into the run, closing the latency window;
+    /// `heap_bytes` is what the server's allocator last reported.
+    pub fn take(&mut self, t: Duration, metrics: &Metrics, heap_bytes: Option<u64>) -> Sample {
         let p = Process::read(self.pid);
         let w: Window = metrics.take_window();
         let events = metrics.ws_events.load(Ordering::Relaxed);
@@ -111,6 +116,7 @@ impl Sampler {
         let s = Sample {
             t_s: t.as_secs_f64(),
             rss_mib: p.rss_kib as f64 / 1024.0,
+            heap_mib: heap_bytes.map_or(0.0, |b| b as f64 / (1024.0 * 1024.0)),
             fds: p.fds,
             threads: p.threads,
             ws_connected: metrics.ws_connected.load(Ordering::Relaxed),
@@ -140,9 +146,10 @@ impl Sample {
     /// Column names of [`Sample::row`].
     pub fn header() -> String {
         format!(
-            "{:>6} {:>8} {:>6} {:>4} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7}",
+            "{:>6} {:>8} {:>8} {:>6} {:>4} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7}",
             "t s",
             "RSS MiB",
+            "heap MiB",
             "fds",
             "thr",
             "ws",
@@ -159,9 +166,10 @@ impl Sample {
     /// One line of the table printed while running.
     pub fn row(&self) -> String {
         format!(
-            "{:>6.0} {:>8.1} {:>6} {:>4} {:>6} {:>7.0} {:>7.2} {:>7.2} {:>7.0} {:>7.2} {:>8} {:>7}",
+            "{:>6.0} {:>8.1} {:>8.1} {:>6} {:>4} {:>6} {:>7.0} {:>7.2} {:>7.2} {:>7.0} {:>7.2} {:>8} {:>7}",
             self.t_s,
             self.rss_mib,
+            self.heap_mib,
             self.fds,
             self.threads,
             self.ws_connected,

@@ -193,6 +193,7 @@ mod tests {
                 Sample {
                     t_s: t,
                     rss_mib: rss(t),
+                    heap_mib: 0.0,
                     fds: fds(t),
                     threads: 8,
                     ws_connected: 2000,

@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use crate::http::error::ApiError;
+use crate::http::metrics::MemoryFigures;
 use crate::http::state::AppState;
 
 /// `GET /healthz`: 200 with the log head while the store answers, else 503.
@@ -24,7 +25,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics().render(head),
+        state.metrics().render(head, &MemoryFigures::now()),
     )
         .into_response()
 }
