@@ -335,9 +335,10 @@ pub async fn run(
 
     // Snapshot of the full model.
     let started = Instant::now();
-    let bytes = crate::persist::encode(&model)?;
+    let encoded = crate::persist::encode(&model)?;
+    let snapshot_bytes = encoded.len();
     store.drop_tree(TREE_NAME)?;
-    crate::persist::SnapshotSlot::new(store.tree(TREE_NAME)?).save(model.position, &bytes)?;
+    crate::persist::SnapshotSlot::new(store.tree(TREE_NAME)?).save(model.position, encoded)?;
     let snapshot_write_s = started.elapsed().as_secs_f64();
     drop(model);
 
@@ -438,7 +439,7 @@ pub async fn run(
         rebuild_events_per_s: events as f64 / rebuild_s,
         fold_only_events_per_s,
         snapshot_write_s,
-        snapshot_bytes: bytes.len() as u64,
+        snapshot_bytes,
         restart_to_serving_s,
         projections_open_s,
         stats_query_p50_ms,

@@ -43,10 +43,95 @@ pub enum Loaded {
     Corrupt(String),
 }
 
+/// An encoded model, already cut into the chunks it is stored as.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    /// The bytes, `SNAPSHOT_CHUNK_BYTES` per chunk (the last one shorter).
+    chunks: Vec<Vec<u8>>,
+    /// BLAKE3 of all the bytes, in order.
+    hash: [u8; 32],
+    /// Length of all the bytes.
+    bytes: u64,
+}
+
+impl Encoded {
+    /// Length of the encoding, in bytes.
+    pub fn len(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Whether the encoding is empty (it never is for a model).
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0
+    }
+}
+
+/// A `Write` that cuts what it is given into chunks and hashes it on the
+/// way, so that encoding a model holds one copy of its bytes, not the
+/// contiguous blob plus the chunks cut from it (a snapshot of a large
+/// model made RSS jump by three times its size).
+struct ChunkWriter {
+    /// Full chunks.
+    chunks: Vec<Vec<u8>>,
+    /// The chunk being filled.
+    current: Vec<u8>,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl ChunkWriter {
+    fn new() -> Self {
+        ChunkWriter {
+            chunks: vec![],
+            current: Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(mut self) -> Encoded {
+        if !self.current.is_empty() {
+            self.chunks.push(self.current);
+        }
+        Encoded {
+            chunks: self.chunks,
+            hash: *self.hasher.finalize().as_bytes(),
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, mut buf: &[u8]) -> std::io::Result<usize> {
+        let written = buf.len();
+        self.hasher.update(buf);
+        self.bytes += written as u64;
+        while !buf.is_empty() {
+            let take = (SNAPSHOT_CHUNK_BYTES - self.current.len()).min(buf.len());
+            self.current.extend_from_slice(&buf[..take]);
+            buf = &buf[take..];
+            if self.current.len() == SNAPSHOT_CHUNK_BYTES {
+                let full = std::mem::replace(
+                    &mut self.current,
+                    Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
+                );
+                self.chunks.push(full);
+            }
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Encodes the model (its `position` is the checkpoint).
-pub fn encode(model: &ReadModel) -> Result<Vec<u8>, ProjectionError> {
-    bincode::serde::encode_to_vec(model, bincode::config::standard())
-        .map_err(|e| ProjectionError::Snapshot(format!("encode: {e}")))
+pub fn encode(model: &ReadModel) -> Result<Encoded, ProjectionError> {
+    let mut w = ChunkWriter::new();
+    bincode::serde::encode_into_std_write(model, &mut w, bincode::config::standard())
+        .map_err(|e| ProjectionError::Snapshot(format!("encode: {e}")))?;
+    Ok(w.finish())
 }
 
 /// Most bytes one decoded read-model snapshot may claim (1 GiB).
@@ -96,26 +181,24 @@ impl SnapshotSlot {
         }
     }
 
-    /// Replaces the stored snapshot with `bytes` (an encoded model at
-    /// `position`) in one atomic batch, then makes it durable.
-    pub fn save(&self, position: u64, bytes: &[u8]) -> Result<(), ProjectionError> {
+    /// Replaces the stored snapshot with `encoded` (a model at `position`)
+    /// in one atomic batch, then makes it durable.
+    pub fn save(&self, position: u64, encoded: Encoded) -> Result<(), ProjectionError> {
         let old = self.meta().ok().flatten();
         let generation = old.as_ref().map_or(1, |m| m.generation + 1);
-        let mut writes = vec![];
-        let mut chunks = 0u32;
-        for (i, chunk) in bytes.chunks(SNAPSHOT_CHUNK_BYTES).enumerate() {
-            let i = u32::try_from(i)
-                .map_err(|_| ProjectionError::Snapshot("too many chunks".into()))?;
-            writes.push((chunk_key(generation, i), Some(chunk.to_vec())));
-            chunks = i + 1;
+        let chunks = u32::try_from(encoded.chunks.len())
+            .map_err(|_| ProjectionError::Snapshot("too many chunks".into()))?;
+        let mut writes = Vec::with_capacity(encoded.chunks.len() + 1);
+        for (i, chunk) in (0..chunks).zip(encoded.chunks) {
+            writes.push((chunk_key(generation, i), Some(chunk)));
         }
         let meta = Meta {
             format: MODEL_FORMAT,
             position,
             generation,
             chunks,
-            bytes: bytes.len() as u64,
-            hash: *blake3::hash(bytes).as_bytes(),
+            bytes: encoded.bytes,
+            hash: encoded.hash,
         };
         let meta = bincode::serde::encode_to_vec(&meta, bincode::config::standard())
             .map_err(|e| ProjectionError::Snapshot(format!("meta: {e}")))?;
@@ -180,5 +263,44 @@ impl SnapshotSlot {
     /// The position of the stored snapshot, if any is readable.
     pub fn position(&self) -> Option<u64> {
         self.meta().ok().flatten().map(|m| m.position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn chunks_are_full_but_the_last_and_add_up_to_the_bytes() {
+        let data: Vec<u8> = (0..SNAPSHOT_CHUNK_BYTES * 7 / 2)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut w = ChunkWriter::new();
+        // Small writes across a boundary, then one write spanning chunks.
+        let (small, big) = data.split_at(SNAPSHOT_CHUNK_BYTES + 5);
+        for piece in small.chunks(7) {
+            w.write_all(piece).expect("write");
+        }
+        w.write_all(big).expect("write");
+        let e = w.finish();
+        assert_eq!(e.len(), data.len() as u64);
+        assert_eq!(e.chunks.len(), 4);
+        assert!(e.chunks[..3].iter().all(|c| c.len() == SNAPSHOT_CHUNK_BYTES));
+        assert_eq!(e.chunks[3].len(), SNAPSHOT_CHUNK_BYTES / 2);
+        assert_eq!(e.chunks.concat(), data);
+        assert_eq!(e.hash, *blake3::hash(&data).as_bytes());
+    }
+
+    #[test]
+    fn encoding_equals_the_contiguous_bincode() {
+        let model = ReadModel::default();
+        let e = encode(&model).expect("encode");
+        let whole =
+            bincode::serde::encode_to_vec(&model, bincode::config::standard()).expect("encode");
+        assert_eq!(e.chunks.concat(), whole);
+        assert_eq!(e.hash, *blake3::hash(&whole).as_bytes());
+        assert!(decode(&whole).is_ok());
     }
 }

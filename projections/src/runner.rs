@@ -508,14 +508,14 @@ impl Projections {
         let inner = self.inner.clone();
         let last = *written;
         let position = tokio::task::spawn_blocking(move || -> Result<u64, ProjectionError> {
-            let (position, bytes) = {
+            let (position, encoded) = {
                 let model = inner.model.read().unwrap_or_else(PoisonError::into_inner);
                 if model.position <= last {
                     return Ok(last);
                 }
                 (model.position, persist::encode(&model)?)
             };
-            inner.slot.save(position, &bytes)?;
+            inner.slot.save(position, encoded)?;
             Ok(position)
         })
         .await

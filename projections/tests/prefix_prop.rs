@@ -153,8 +153,8 @@ fn build(ops: &[(Op, u8, u16)]) -> Vec<RecordedEvent> {
 }
 
 fn restart(model: &ReadModel, slot: &SnapshotSlot) -> ReadModel {
-    let bytes = persist::encode(model).expect("encode");
-    slot.save(model.position, &bytes).expect("save");
+    let encoded = persist::encode(model).expect("encode");
+    slot.save(model.position, encoded).expect("save");
     match slot.load() {
         Loaded::Model(m) => *m,
         other => panic!("snapshot did not load: {other:?}"),

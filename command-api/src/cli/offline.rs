@@ -126,9 +126,10 @@ pub async fn fold_and_save(
     let saved = Instant::now();
     let position = model.position;
     let snapshot_bytes = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-        let bytes = persist::encode(&model)?;
-        slot.save(model.position, &bytes)?;
-        Ok(bytes.len() as u64)
+        let encoded = persist::encode(&model)?;
+        let bytes = encoded.len();
+        slot.save(model.position, encoded)?;
+        Ok(bytes)
     })
     .await
     .context("snapshot task")??;
