@@ -87,11 +87,11 @@ pub struct GroupStats {
     pub key: String,
     /// Tickets created in the window.
     pub count: u64,
-    /// Of those, not resolved or closed.
+    /// Of those, not resolved or closed as of the window's end.
     pub open: u64,
-    /// Of those, resolved or closed.
+    /// Of those, resolved or closed as of the window's end.
     pub resolved: u64,
-    /// Count per current status.
+    /// Count per current status (now, whatever the window).
     pub by_status: BTreeMap<String, u64>,
     /// Mean resolution time in seconds (creation to the standing resolution).
     pub avg: Option<f64>,
@@ -343,7 +343,10 @@ impl Acc {
         self.count += 1;
         self.by_status[t.status as usize] += 1;
         let target = sla.micros(t.priority);
-        match t.resolved_at {
+        // As of the cutoff: a resolution or a first response after it had
+        // not happened yet, so a window ending last Friday reads as it
+        // would have then.
+        match t.resolved_at.filter(|at| *at <= cutoff) {
             Some(at) => {
                 let took = at - t.created_at;
                 self.resolution_us.push(took);
@@ -358,7 +361,7 @@ impl Acc {
                 }
             }
         }
-        if let Some(at) = t.first_response_at {
+        if let Some(at) = t.first_response_at.filter(|at| *at <= cutoff) {
             self.first_response_us.push(at - t.created_at);
         }
         if t.dispatch_active {
@@ -643,4 +646,58 @@ pub fn status_names() -> [&'static str; 5] {
         TicketStatus::Resolved.as_str(),
         TicketStatus::Closed.as_str(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use event_store::TicketKind;
+
+    use super::*;
+
+    const HOUR_US: i64 = 3_600_000_000;
+
+    fn row(resolved_h: Option<i64>, first_response_h: Option<i64>) -> StatRow {
+        StatRow {
+            created_at: 0,
+            resolved_at: resolved_h.map(|h| h * HOUR_US),
+            first_response_at: first_response_h.map(|h| h * HOUR_US),
+            assignee: None,
+            site: None,
+            priority: Priority::High,
+            kind: TicketKind::Incident,
+            status: if resolved_h.is_some() {
+                TicketStatus::Resolved
+            } else {
+                TicketStatus::Open
+            },
+            dispatch_active: false,
+        }
+    }
+
+    fn total(rows: &[StatRow], to_h: Option<i64>) -> GroupStats {
+        let query = StatsQuery {
+            from: None,
+            to: to_h.map(|h| instant(h * HOUR_US)),
+            group_by: GroupBy::Priority,
+        };
+        let now = instant(30 * HOUR_US);
+        compute(rows, &[], &[], &query, &SlaTargets::default(), now).total
+    }
+
+    #[test]
+    fn a_window_ending_in_the_past_counts_what_had_happened_by_its_end() {
+        // Resolved after 2 h; resolved after 20 h; never. High: 8 h target.
+        let rows = [row(Some(2), Some(1)), row(Some(20), Some(12)), row(None, None)];
+        let then = total(&rows, Some(10));
+        assert_eq!((then.count, then.open, then.resolved), (3, 2, 1));
+        assert_eq!(then.p50, Some(2.0 * 3600.0));
+        assert_eq!(then.first_response_p50, Some(3600.0));
+        // The two open at 10 h are both older than 8 h.
+        assert_eq!(then.sla_breaches, 2);
+        let now = total(&rows, None);
+        assert_eq!((now.count, now.open, now.resolved), (3, 1, 2));
+        assert_eq!(now.p99, Some(20.0 * 3600.0));
+        // Resolved in 20 h, and open for 30 h.
+        assert_eq!(now.sla_breaches, 2);
+    }
 }
