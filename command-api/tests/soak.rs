@@ -10,8 +10,9 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
 /// The whole run (setup, 20 s of load, shutdown) on a busy 2-core machine.
 const RUN_TIME_MAX: Duration = Duration::from_secs(40);
-/// Series in the chart: RSS, fds, command p99 and p50, WebSocket clients.
-const SERIES: usize = 5;
+/// Series in the chart: RSS and live heap, fds, command p99 and p50,
+/// WebSocket clients.
+const SERIES: usize = 6;
 
 #[test]
 fn short_soak_passes_and_writes_json_and_chart() {
@@ -48,9 +49,10 @@ fn short_soak_passes_and_writes_json_and_chart() {
     assert!(samples.iter().all(|s| s["errors"] == 0), "{stdout}");
     assert!(
         samples.iter().all(|s| s["rss_mib"].as_f64() > Some(0.0)
+            && s["heap_mib"].as_f64() > Some(0.0)
             && s["fds"].as_u64() > Some(0)
             && s["commands"].as_u64() > Some(0)),
-        "every sample saw the server and commands: {stdout}"
+        "every sample saw the server, its heap and commands: {stdout}"
     );
     assert!(
         samples.iter().any(|s| s["ws_connected"].as_i64() > Some(0)),
@@ -75,7 +77,7 @@ fn short_soak_passes_and_writes_json_and_chart() {
         "balanced tags"
     );
     for title in [
-        "Server RSS (MiB)",
+        "Server memory (MiB)",
         "open file descriptors",
         "Command latency",
     ] {

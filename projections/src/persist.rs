@@ -111,10 +111,8 @@ impl std::io::Write for ChunkWriter {
             self.current.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
             if self.current.len() == SNAPSHOT_CHUNK_BYTES {
-                let full = std::mem::replace(
-                    &mut self.current,
-                    Vec::with_capacity(SNAPSHOT_CHUNK_BYTES),
-                );
+                let full =
+                    std::mem::replace(&mut self.current, Vec::with_capacity(SNAPSHOT_CHUNK_BYTES));
                 self.chunks.push(full);
             }
         }
@@ -287,7 +285,9 @@ mod tests {
         let e = w.finish();
         assert_eq!(e.len(), data.len() as u64);
         assert_eq!(e.chunks.len(), 4);
-        assert!(e.chunks[..3].iter().all(|c| c.len() == SNAPSHOT_CHUNK_BYTES));
+        assert!(e.chunks[..3]
+            .iter()
+            .all(|c| c.len() == SNAPSHOT_CHUNK_BYTES));
         assert_eq!(e.chunks[3].len(), SNAPSHOT_CHUNK_BYTES / 2);
         assert_eq!(e.chunks.concat(), data);
         assert_eq!(e.hash, *blake3::hash(&data).as_bytes());

@@ -687,7 +687,11 @@ mod tests {
     #[test]
     fn a_window_ending_in_the_past_counts_what_had_happened_by_its_end() {
         // Resolved after 2 h; resolved after 20 h; never. High: 8 h target.
-        let rows = [row(Some(2), Some(1)), row(Some(20), Some(12)), row(None, None)];
+        let rows = [
+            row(Some(2), Some(1)),
+            row(Some(20), Some(12)),
+            row(None, None),
+        ];
         let then = total(&rows, Some(10));
         assert_eq!((then.count, then.open, then.resolved), (3, 2, 1));
         assert_eq!(then.p50, Some(2.0 * 3600.0));

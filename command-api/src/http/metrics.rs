@@ -293,9 +293,18 @@ mod tests {
             }),
         };
         let text = m.render(None, &memory);
-        assert!(text.contains("\nprocess_resident_memory_bytes 5242880\n"), "{text}");
-        assert!(text.contains("\nticketlog_heap_allocated_bytes 3145728\n"), "{text}");
-        assert!(text.contains("\nticketlog_heap_resident_bytes 4194304\n"), "{text}");
+        assert!(
+            text.contains("\nprocess_resident_memory_bytes 5242880\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nticketlog_heap_allocated_bytes 3145728\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nticketlog_heap_resident_bytes 4194304\n"),
+            "{text}"
+        );
         let none = m.render(None, &MemoryFigures::default());
         assert!(!none.contains("process_resident_memory_bytes"), "{none}");
         assert!(!none.contains("ticketlog_heap_"), "{none}");

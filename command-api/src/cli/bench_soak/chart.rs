@@ -239,7 +239,7 @@ mod tests {
     fn one_polyline_per_series_and_escaped_text() {
         let svg = render("a < b", "x & y", &[], 20.0);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
-        assert_eq!(svg.matches("<polyline").count(), 5);
+        assert_eq!(svg.matches("<polyline").count(), 6);
         assert!(svg.contains("a &lt; b") && svg.contains("x &amp; y"));
     }
 }

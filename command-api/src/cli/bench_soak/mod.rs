@@ -220,27 +220,35 @@ async fn soak(args: BenchSoakArgs) -> anyhow::Result<bool> {
         metrics.error(format!("server shutdown: {e:#}"));
     }
     let samples = samples?;
-    let rss_fresh_same_data_mib = fresh_rss_on(&data, &args).await?;
+    let (rss_fresh_same_data_mib, heap_fresh_same_data_mib) = fresh_rss_on(&data, &args).await?;
     let baseline = verdict::Baseline {
         rss_before_clients_mib,
         rss_with_clients_mib,
         rss_fresh_same_data_mib,
+        heap_fresh_same_data_mib,
     };
     let report = report::Report::build(args, cores, setup_s, samples, &metrics, &child, baseline);
     report.write_and_print()?;
     Ok(report.verdict.pass)
 }
 
-/// The settled RSS of a fresh `serve` on `data` with no client: what the
-/// data alone costs (the read model is in memory by design).
-async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::Result<f64> {
+/// The settled RSS and live heap (MiB) of a fresh `serve` on `data` with
+/// no client: what the data alone costs (the read model is in memory by
+/// design).
+async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::Result<(f64, f64)> {
     let mut fresh = server::start(data, args.duration_s, args.server_cache_mib).await?;
-    let last = mib(fresh
+    let rss = mib(fresh
         .settled_rss_bytes(FRESH_SETTLE_STEP, FRESH_SETTLE_SHARE, FRESH_SETTLE_TIMEOUT)
         .await);
+    let url = format!("http://{}/metrics", fresh.addr);
+    let heap = heap_allocated_bytes(&reqwest::Client::new(), &url)
+        .await
+        .map_or(0.0, mib);
     fresh.stop().await?;
-    println!("bench soak: a fresh serve on the same data settles at {last:.1} MiB");
-    Ok(last)
+    println!(
+        "bench soak: a fresh serve on the same data settles at {rss:.1} MiB (live heap {heap:.1} MiB)"
+    );
+    Ok((rss, heap))
 }
 
 /// The server's live heap as its `/metrics` reports it (`None` if it does not).

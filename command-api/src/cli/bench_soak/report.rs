@@ -153,8 +153,12 @@ impl Report {
         let t = &self.totals;
         println!(
             "\nbench soak: {}\n  {subtitle}\n  \
-             server RSS      {:.1} MiB after warm-up, {:.1} MiB at the end, slope {:+.3} MiB/min \
-             ({:+.1} MiB over the run after warm-up; allowed {:.1})\n  \
+             server RSS      {:.1} MiB after warm-up, {:.1} MiB at the end (median), peak {:.1} MiB, \
+             slope {:+.3} MiB/min ({:+.1} MiB over the run after warm-up; allowed {:.1})\n  \
+             live heap       {:.1} MiB at the end (median; a fresh serve on the same data {:.1}), \
+             slope over the second half {:+.3} MiB/min\n  \
+             baseline        a fresh serve on the same data {:.1} MiB, connections {:.1} MiB: \
+             {:+.1} MiB unexplained (allowed {:.1})\n  \
              open fds        {} after warm-up, {:.0} at the end, slope {:+.2} fds/min\n  \
              commands        {} done, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms\n  \
              queries         {} done, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms\n  \
@@ -164,9 +168,17 @@ impl Report {
             self.word(),
             v.rss_after_warmup_mib,
             v.rss_end_mib,
+            v.rss_peak_mib,
             v.rss_slope_mib_per_min,
             v.rss_growth_mib,
             v.rss_growth_allowed_mib,
+            v.heap_end_mib,
+            v.baseline.heap_fresh_same_data_mib,
+            v.heap_late_slope_mib_per_min,
+            v.baseline.rss_fresh_same_data_mib,
+            v.baseline.connections_mib(),
+            v.rss_unexplained_mib,
+            v.rss_unexplained_allowed_mib,
             v.fds_after_warmup,
             v.fds_end,
             v.fds_slope_per_min,

@@ -20,7 +20,9 @@ pub const RSS_GROWTH_MIB_MAX: f64 = 16.0;
 /// Descriptors the end of the run may hold above the warm-up's last
 /// sample (clients in the middle of a reconnect, sled's files).
 pub const FDS_SLACK_MAX: f64 = 64.0;
-/// Share of the samples averaged as "the end" for descriptors.
+/// Share of the samples that make "the end": their mean for descriptors,
+/// their median for RSS (a snapshot being written at the last sample
+/// lifts RSS for a few seconds; that is a peak, reported apart, not a level).
 pub const END_FRACTION: f64 = 0.10;
 /// RSS the soaked server may hold beyond a fresh server on the same data
 /// plus its connections, in MiB...
@@ -39,6 +41,9 @@ pub struct Baseline {
     pub rss_with_clients_mib: f64,
     /// RSS of a fresh `serve` on the run's final data, idle, settled, MiB.
     pub rss_fresh_same_data_mib: f64,
+    /// That fresh server's live heap, MiB (0 when not reported).
+    #[serde(default)]
+    pub heap_fresh_same_data_mib: f64,
 }
 
 impl Baseline {
@@ -59,8 +64,18 @@ pub struct Verdict {
     pub warmup_samples: usize,
     /// RSS at the last warm-up sample, MiB.
     pub rss_after_warmup_mib: f64,
-    /// RSS at the last sample, MiB.
+    /// Median RSS of the last samples (`END_FRACTION`), MiB.
     pub rss_end_mib: f64,
+    /// Highest RSS of any sample, MiB.
+    #[serde(default)]
+    pub rss_peak_mib: f64,
+    /// Median live heap of the last samples, MiB (0 when not reported).
+    #[serde(default)]
+    pub heap_end_mib: f64,
+    /// Least-squares slope of the live heap over the second half of the
+    /// run, once caches have filled: data and leaks, MiB per minute.
+    #[serde(default)]
+    pub heap_late_slope_mib_per_min: f64,
     /// Mean RSS after the warm-up, MiB.
     pub rss_mean_mib: f64,
     /// Least-squares RSS slope after the warm-up, MiB per minute.
@@ -130,7 +145,9 @@ pub fn judge(samples: &[Sample], errors: u64, baseline: Baseline) -> Verdict {
     let rss_mean = mean(rss.iter().map(|p| p.1));
     let rss_growth = rss_slope * span_s;
     let allowed = (rss_mean * RSS_GROWTH_FRACTION_MAX).max(RSS_GROWTH_MIB_MAX);
-    let rss_end = samples.last().map_or(0.0, |s| s.rss_mib);
+    let end_n = ((samples.len() as f64 * END_FRACTION).ceil() as usize).max(1);
+    let end = &samples[samples.len().saturating_sub(end_n)..];
+    let rss_end = median(end.iter().map(|s| s.rss_mib));
     let unexplained = rss_end - baseline.rss_fresh_same_data_mib - baseline.connections_mib();
     let unexplained_allowed = (rss_end * UNEXPLAINED_FRACTION_MAX).max(UNEXPLAINED_MIB_MAX);
     // Growth is a leak only if a fresh server on the same data, with the
@@ -145,8 +162,11 @@ pub fn judge(samples: &[Sample], errors: u64, baseline: Baseline) -> Verdict {
             rss_slope * 60.0
         ));
     }
-    let end_n = ((samples.len() as f64 * END_FRACTION).ceil() as usize).max(1);
     let fds_end = mean(trend.iter().rev().take(end_n).map(|s| s.fds as f64));
+    let late: Vec<(f64, f64)> = samples[samples.len() / 2..]
+        .iter()
+        .map(|s| (s.t_s, s.heap_mib))
+        .collect();
     let fds_after_warmup = last_warmup.map_or(0, |s| s.fds);
     if fds_end > fds_after_warmup as f64 + FDS_SLACK_MAX {
         reasons.push(format!(
@@ -159,6 +179,9 @@ pub fn judge(samples: &[Sample], errors: u64, baseline: Baseline) -> Verdict {
         warmup_samples: warmup,
         rss_after_warmup_mib: last_warmup.map_or(0.0, |s| s.rss_mib),
         rss_end_mib: rss_end,
+        rss_peak_mib: samples.iter().map(|s| s.rss_mib).fold(0.0, f64::max),
+        heap_end_mib: median(end.iter().map(|s| s.heap_mib)),
+        heap_late_slope_mib_per_min: slope(&late) * 60.0,
         rss_mean_mib: rss_mean,
         rss_slope_mib_per_min: rss_slope * 60.0,
         rss_growth_mib: rss_growth,
@@ -170,6 +193,17 @@ pub fn judge(samples: &[Sample], errors: u64, baseline: Baseline) -> Verdict {
         baseline,
         rss_unexplained_mib: unexplained,
         rss_unexplained_allowed_mib: unexplained_allowed,
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count); 0 for none.
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -269,10 +303,12 @@ mod tests {
             rss_before_clients_mib: 20.0,
             rss_with_clients_mib: 60.0,
             rss_fresh_same_data_mib: 115.0,
+            heap_fresh_same_data_mib: 0.0,
         };
         let v = judge(&growing, 0, data);
         assert!(v.pass, "{v:?}");
-        assert!((v.rss_unexplained_mib - 5.0).abs() < 1e-9, "{v:?}");
+        // The end is the median of the last 6 samples (155..=160 MiB).
+        assert!((v.rss_unexplained_mib - 2.5).abs() < 1e-9, "{v:?}");
         // The same growth with a fresh server needing far less: a leak.
         let leak = judge(
             &growing,
@@ -284,6 +320,36 @@ mod tests {
         );
         assert!(!leak.pass);
         assert!(leak.reasons[0].contains("fresh server"), "{leak:?}");
+    }
+
+    #[test]
+    fn a_spike_at_the_last_sample_is_a_peak_not_the_end() {
+        let mut s = samples(|_| 100.0, |_| 2100);
+        if let Some(last) = s.last_mut() {
+            last.rss_mib = 150.0;
+        }
+        let data = Baseline {
+            rss_before_clients_mib: 20.0,
+            rss_with_clients_mib: 40.0,
+            rss_fresh_same_data_mib: 60.0,
+            heap_fresh_same_data_mib: 0.0,
+        };
+        let v = judge(&s, 0, data);
+        assert_eq!(v.rss_end_mib, 100.0);
+        assert_eq!(v.rss_peak_mib, 150.0);
+        assert!((v.rss_unexplained_mib - 20.0).abs() < 1e-9, "{v:?}");
+    }
+
+    #[test]
+    fn the_late_heap_slope_ignores_the_first_half() {
+        // Caches fill during the first half, then the heap is flat.
+        let mut s = samples(|_| 100.0, |_| 2100);
+        for x in &mut s {
+            x.heap_mib = if x.t_s < 300.0 { x.t_s / 5.0 } else { 60.0 };
+        }
+        let v = judge(&s, 0, Baseline::default());
+        assert!(v.heap_late_slope_mib_per_min.abs() < 1e-9, "{v:?}");
+        assert_eq!(v.heap_end_mib, 60.0);
     }
 
     #[test]
