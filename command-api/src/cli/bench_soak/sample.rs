@@ -116,7 +116,7 @@ impl Sampler {
         let s = Sample {
             t_s: t.as_secs_f64(),
             rss_mib: p.rss_kib as f64 / 1024.0,
-            heap_mib: heap_bytes.map_or(0.0, |b| b as f64 / (1024.0 * 1024.0)),
+            heap_mib: heap_bytes.map_or(0.0, super::mib),
             fds: p.fds,
             threads: p.threads,
             ws_connected: metrics.ws_connected.load(Ordering::Relaxed),
