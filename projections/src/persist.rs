@@ -67,9 +67,9 @@ impl Encoded {
 }
 
 /// A `Write` that cuts what it is given into chunks and hashes it on the
-/// way, so that encoding a model holds one copy of its bytes, not the
-/// contiguous blob plus the chunks cut from it (a snapshot of a large
-/// model made RSS jump by three times its size).
+/// way, so that encoding a model holds one copy of its bytes (plus sled's
+/// copy while the batch is written), not also a contiguous blob that
+/// grew by doubling and the chunks cut from it.
 struct ChunkWriter {
     /// Full chunks.
     chunks: Vec<Vec<u8>>,
