@@ -6,5 +6,6 @@ pub mod dispatch_bench;
 pub mod domain;
 pub mod heap;
 pub mod http;
+pub mod procfs;
 pub mod service;
 pub mod ui;

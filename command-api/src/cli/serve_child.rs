@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use command_api::procfs::{self, Pid};
 use serde_json::Value;
 
 /// Longest wait for the server to log its address and answer `/healthz`.
@@ -176,14 +177,7 @@ impl ServerChild {
 
     /// Resident set size of the server now, bytes (0 if unreadable).
     pub fn rss_bytes(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024)
+        procfs::rss_bytes(Pid::Of(self.pid)).unwrap_or(0)
     }
 
     /// The RSS once two readings `step` apart differ by less than the

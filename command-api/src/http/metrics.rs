@@ -252,23 +252,10 @@ impl MemoryFigures {
     /// The figures of this process now.
     pub fn now() -> Self {
         MemoryFigures {
-            resident_bytes: resident_bytes(),
+            resident_bytes: crate::procfs::rss_bytes(crate::procfs::Pid::This),
             heap: crate::heap::read(),
         }
     }
-}
-
-/// `VmRSS` of `/proc/self/status`, in bytes (Linux only).
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse::<u64>()
-        .ok()?;
-    Some(kib * 1024)
 }
 
 fn escape(label: &str) -> String {

@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use command_api::procfs::{status_field, Pid};
 use serde::{Deserialize, Serialize};
 
 use super::metrics::{Metrics, Window};
@@ -19,15 +20,7 @@ struct Process {
 impl Process {
     /// Reads `/proc/<pid>`; zeros for what cannot be read (the process ended).
     fn read(pid: u32) -> Self {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
+        let field = |name: &str| status_field(Pid::Of(pid), name).unwrap_or(0);
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| d.count() as u64)
             .unwrap_or(0);

@@ -303,7 +303,7 @@ mod tests {
             rss_before_clients_mib: 20.0,
             rss_with_clients_mib: 60.0,
             rss_fresh_same_data_mib: 115.0,
-            heap_fresh_same_data_mib: 0.0,
+            ..Baseline::default()
         };
         let v = judge(&growing, 0, data);
         assert!(v.pass, "{v:?}");
@@ -332,7 +332,7 @@ mod tests {
             rss_before_clients_mib: 20.0,
             rss_with_clients_mib: 40.0,
             rss_fresh_same_data_mib: 60.0,
-            heap_fresh_same_data_mib: 0.0,
+            ..Baseline::default()
         };
         let v = judge(&s, 0, data);
         assert_eq!(v.rss_end_mib, 100.0);
