@@ -1,22 +1,30 @@
 //! `serve --demo`: the `demo` tenant with one user per role (password
-//! `demo`) and a few tickets with history. Idempotent: a restart finds the
-//! users by name and the tickets by their recorded plan, and appends nothing new.
+//! `demo`) and a few tickets with history. The story is data
+//! (`command-api/src/demo/seed.json`: command requests shaped as the API's
+//! bodies, mapped to commands as the API maps them); this is its loader.
+//! Idempotent: a restart finds the users by name and the tickets by their
+//! recorded plan, and appends nothing new.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use event_store::{
-    EventPayload, Location, Principal, Priority, Role, TicketId, TicketKind, TicketStatus, UserId,
-};
+use event_store::{Principal, Role};
+use serde::Deserialize;
+use serde_json::Value;
 use thiserror::Error;
 use uuid::Uuid;
 
 use crate::auth::{AuthError, NewUser, User};
-use crate::domain::{
-    Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse,
-    PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
-};
-use crate::http::routes::commands::{command_id, created_id};
+use crate::http::routes::commands::command_id;
 use crate::http::{ApiError, AppState};
+use crate::request::Request;
+use crate::service::CommandOutcome;
+
+/// The demo's story, as data.
+const SEED_JSON: &str = include_str!("demo/seed.json");
+
+/// Prefix of a body string naming a demo user (`"@bob"` = bob's id).
+const USER_REF_PREFIX: char = '@';
 
 /// Namespace of the demo's idempotency keys: each step has a fixed key, so
 /// a restart replays the script and the store appends nothing new.
@@ -54,6 +62,14 @@ pub enum DemoError {
     /// Hashing ran on a blocking thread that failed.
     #[error("seeding task failed: {0}")]
     Task(String),
+    /// `seed.json` does not describe a story this loader can run.
+    #[error("demo seed step {step}: {message}")]
+    Seed {
+        /// The step's key (or `seed.json`).
+        step: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// What seeding did.
@@ -123,352 +139,110 @@ const DEMO_HISTORY_DAYS: i64 = 5;
 const DEMO_STEP_MINUTES_MIN: i64 = 7;
 const DEMO_STEP_MINUTES_SPREAD: i64 = 170;
 
-/// Runs one scripted command with the step's fixed idempotency key, at the
-/// story's clock: each step happens some minutes after the previous one.
-struct Script<'a> {
-    state: &'a AppState,
-    users: &'a [User],
-    /// When the story starts.
-    start: chrono::DateTime<chrono::Utc>,
-    /// Minutes of story elapsed so far.
-    elapsed_minutes: std::sync::atomic::AtomicI64,
+/// `seed.json`.
+#[derive(Debug, Deserialize)]
+struct Seed {
+    /// The steps, in story order.
+    steps: Vec<Step>,
 }
 
-impl Script<'_> {
-    async fn run(
-        &self,
-        step: &str,
-        who: &str,
-        action: Action,
-    ) -> Result<event_store::AppendOutcome, DemoError> {
-        let key = Uuid::new_v5(&DEMO_NAMESPACE, step.as_bytes());
+/// One step of the story: a command request sent by a demo user.
+#[derive(Debug, Deserialize)]
+struct Step {
+    /// The step's key: its idempotency key and its name for `on`.
+    step: String,
+    /// The demo user who sends it.
+    by: String,
+    /// The earlier step whose ticket or dispatch the path names.
+    #[serde(default)]
+    on: Option<String>,
+    /// The request (`command` and `body`), user names not yet resolved.
+    #[serde(flatten)]
+    request: Value,
+}
+
+/// Replaces every `"@name"` string in `body` by that demo user's id.
+fn resolve_users(body: &mut Value, users: &[User]) -> Result<(), String> {
+    match body {
+        Value::String(s) => {
+            if let Some(name) = s.strip_prefix(USER_REF_PREFIX) {
+                let user = users
+                    .iter()
+                    .find(|u| u.name == name)
+                    .ok_or_else(|| format!("no demo user {name}"))?;
+                *s = user.id.to_string();
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter_mut().try_for_each(|v| resolve_users(v, users)),
+        Value::Object(map) => map.values_mut().try_for_each(|v| resolve_users(v, users)),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the story's steps with their fixed idempotency keys, at the
+/// story's clock: each step happens some minutes after the previous one.
+async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoError> {
+    let seed: Seed = serde_json::from_str(SEED_JSON).map_err(|e| DemoError::Seed {
+        step: "seed.json".into(),
+        message: e.to_string(),
+    })?;
+    let start = chrono::Utc::now() - chrono::Duration::days(DEMO_HISTORY_DAYS);
+    let mut elapsed_minutes = 0;
+    // What each step created (its ticket or dispatch), for later steps' `on`.
+    let mut created: HashMap<String, Uuid> = HashMap::new();
+    let mut tickets = 0;
+    for Step {
+        step,
+        by,
+        on,
+        mut request,
+    } in seed.steps
+    {
+        let bad = |message: String| DemoError::Seed {
+            step: step.clone(),
+            message,
+        };
+        resolve_users(&mut request, users).map_err(bad)?;
+        let request: Request = serde_json::from_value(request).map_err(|e| bad(e.to_string()))?;
+        let on = match &on {
+            Some(name) => Some(
+                *created
+                    .get(name)
+                    .ok_or_else(|| bad(format!("no earlier step {name}")))?,
+            ),
+            None => None,
+        };
+        let action = request
+            .into_action(on, Uuid::now_v7())
+            .ok_or_else(|| bad("the command needs `on`".into()))?;
         // A fixed, step-dependent gap keeps the story the same on every seed.
-        let gap = DEMO_STEP_MINUTES_MIN
+        elapsed_minutes += DEMO_STEP_MINUTES_MIN
             + step.bytes().map(i64::from).sum::<i64>() % DEMO_STEP_MINUTES_SPREAD;
-        let minutes = self
-            .elapsed_minutes
-            .fetch_add(gap, std::sync::atomic::Ordering::Relaxed)
-            + gap;
-        let at = self.start + chrono::Duration::minutes(minutes);
-        let principal = principal(self.users, who);
-        let id = command_id(&principal, Some(key));
-        self.state
+        let at = start + chrono::Duration::minutes(elapsed_minutes);
+        let principal = principal(users, &by);
+        let key = Uuid::new_v5(&DEMO_NAMESPACE, step.as_bytes());
+        let outcome: CommandOutcome = state
             .service()
-            .execute_at(&principal, action, id, None, at)
+            .execute_at(
+                &principal,
+                action,
+                command_id(&principal, Some(key)),
+                None,
+                at,
+            )
             .await
             .map_err(|error| DemoError::Command {
-                step: step.into(),
+                step: step.clone(),
                 error: ApiError::from(error),
-            })
+            })?;
+        let made = &outcome.created;
+        if let Some(ticket) = made.ticket {
+            tickets += 1;
+            created.insert(step, ticket.id);
+        } else if let Some(id) = made.dispatch_id.or(made.comment_id) {
+            created.insert(step, id);
+        }
     }
-
-    async fn create(
-        &self,
-        step: &str,
-        who: &str,
-        title: &str,
-        priority: Priority,
-        kind: TicketKind,
-        location: Option<Location>,
-    ) -> Result<TicketId, DemoError> {
-        let outcome = self
-            .run(
-                step,
-                who,
-                Action::CreateTicket(CreateTicket {
-                    ticket_id: Uuid::now_v7(),
-                    number: 0,
-                    title: title.into(),
-                    description: format!("{title} (demo ticket)"),
-                    priority,
-                    kind,
-                    location,
-                    tags: vec!["demo".into()],
-                    device: None,
-                }),
-            )
-            .await?;
-        Ok(outcome.stream_id)
-    }
-
-    async fn comment(
-        &self,
-        step: &str,
-        who: &str,
-        ticket: TicketId,
-        body: &str,
-        internal: bool,
-    ) -> Result<(), DemoError> {
-        let action = Action::PostComment(PostComment {
-            ticket_id: ticket,
-            comment_id: Uuid::now_v7(),
-            body: body.into(),
-            internal,
-        });
-        self.run(step, who, action).await.map(|_| ())
-    }
-
-    async fn assign(
-        &self,
-        step: &str,
-        who: &str,
-        ticket: TicketId,
-        assignee: UserId,
-    ) -> Result<(), DemoError> {
-        let action = Action::AssignTicket(AssignTicket {
-            ticket_id: ticket,
-            assignee_id: assignee,
-        });
-        self.run(step, who, action).await.map(|_| ())
-    }
-
-    async fn status(
-        &self,
-        step: &str,
-        who: &str,
-        ticket: TicketId,
-        status: TicketStatus,
-        note: Option<&str>,
-    ) -> Result<(), DemoError> {
-        let action = Action::ChangeStatus(ChangeStatus {
-            ticket_id: ticket,
-            status,
-            note: note.map(str::to_string),
-        });
-        self.run(step, who, action).await.map(|_| ())
-    }
-}
-
-async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoError> {
-    let s = Script {
-        state,
-        users,
-        start: chrono::Utc::now() - chrono::Duration::days(DEMO_HISTORY_DAYS),
-        elapsed_minutes: std::sync::atomic::AtomicI64::new(0),
-    };
-    let id_of = |name: &str| principal(users, name).user_id;
-    let hq = Location {
-        lat: Some(52.5200),
-        lon: Some(13.4050),
-        site: Some("HQ".into()),
-        building: Some("A".into()),
-        floor: Some("3".into()),
-        address: Some("Unter den Linden 1, Berlin".into()),
-    };
-
-    // dave reports where he is, so dispatches have a distance and an ETA.
-    s.run(
-        "dave-location-1",
-        "dave",
-        Action::ReportLocation(ReportLocation {
-            lat: 52.5300,
-            lon: 13.3850,
-            site: Some("HQ".into()),
-            building: None,
-            floor: None,
-        }),
-    )
-    .await?;
-
-    // 1: a printer jam, worked by bob, with an internal note.
-    let printer = s
-        .create(
-            "t1-create",
-            "carol",
-            "Printer on floor 3 jams on every job",
-            Priority::High,
-            TicketKind::Incident,
-            Some(hq.clone()),
-        )
-        .await?;
-    s.comment(
-        "t1-c1",
-        "alice",
-        printer,
-        "Thanks Carol, we are looking into it.",
-        false,
-    )
-    .await?;
-    s.comment(
-        "t1-c2",
-        "alice",
-        printer,
-        "Internal: likely the fuser unit; spare is in the storeroom.",
-        true,
-    )
-    .await?;
-    s.assign("t1-assign", "alice", printer, id_of("bob"))
-        .await?;
-    s.status(
-        "t1-progress",
-        "bob",
-        printer,
-        TicketStatus::InProgress,
-        Some("Ordering the part"),
-    )
-    .await?;
-
-    // 2: the VPN, dispatched to dave, who accepts, travels and completes.
-    let vpn = s
-        .create(
-            "t2-create",
-            "carol",
-            "VPN drops every hour",
-            // High, not critical: critical incidents with a location are
-            // dispatched automatically, and this story shows bob choosing.
-            Priority::High,
-            TicketKind::Incident,
-            Some(hq),
-        )
-        .await?;
-    s.assign("t2-assign", "bob", vpn, id_of("bob")).await?;
-    let fresh_dispatch = Uuid::now_v7();
-    let outcome = s
-        .run(
-            "t2-dispatch",
-            "bob",
-            Action::AssignDispatch(AssignDispatch {
-                ticket_id: vpn,
-                dispatch_id: fresh_dispatch,
-                technician_id: Some(id_of("dave")),
-                radius_km: None,
-                speed_kmh: 0.0,
-                technicians: vec![],
-            }),
-        )
-        .await?;
-    let dispatch = created_id(state, &outcome, fresh_dispatch, |e| match e {
-        EventPayload::DispatchRequested { dispatch_id, .. } => Some(*dispatch_id),
-        _ => None,
-    })
-    .await
-    .map_err(|error| DemoError::Command {
-        step: "t2-dispatch".into(),
-        error,
-    })?;
-    s.run(
-        "t2-accept",
-        "dave",
-        Action::RespondDispatch(RespondDispatch {
-            dispatch_id: dispatch,
-            response: DispatchResponse::Accept,
-            reason: None,
-        }),
-    )
-    .await?;
-    for (step, stage) in [
-        ("t2-en-route", ProgressStage::EnRoute),
-        ("t2-on-site", ProgressStage::OnSite),
-        ("t2-completed", ProgressStage::Completed),
-    ] {
-        s.run(
-            step,
-            "dave",
-            Action::ProgressDispatch(ProgressDispatch {
-                dispatch_id: dispatch,
-                stage,
-                location: None,
-            }),
-        )
-        .await?;
-    }
-    s.comment(
-        "t2-c1",
-        "dave",
-        vpn,
-        "Replaced the flaky switch port; VPN is stable now.",
-        false,
-    )
-    .await?;
-
-    // 3: a laptop request, resolved and then reopened.
-    let laptop = s
-        .create(
-            "t3-create",
-            "carol",
-            "New laptop for the design team",
-            Priority::Low,
-            TicketKind::ChangeRequest,
-            None,
-        )
-        .await?;
-    s.assign("t3-assign", "alice", laptop, id_of("alice"))
-        .await?;
-    s.status(
-        "t3-progress",
-        "alice",
-        laptop,
-        TicketStatus::InProgress,
-        None,
-    )
-    .await?;
-    s.status(
-        "t3-resolve",
-        "alice",
-        laptop,
-        TicketStatus::Resolved,
-        Some("Laptop delivered"),
-    )
-    .await?;
-    s.comment(
-        "t3-c1",
-        "carol",
-        laptop,
-        "The laptop arrived without a charger.",
-        false,
-    )
-    .await?;
-    s.status(
-        "t3-reopen",
-        "alice",
-        laptop,
-        TicketStatus::Open,
-        Some("Charger missing"),
-    )
-    .await?;
-
-    // 4: a question answered and closed.
-    let question = s
-        .create(
-            "t4-create",
-            "carol",
-            "How do I reset my password?",
-            Priority::Medium,
-            TicketKind::Question,
-            None,
-        )
-        .await?;
-    s.comment(
-        "t4-c1",
-        "bob",
-        question,
-        "Use the 'Forgot password' link on the login page.",
-        false,
-    )
-    .await?;
-    s.assign("t4-assign", "bob", question, id_of("bob")).await?;
-    s.status(
-        "t4-progress",
-        "bob",
-        question,
-        TicketStatus::InProgress,
-        None,
-    )
-    .await?;
-    s.status("t4-resolve", "bob", question, TicketStatus::Resolved, None)
-        .await?;
-    s.status("t4-close", "bob", question, TicketStatus::Closed, None)
-        .await?;
-
-    // 5: planned maintenance, opened by an agent, still open.
-    s.create(
-        "t5-create",
-        "alice",
-        "Quarterly UPS maintenance",
-        Priority::Medium,
-        TicketKind::Maintenance,
-        None,
-    )
-    .await?;
-    Ok(5)
+    Ok(tickets)
 }

@@ -7,5 +7,6 @@ pub mod domain;
 pub mod heap;
 pub mod http;
 pub mod procfs;
+pub mod request;
 pub mod service;
 pub mod ui;

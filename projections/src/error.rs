@@ -1,4 +1,5 @@
-//! Typed errors of the read side, each with the contract's HTTP status.
+//! Typed errors of the read side (command-api's `http/error.rs` maps
+//! each to an answer).
 
 use event_store::StoreError;
 use thiserror::Error;
@@ -43,41 +44,7 @@ pub enum ProjectionError {
 }
 
 impl ProjectionError {
-    /// The contract's snake_case error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ProjectionError::NotFound => "not_found",
-            ProjectionError::Forbidden { .. } => "forbidden",
-            ProjectionError::BadRequest { .. } => "bad_request",
-            ProjectionError::NotCaughtUp { .. } | ProjectionError::Stopped => "unavailable",
-            ProjectionError::Store(_) | ProjectionError::Snapshot(_) => "unavailable",
-        }
-    }
-
-    /// The contract's HTTP status for this error.
-    pub fn http_status(&self) -> u16 {
-        match self {
-            ProjectionError::NotFound => 404,
-            ProjectionError::Forbidden { .. } => 403,
-            ProjectionError::BadRequest { .. } => 400,
-            _ => 503,
-        }
-    }
-
-    /// Details for the error body (`details` names the field for 400s).
-    pub fn details(&self) -> serde_json::Value {
-        match self {
-            ProjectionError::BadRequest { field, .. } => serde_json::json!({ "field": field }),
-            ProjectionError::Forbidden { permission } => {
-                serde_json::json!({ "permission": permission })
-            }
-            ProjectionError::NotCaughtUp { wanted, reached } => {
-                serde_json::json!({ "min_position": wanted, "position": reached })
-            }
-            _ => serde_json::json!({}),
-        }
-    }
-
+    /// A `BadRequest` for `field`.
     pub(crate) fn bad(field: &'static str, message: impl Into<String>) -> Self {
         ProjectionError::BadRequest {
             field,

@@ -14,7 +14,7 @@ use projections::{AsOf, GroupBy, Projections, ProjectionsConfig, StatsQuery, Tic
 fn out<T: serde::Serialize>(r: Result<T, projections::ProjectionError>) -> String {
     match r {
         Ok(v) => serde_json::to_string(&v).expect("serializable"),
-        Err(e) => format!("{e} {} {}", e.code(), e.details()),
+        Err(e) => format!("{e} {e:?}"),
     }
 }
 

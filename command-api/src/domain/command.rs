@@ -1,5 +1,7 @@
-//! Commands: what a principal asks for, with everything decide needs
-//! (the principal, the time, the new ids), so deciding stays pure.
+//! Commands: what a principal asks for, with the principal, the time and
+//! the new ids; what only the service knows (the ticket number, the fleet,
+//! its configuration) comes separately as the decision's [`Context`], so
+//! deciding stays pure and no command carries a field to be filled in later.
 
 use chrono::{DateTime, Utc};
 use event_store::{
@@ -53,8 +55,6 @@ pub enum Action {
 pub struct CreateTicket {
     /// The new ticket's id (v7), chosen by the caller.
     pub ticket_id: TicketId,
-    /// The tenant-wide number, allocated by the service before deciding.
-    pub number: u64,
     /// Short summary.
     pub title: String,
     /// Full text (may be empty).
@@ -130,11 +130,6 @@ pub struct AssignDispatch {
     pub technician_id: Option<UserId>,
     /// Search radius (default 50 km).
     pub radius_km: Option<f64>,
-    /// Average travel speed for the ETA (configuration, filled by the service).
-    pub speed_kmh: f64,
-    /// The tenant's technicians with last positions and availability
-    /// (gathered from their streams by the service; may be empty).
-    pub technicians: Vec<TechnicianInfo>,
 }
 
 /// A technician's answer to a dispatch request.
@@ -206,14 +201,27 @@ pub struct RecordRead {
 }
 
 /// Declines, on the technician's behalf, a request unanswered for
-/// `timeout_secs` (reason `timeout`), so the ticket can go to the next
-/// nearest technician.
+/// [`Context::dispatch_timeout_secs`] (reason `timeout`), so the ticket can
+/// go to the next nearest technician.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExpireDispatch {
     /// The dispatch (the service finds its ticket).
     pub dispatch_id: DispatchId,
-    /// How long a request may stay unanswered (configuration, filled by the service).
-    pub timeout_secs: u64,
+}
+
+/// What the service supplies to a decision beyond the command and the
+/// stream's state: facts from elsewhere in the log and configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    /// The tenant-wide number allocated to a new ticket (`CreateTicket`).
+    pub ticket_number: u64,
+    /// The tenant's technicians with last positions and availability,
+    /// gathered from their streams (`AssignDispatch`; may be empty).
+    pub fleet: Vec<TechnicianInfo>,
+    /// Average technician travel speed for dispatch ETAs.
+    pub speed_kmh: f64,
+    /// How long a dispatch request may stay unanswered (`ExpireDispatch`).
+    pub dispatch_timeout_secs: u64,
 }
 
 /// Which stream a command is decided against.

@@ -1,11 +1,11 @@
-//! Why a command was refused, mapped onto the contract's statuses.
+//! Why a command was refused (`http/error.rs` maps each reason to an answer).
 
 use thiserror::Error;
 
-/// A refused command. Each variant has one HTTP status (see [`DomainError::status`]).
+/// A refused command.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainError {
-    /// Malformed or invalid input (400); `field` names the offending field.
+    /// Malformed or invalid input; `field` names the offending field.
     #[error("invalid {field}: {message}")]
     Invalid {
         /// The field, as named in the API body.
@@ -13,16 +13,16 @@ pub enum DomainError {
         /// What is wrong, for a person.
         message: String,
     },
-    /// The principal sees the ticket but lacks the permission (403).
+    /// The principal sees the ticket but lacks the permission.
     #[error("forbidden: {message}")]
     Forbidden {
         /// What is missing, for a person.
         message: String,
     },
-    /// The ticket (or dispatch) does not exist or is not visible (404).
+    /// The ticket (or dispatch) does not exist or is not visible.
     #[error("not found")]
     NotFound,
-    /// The workflow does not allow this move (409).
+    /// The workflow does not allow this move.
     #[error("invalid transition from {from} to {to}")]
     InvalidTransition {
         /// The current status or stage.
@@ -30,7 +30,7 @@ pub enum DomainError {
         /// The requested status or stage.
         to: String,
     },
-    /// The command contradicts the current state (409), e.g. a second
+    /// The command contradicts the current state, e.g. a second
     /// active dispatch or creating a ticket that exists.
     #[error("conflict: {message}")]
     Conflict {
@@ -59,27 +59,6 @@ impl DomainError {
     pub fn conflict(message: impl Into<String>) -> Self {
         DomainError::Conflict {
             message: message.into(),
-        }
-    }
-
-    /// The contract's HTTP status for this error.
-    pub fn status(&self) -> u16 {
-        match self {
-            DomainError::Invalid { .. } => 400,
-            DomainError::Forbidden { .. } => 403,
-            DomainError::NotFound => 404,
-            DomainError::InvalidTransition { .. } | DomainError::Conflict { .. } => 409,
-        }
-    }
-
-    /// The contract's snake_case error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            DomainError::Invalid { .. } => "invalid",
-            DomainError::Forbidden { .. } => "forbidden",
-            DomainError::NotFound => "not_found",
-            DomainError::InvalidTransition { .. } => "invalid_transition",
-            DomainError::Conflict { .. } => "conflict",
         }
     }
 }

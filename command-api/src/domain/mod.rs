@@ -1,10 +1,10 @@
 //! The pure write model of a ticket: commands, state, decisions.
 //!
-//! `decide(state, command)` says which events a command produces (or why it
-//! is refused); `evolve(state, event)` folds an event into the state. Both
-//! are pure: time, the acting principal and new ids arrive with the
-//! command, so the same log and the same commands always give the same
-//! result.
+//! `decide(state, command, context)` says which events a command produces
+//! (or why it is refused); `evolve(state, event)` folds an event into the
+//! state. Both are pure: time, the acting principal and new ids arrive with
+//! the command, what the service knows with the context, so the same log
+//! and the same commands always give the same result.
 
 pub mod command;
 pub mod decide;
@@ -19,11 +19,11 @@ pub mod workflow;
 mod tests;
 
 pub use command::{
-    Action, AssignDispatch, AssignTicket, ChangeStatus, Command, CreateTicket, DispatchResponse,
-    EditTicket, ExpireDispatch, PostComment, ProgressDispatch, ProgressStage, RecordRead,
-    ReportLocation, RespondDispatch, Target,
+    Action, AssignDispatch, AssignTicket, ChangeStatus, Command, Context, CreateTicket,
+    DispatchResponse, EditTicket, ExpireDispatch, PostComment, ProgressDispatch, ProgressStage,
+    RecordRead, ReportLocation, RespondDispatch, Target,
 };
-pub use decide::decide;
+pub use decide::{check_create, decide};
 pub use error::DomainError;
 pub use proximity::{
     choose_technician, choose_technician_excluding, haversine_km, TechnicianChoice, TechnicianInfo,

@@ -1,11 +1,16 @@
 //! The contract's error format: `{"error":{"code","message","details"}}`
-//! with the matching status, for every failure the API can produce.
+//! with the matching status, for every failure the API can produce. The
+//! one table from errors to statuses and codes: domain, service, auth,
+//! store and projection errors carry what went wrong; this file says how
+//! the API answers it.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use crate::auth::AuthError;
+use crate::domain::DomainError;
+use crate::service::ServiceError;
 use event_store::StoreError;
 
 /// `Retry-After` of a 503 for a full disk: freeing space takes a person.
@@ -130,6 +135,15 @@ impl ApiError {
         e
     }
 
+    /// 503 while the read models cannot answer (not caught up, stopped).
+    fn projections_unavailable(e: &projections::ProjectionError) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+    }
+
     /// 500 for what should not happen; the message stays generic.
     pub fn internal() -> Self {
         ApiError::new(
@@ -222,48 +236,125 @@ impl From<projections::ProjectionError> for ApiError {
             P::Forbidden { permission } => ApiError::forbidden(permission),
             P::BadRequest { field, message } => ApiError::invalid_field(field, message),
             P::Store(s) => ApiError::from(s),
-            P::NotCaughtUp { .. } | P::Snapshot(_) | P::Stopped => {
-                let details = e.details();
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    e.to_string(),
-                )
-                .with_details(details)
-            }
+            P::NotCaughtUp { wanted, reached } => ApiError::projections_unavailable(&e)
+                .with_details(json!({"min_position": wanted, "position": reached})),
+            P::Snapshot(_) | P::Stopped => ApiError::projections_unavailable(&e),
         }
     }
 }
 
-impl From<crate::service::ServiceError> for ApiError {
-    fn from(e: crate::service::ServiceError) -> Self {
-        use crate::domain::DomainError as D;
-        use crate::service::ServiceError as S;
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
         match e {
-            S::Domain(D::Invalid { field, message }) => ApiError::invalid_field(field, message),
-            S::Domain(D::Forbidden { message }) => {
+            DomainError::Invalid { field, message } => ApiError::invalid_field(field, message),
+            DomainError::Forbidden { message } => {
                 ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
             }
-            S::Domain(D::NotFound) => ApiError::not_found("resource"),
-            S::Domain(D::InvalidTransition { from, to }) => ApiError::new(
+            DomainError::NotFound => ApiError::not_found("resource"),
+            DomainError::InvalidTransition { from, to } => ApiError::new(
                 StatusCode::CONFLICT,
                 "invalid_transition",
                 format!("cannot go from {from} to {to}"),
             )
             .with_details(json!({"from": from, "to": to})),
-            S::Domain(D::Conflict { message }) => {
+            DomainError::Conflict { message } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
-            S::VersionConflict { expected, actual } => ApiError::version_conflict(expected, actual),
-            S::Rejected(reason) => ApiError::invalid_field("body", reason),
-            S::StorageFull(reason) => {
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Domain(d) => ApiError::from(d),
+            ServiceError::VersionConflict { expected, actual } => {
+                ApiError::version_conflict(expected, actual)
+            }
+            ServiceError::Rejected(reason) => ApiError::invalid_field("body", reason),
+            ServiceError::StorageFull(reason) => {
                 tracing::warn!(%reason, "command not appended: disk below its reserve");
                 ApiError::storage_full()
             }
-            S::Unavailable(reason) => {
+            ServiceError::Unavailable(reason) => {
                 tracing::warn!(%reason, "command not appended: store unavailable");
                 ApiError::unavailable("the event store is unavailable; nothing was written")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_and_code(e: impl Into<ApiError>) -> (u16, &'static str) {
+        let e = e.into();
+        (e.status.as_u16(), e.code)
+    }
+
+    #[test]
+    fn every_domain_and_service_error_has_its_status_and_code() {
+        let cases = [
+            (
+                DomainError::invalid("title", "empty").into(),
+                (400, "invalid_input"),
+            ),
+            (DomainError::forbidden("no").into(), (403, "forbidden")),
+            (DomainError::NotFound.into(), (404, "not_found")),
+            (
+                DomainError::InvalidTransition {
+                    from: "open".into(),
+                    to: "closed".into(),
+                }
+                .into(),
+                (409, "invalid_transition"),
+            ),
+            (DomainError::conflict("twice").into(), (409, "conflict")),
+            (
+                ServiceError::VersionConflict {
+                    expected: 1,
+                    actual: 2,
+                },
+                (409, "version_conflict"),
+            ),
+            (ServiceError::Rejected("big".into()), (400, "invalid_input")),
+            (
+                ServiceError::StorageFull("full".into()),
+                (503, "store_unavailable"),
+            ),
+            (
+                ServiceError::Unavailable("down".into()),
+                (503, "store_unavailable"),
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = format!("{error:?}");
+            assert_eq!(status_and_code(error), expected, "{shown}");
+        }
+    }
+
+    #[test]
+    fn every_projection_error_has_its_status_and_code() {
+        use projections::ProjectionError as P;
+        let caught = status_and_code(P::NotCaughtUp {
+            wanted: 9,
+            reached: 3,
+        });
+        assert_eq!(caught, (503, "unavailable"));
+        assert_eq!(status_and_code(P::NotFound), (404, "not_found"));
+        assert_eq!(
+            status_and_code(P::Forbidden {
+                permission: "stats.view"
+            }),
+            (403, "forbidden")
+        );
+        assert_eq!(status_and_code(P::Stopped), (503, "unavailable"));
+        let details = ApiError::from(P::NotCaughtUp {
+            wanted: 9,
+            reached: 3,
+        })
+        .details;
+        assert_eq!(details, json!({"min_position": 9, "position": 3}));
     }
 }

@@ -2,7 +2,7 @@
 //! the authenticated principal, `If-Match`, `Idempotency-Key`, path ids.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use event_store::Principal;
@@ -14,14 +14,16 @@ use super::limits::BODY_BYTES_MAX;
 use super::observe::RequestContext;
 use super::state::AppState;
 use crate::auth::AuthError;
+use crate::request::RequestBody;
 
 /// A JSON body; failures name the field (400) or the limit (413).
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
-/// A JSON body that may be absent (empty body = `T::default()`).
+/// A command route's JSON body: as [`ApiJson`], except that a blank body
+/// is the route's default body when its body is optional.
 #[derive(Debug, Clone)]
-pub struct OptionalJson<T>(pub T);
+pub struct CommandJson<B>(pub B);
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
@@ -85,27 +87,35 @@ fn missing_field(message: &str) -> Option<&str> {
     rest.split('`').next()
 }
 
+/// Parses a body: `when_empty` if given and the body is blank, else JSON
+/// (an empty body is a 400 asking for a JSON object).
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8], when_empty: Option<T>) -> Result<T, ApiError> {
+    if let Some(default) = when_empty {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(default);
+        }
+    }
+    if bytes.is_empty() {
+        return Err(ApiError::invalid_field("body", "a JSON object is required"));
+    }
+    parse_json(bytes)
+}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        if bytes.is_empty() {
-            return Err(ApiError::invalid_field("body", "a JSON object is required"));
-        }
-        parse_json(&bytes).map(ApiJson)
+        parse_body(&bytes, None).map(ApiJson)
     }
 }
 
-impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+impl<S: Send + Sync, B: RequestBody> FromRequest<S> for CommandJson<B> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = body_bytes(req, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        parse_json(&bytes).map(OptionalJson)
+        parse_body(&bytes, B::when_empty()).map(CommandJson)
     }
 }
 
@@ -209,6 +219,28 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         Uuid::parse_str(&raw)
             .map(PathId)
             .map_err(|_| ApiError::invalid_field("id", "expected a UUID"))
+    }
+}
+
+/// The `{id}` path segment, if the route has one (a malformed one is a
+/// 400 naming `id`).
+#[derive(Debug, Clone, Copy)]
+pub struct PathTarget(pub Option<Uuid>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathTarget {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = || ApiError::invalid_field("id", "expected a UUID");
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid())?;
+        let Some((_, raw)) = params.iter().find(|(name, _)| *name == "id") else {
+            return Ok(PathTarget(None));
+        };
+        Uuid::parse_str(raw)
+            .map(|id| PathTarget(Some(id)))
+            .map_err(|_| invalid())
     }
 }
 

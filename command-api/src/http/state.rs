@@ -55,7 +55,6 @@ pub enum StartError {
 }
 
 struct Inner {
-    store: Arc<dyn EventStore>,
     service: Arc<CommandService>,
     feed: live_feed::FeedState,
     projections: Projections,
@@ -108,7 +107,6 @@ impl AppState {
         );
         let follower = projections.spawn();
         Ok(AppState(Arc::new(Inner {
-            store,
             service,
             feed,
             projections,
@@ -165,11 +163,6 @@ impl AppState {
     /// The read models.
     pub fn projections(&self) -> &Projections {
         &self.0.projections
-    }
-
-    /// The event store.
-    pub fn store(&self) -> &Arc<dyn EventStore> {
-        &self.0.store
     }
 
     /// Token verification and issuing.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeZone, Utc};
 use event_store::limits::READ_PAGE_MAX;
 use event_store::{
-    AppendOutcome, DispatchChoice, EventPayload, EventStore, GeoPoint, KvProvider, Location,
-    Principal, Priority, RecordedEvent, Role, SledOptions, SledStore, TicketKind, TicketStatus,
+    DispatchChoice, EventPayload, EventStore, GeoPoint, KvProvider, Location, Principal, Priority,
+    RecordedEvent, Role, SledOptions, SledStore, TicketKind, TicketStatus,
 };
 use snapshots::{SnapshotConfig, SnapshotStore};
 use uuid::Uuid;
@@ -81,7 +81,7 @@ fn paris(site: Option<&str>) -> Location {
 }
 
 impl Fixture {
-    async fn run(&self, by: &Principal, action: Action, at: DateTime<Utc>) -> AppendOutcome {
+    async fn run(&self, by: &Principal, action: Action, at: DateTime<Utc>) -> CommandOutcome {
         self.service
             .execute_at(by, action, Uuid::now_v7(), None, at)
             .await
@@ -110,7 +110,6 @@ impl Fixture {
         let id = Uuid::now_v7();
         let action = Action::CreateTicket(CreateTicket {
             ticket_id: id,
-            number: 0,
             title: "Server room flooding".into(),
             description: String::new(),
             priority,
@@ -130,8 +129,6 @@ impl Fixture {
             dispatch_id,
             technician_id: None,
             radius_km: None,
-            speed_kmh: 0.0,
-            technicians: vec![],
         });
         self.run(&agent(), action, at).await;
         dispatch_id
@@ -233,7 +230,7 @@ async fn decline_redispatches_to_the_next_nearest_until_nobody_is_left() {
         .execute_at(&dave(), decline(first), command_id, None, after_secs(11))
         .await
         .expect("retry");
-    assert!(retry.duplicate);
+    assert_eq!(retry.appended, Appended::Earlier);
     assert_eq!(f.state(ticket).await.dispatches.len(), 2);
 
     // Tom declines: Ann; Ann declines: nobody is left within reach, so
@@ -332,7 +329,13 @@ async fn unanswered_requests_time_out_to_the_next_nearest() {
         )
         .await
         .expect_err("already declined");
-    assert_eq!(late.status(), 409);
+    assert!(
+        matches!(
+            late,
+            ServiceError::Domain(DomainError::InvalidTransition { .. })
+        ),
+        "{late:?}"
+    );
     // Tom accepts in time: nothing expires later.
     f.run(
         &tom(),
@@ -360,7 +363,6 @@ async fn unanswered_requests_time_out_to_the_next_nearest() {
             &agent(),
             Action::ExpireDispatch(ExpireDispatch {
                 dispatch_id: pending,
-                timeout_secs: 0,
             }),
             Uuid::now_v7(),
             None,
@@ -368,7 +370,10 @@ async fn unanswered_requests_time_out_to_the_next_nearest() {
         )
         .await
         .expect_err("not overdue");
-    assert_eq!(err.status(), 409);
+    assert!(
+        matches!(err, ServiceError::Domain(DomainError::Conflict { .. })),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -383,7 +388,6 @@ async fn critical_incidents_with_a_place_are_dispatched_on_creation() {
     let create = |id| {
         Action::CreateTicket(CreateTicket {
             ticket_id: id,
-            number: 0,
             title: "Data centre on fire".into(),
             description: String::new(),
             priority: Priority::Critical,
@@ -423,7 +427,7 @@ async fn critical_incidents_with_a_place_are_dispatched_on_creation() {
         .execute_at(&customer(), create(Uuid::now_v7()), command_id, None, t0())
         .await
         .expect("retry");
-    assert!(retry.duplicate);
+    assert_eq!(retry.appended, Appended::Earlier);
     assert_eq!(f.state(id).await.dispatches.len(), 1);
 
     // Not critical, not located, or a tenant that opted out: no dispatch.
@@ -581,8 +585,6 @@ async fn a_redispatch_searches_as_far_as_the_declined_request() {
         dispatch_id: first,
         technician_id: None,
         radius_km: Some(7.0),
-        speed_kmh: 0.0,
-        technicians: vec![],
     });
     f.run(&agent(), action, t0()).await;
     assert_eq!(

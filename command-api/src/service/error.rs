@@ -1,4 +1,4 @@
-//! Why executing a command failed, mapped onto the contract's statuses.
+//! Why executing a command failed (`http/error.rs` maps each reason to an answer).
 
 use event_store::StoreError;
 use thiserror::Error;
@@ -8,10 +8,10 @@ use crate::domain::DomainError;
 /// A failed command. Nothing was appended in any case.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ServiceError {
-    /// The write model refused the command (400/403/404/409).
+    /// The write model refused the command.
     #[error(transparent)]
     Domain(#[from] DomainError),
-    /// The stream was not at the expected version (409, `If-Match` or a
+    /// The stream was not at the expected version (`If-Match`, or a
     /// race that retries could not resolve).
     #[error("version conflict: expected {expected}, actual {actual}")]
     VersionConflict {
@@ -20,37 +20,15 @@ pub enum ServiceError {
         /// The stream's version.
         actual: u64,
     },
-    /// The store refused the events as malformed or too large (400).
+    /// The store refused the events as malformed or too large.
     #[error("rejected by the store: {0}")]
     Rejected(String),
-    /// The disk is below the store's reserve; appends resume once space returns (503).
+    /// The disk is below the store's reserve; appends resume once space returns.
     #[error("storage full: {0}")]
     StorageFull(String),
-    /// The store could not be reached or written (503).
+    /// The store could not be reached or written.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-}
-
-impl ServiceError {
-    /// The contract's HTTP status.
-    pub fn status(&self) -> u16 {
-        match self {
-            ServiceError::Domain(e) => e.status(),
-            ServiceError::VersionConflict { .. } => 409,
-            ServiceError::Rejected(_) => 400,
-            ServiceError::Unavailable(_) | ServiceError::StorageFull(_) => 503,
-        }
-    }
-
-    /// The contract's snake_case error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            ServiceError::Domain(e) => e.code(),
-            ServiceError::VersionConflict { .. } => "version_conflict",
-            ServiceError::Rejected(_) => "invalid",
-            ServiceError::Unavailable(_) | ServiceError::StorageFull(_) => "unavailable",
-        }
-    }
 }
 
 impl From<StoreError> for ServiceError {

@@ -15,11 +15,12 @@ use uuid::Uuid;
 use super::error::ServiceError;
 use super::fleet::FleetIndex;
 use super::numbers;
+use super::outcome::{Appended, CommandOutcome, Created};
 use super::system::{derived_command, system_principal, FollowUpKind};
 use crate::domain::limits::{DISPATCH_ANSWER_TIMEOUT_SECS_DEFAULT, TRAVEL_SPEED_KMH_DEFAULT};
 use crate::domain::{
-    decide, Action, AppliedCommand, AssignDispatch, Command, DispatchPhase, DispatchResponse,
-    DomainError, ExpireDispatch, Target, TicketState,
+    check_create, decide, Action, AppliedCommand, AssignDispatch, Command, Context, DispatchPhase,
+    DispatchResponse, DomainError, ExpireDispatch, Target, TicketState,
 };
 
 /// Most stream states kept in memory between commands (the whole cache is
@@ -147,6 +148,12 @@ impl CommandService {
         &self.store
     }
 
+    /// The log's head position (the last event's), for health checks and
+    /// read-your-writes waits.
+    pub async fn log_head(&self) -> Result<u64, StoreError> {
+        self.store.head().await
+    }
+
     /// The dispatch and technician index.
     pub fn fleet(&self) -> &Arc<FleetIndex> {
         &self.fleet
@@ -233,8 +240,9 @@ impl CommandService {
     }
 
     /// Executes `action` for `principal`. `command_id` is the idempotency
-    /// key (a retry returns the first outcome with `duplicate: true` and
-    /// appends nothing); `expected` is the client's `If-Match` version.
+    /// key (a retry appends nothing and answers with the first attempt's
+    /// positions and ids, as [`Appended::Earlier`]); `expected` is the
+    /// client's `If-Match` version.
     ///
     /// Some commands have a follow-up the service issues itself, as the
     /// system actor, with a command id derived from `command_id` (so a
@@ -249,7 +257,7 @@ impl CommandService {
         action: Action,
         command_id: Uuid,
         expected: Option<u64>,
-    ) -> Result<AppendOutcome, ServiceError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         self.execute_at(principal, action, command_id, expected, Utc::now())
             .await
     }
@@ -263,7 +271,7 @@ impl CommandService {
         command_id: Uuid,
         expected: Option<u64>,
         at: DateTime<Utc>,
-    ) -> Result<AppendOutcome, ServiceError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         self.execute_with_follow_up(principal, action, command_id, expected, at)
             .await
             .map(|(outcome, _)| outcome)
@@ -288,7 +296,6 @@ impl CommandService {
         for o in overdue.into_iter().take(EXPIRE_DISPATCHES_PER_CALL_MAX) {
             let action = Action::ExpireDispatch(ExpireDispatch {
                 dispatch_id: o.dispatch_id,
-                timeout_secs: 0,
             });
             let command_id = derived_command(FollowUpKind::Expire, o.dispatch_id);
             let principal = system_principal(&o.tenant);
@@ -321,7 +328,7 @@ impl CommandService {
         command_id: Uuid,
         expected: Option<u64>,
         at: DateTime<Utc>,
-    ) -> Result<(AppendOutcome, Option<DispatchId>), ServiceError> {
+    ) -> Result<(CommandOutcome, Option<DispatchId>), ServiceError> {
         let follow_up = self.follow_up_of(principal, &action);
         let outcome = self
             .execute_one(principal, action, command_id, expected, at)
@@ -416,27 +423,20 @@ impl CommandService {
                 .and_then(|t| t.dispatches.iter().find(|d| d.id == after))
                 .map(|d| d.radius_km),
         };
-        let dispatch_id = Uuid::now_v7();
         let action = Action::AssignDispatch(AssignDispatch {
             ticket_id: ticket,
-            dispatch_id,
+            dispatch_id: Uuid::now_v7(),
             technician_id: None,
             radius_km,
-            speed_kmh: 0.0,
-            technicians: Vec::new(),
         });
         let system = system_principal(&principal.tenant);
         let outcome = self
             .execute_one(&system, action, command_id, None, at)
             .await?;
-        if outcome.duplicate {
-            let state = self.load(ticket).await?.state;
-            return Ok(state.ticket.and_then(|t| t.dispatches.last().map(|d| d.id)));
-        }
-        Ok(Some(dispatch_id))
+        Ok(outcome.created.dispatch_id)
     }
 
-    /// One command: fill in what the service knows, load, decide, append.
+    /// One command: gather what the service knows, load, decide, append.
     async fn execute_one(
         &self,
         principal: &Principal,
@@ -444,8 +444,8 @@ impl CommandService {
         command_id: Uuid,
         expected: Option<u64>,
         at: DateTime<Utc>,
-    ) -> Result<AppendOutcome, ServiceError> {
-        let mut command = Command {
+    ) -> Result<CommandOutcome, ServiceError> {
+        let command = Command {
             principal: principal.clone(),
             at,
             action,
@@ -455,25 +455,33 @@ impl CommandService {
         } else {
             None
         };
-        match &mut command.action {
-            Action::AssignDispatch(a) => {
-                a.speed_kmh = self.config.speed_kmh;
-                a.technicians = self
-                    .fleet
-                    .technicians(self.store.as_ref(), &principal.tenant)
-                    .await?;
-            }
-            Action::ExpireDispatch(e) => e.timeout_secs = self.config.dispatch_timeout_secs,
-            _ => {}
+        let mut context = Context {
+            ticket_number: 0,
+            fleet: Vec::new(),
+            speed_kmh: self.config.speed_kmh,
+            dispatch_timeout_secs: self.config.dispatch_timeout_secs,
+        };
+        if let Action::AssignDispatch(_) = &command.action {
+            context.fleet = self
+                .fleet
+                .technicians(self.store.as_ref(), &principal.tenant)
+                .await?;
         }
         match command.target() {
-            Target::NewTicket(id) => self.create(command, id, command_id, expected).await,
+            Target::NewTicket(id) => {
+                self.create(command, context, id, command_id, expected)
+                    .await
+            }
             Target::Ticket(id) | Target::Technician(id) => {
-                self.on_stream(id, &command, command_id, expected).await
+                self.on_stream(id, &command, &context, command_id, expected)
+                    .await
             }
             Target::Dispatch(dispatch) => {
                 match self.fleet.ticket_of(self.store.as_ref(), dispatch).await? {
-                    Some(ticket) => self.on_stream(ticket, &command, command_id, expected).await,
+                    Some(ticket) => {
+                        self.on_stream(ticket, &command, &context, command_id, expected)
+                            .await
+                    }
                     None => Err(DomainError::NotFound.into()),
                 }
             }
@@ -485,9 +493,10 @@ impl CommandService {
         &self,
         stream: StreamId,
         command: &Command,
+        context: &Context,
         command_id: Uuid,
         expected: Option<u64>,
-    ) -> Result<AppendOutcome, ServiceError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         let mut last = ServiceError::VersionConflict {
             expected: expected.unwrap_or(0),
             actual: 0,
@@ -495,7 +504,7 @@ impl CommandService {
         for _ in 0..self.config.attempts_max.max(1) {
             let loaded = self.load(stream).await?;
             if let Some(applied) = loaded.state.applied(command_id) {
-                return Ok(duplicate(stream, applied));
+                return self.retried(stream, applied).await;
             }
             if let Some(v) = expected {
                 if v != loaded.version {
@@ -505,15 +514,16 @@ impl CommandService {
                     });
                 }
             }
-            let events = decide(&loaded.state, command)?;
+            let events = decide(&loaded.state, command, context)?;
             if events.is_empty() {
                 // Nothing changes: answer with where the stream stands.
-                return Ok(AppendOutcome {
+                return Ok(CommandOutcome {
                     stream_id: stream,
                     version: loaded.version,
                     first_position: loaded.state.position,
                     position: loaded.state.position,
-                    duplicate: false,
+                    appended: Appended::Nothing,
+                    created: Created::default(),
                 });
             }
             let version = loaded.version;
@@ -522,7 +532,7 @@ impl CommandService {
                 .await
             {
                 Ok(outcome) => return Ok(outcome),
-                Err(StoreError::Conflict { actual, .. }) => {
+                Err(AppendError::Store(StoreError::Conflict { actual, .. })) => {
                     last = ServiceError::VersionConflict {
                         expected: version,
                         actual,
@@ -542,13 +552,14 @@ impl CommandService {
     async fn create(
         &self,
         mut command: Command,
+        mut context: Context,
         ticket_id: TicketId,
         command_id: Uuid,
         expected: Option<u64>,
-    ) -> Result<AppendOutcome, ServiceError> {
+    ) -> Result<CommandOutcome, ServiceError> {
         let loaded = self.load(ticket_id).await?;
         if let Some(applied) = loaded.state.applied(command_id) {
-            return Ok(duplicate(ticket_id, applied));
+            return self.retried(ticket_id, applied).await;
         }
         if let Some(v) = expected.filter(|v| *v != loaded.version) {
             return Err(ServiceError::VersionConflict {
@@ -556,7 +567,9 @@ impl CommandService {
                 actual: loaded.version,
             });
         }
-        decide(&loaded.state, &command)?;
+        if let Action::CreateTicket(c) = &command.action {
+            check_create(&loaded.state, &command.principal, c)?;
+        }
         let tenant_lock = self.number_locks.of(&command.principal.tenant);
         let _allocating = tenant_lock.lock().await;
         let (number, ticket) = numbers::allocate(
@@ -573,22 +586,52 @@ impl CommandService {
             // A retry of a create whose first attempt chose another id.
             let loaded = self.load(ticket).await?;
             if let Some(applied) = loaded.state.applied(command_id) {
-                return Ok(duplicate(ticket, applied));
+                return self.retried(ticket, applied).await;
             }
             loaded
         };
         if let Action::CreateTicket(c) = &mut command.action {
-            c.number = number;
             c.ticket_id = ticket;
         }
-        let events = decide(&loaded.state, &command)?;
+        context.ticket_number = number;
+        let events = decide(&loaded.state, &command, &context)?;
         self.append(ticket, loaded, events, &command, command_id)
             .await
             .map_err(ServiceError::from)
     }
 
+    /// The outcome of a command an earlier attempt applied at `applied`:
+    /// its positions, and the ids its events name (read back from the log,
+    /// as this attempt's own ids were never used).
+    async fn retried(
+        &self,
+        stream: StreamId,
+        applied: AppliedCommand,
+    ) -> Result<CommandOutcome, ServiceError> {
+        // One command's events are appended together: contiguous positions.
+        let count = applied.position.saturating_sub(applied.first_position) + 1;
+        let first_version = applied.version.saturating_sub(count - 1).max(1);
+        let records = self
+            .store
+            .read_stream(stream, first_version, count as usize)
+            .await?;
+        let payloads = records
+            .iter()
+            .filter(|r| r.command_id == applied.command_id)
+            .map(|r| &r.payload);
+        Ok(CommandOutcome {
+            stream_id: stream,
+            version: applied.version,
+            first_position: applied.first_position,
+            position: applied.position,
+            appended: Appended::Earlier,
+            created: Created::of(stream, payloads),
+        })
+    }
+
     /// Appends `events` on top of `loaded` (at exactly its version) and
-    /// caches the state they lead to.
+    /// caches the state they lead to. A version conflict comes back as the
+    /// store's error, so [`CommandService::on_stream`] can re-decide.
     async fn append(
         &self,
         stream: StreamId,
@@ -596,7 +639,7 @@ impl CommandService {
         events: Vec<EventPayload>,
         command: &Command,
         command_id: Uuid,
-    ) -> Result<AppendOutcome, StoreError> {
+    ) -> Result<CommandOutcome, AppendError> {
         let appended = self
             .store
             .append_recorded(AppendRequest {
@@ -613,10 +656,59 @@ impl CommandService {
                 recorded_at: command.at,
             })
             .await?;
-        if !appended.outcome.duplicate {
-            self.remember(stream, loaded, &appended.records);
+        let AppendOutcome {
+            version,
+            first_position,
+            position,
+            duplicate,
+            ..
+        } = appended.outcome;
+        if duplicate {
+            // The store knew the command id (its first attempt raced this one).
+            let applied = AppliedCommand {
+                command_id,
+                version,
+                first_position,
+                position,
+            };
+            return self
+                .retried(stream, applied)
+                .await
+                .map_err(AppendError::Service);
         }
-        Ok(appended.outcome)
+        let created = Created::of(stream, appended.records.iter().map(|r| &r.payload));
+        let events = appended.records.len();
+        self.remember(stream, loaded, &appended.records);
+        Ok(CommandOutcome {
+            stream_id: stream,
+            version,
+            first_position,
+            position,
+            appended: Appended::Now { events },
+            created,
+        })
+    }
+}
+
+/// Why an append failed: the store refused it (a conflict can be
+/// re-decided), or reading back a retry's first attempt failed.
+enum AppendError {
+    Store(StoreError),
+    Service(ServiceError),
+}
+
+impl From<StoreError> for AppendError {
+    fn from(e: StoreError) -> Self {
+        AppendError::Store(e)
+    }
+}
+
+impl From<AppendError> for ServiceError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Store(e) => e.into(),
+            AppendError::Service(e) => e,
+        }
     }
 }
 
@@ -631,14 +723,4 @@ fn changes_fleet(action: &Action) -> bool {
             | Action::ReportLocation(_)
             | Action::ExpireDispatch(_)
     )
-}
-
-fn duplicate(stream: StreamId, applied: AppliedCommand) -> AppendOutcome {
-    AppendOutcome {
-        stream_id: stream,
-        version: applied.version,
-        first_position: applied.first_position,
-        position: applied.position,
-        duplicate: true,
-    }
 }

@@ -5,6 +5,7 @@ pub mod error;
 pub mod execute;
 pub mod fleet;
 pub mod numbers;
+pub mod outcome;
 pub mod replay;
 pub mod system;
 
@@ -12,6 +13,7 @@ pub use error::ServiceError;
 pub use execute::{CommandService, ExpiredDispatch, ServiceConfig, EXPIRE_DISPATCHES_PER_CALL_MAX};
 pub use fleet::{FleetIndex, FleetView, OverdueDispatch};
 pub use numbers::counter_stream;
+pub use outcome::{Appended, CommandOutcome, Created, CreatedTicket};
 pub use replay::{replay_dispatch_choices, ReplayedChoice};
 pub use system::{derived_command, system_principal, FollowUpKind, SYSTEM_USER_ID};
 

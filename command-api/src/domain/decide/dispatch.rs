@@ -11,7 +11,7 @@ use super::{require, DomainError};
 use chrono::{DateTime, Utc};
 
 use crate::domain::command::{
-    AssignDispatch, DispatchResponse, ExpireDispatch, ProgressDispatch, ProgressStage,
+    AssignDispatch, Context, DispatchResponse, ExpireDispatch, ProgressDispatch, ProgressStage,
     RespondDispatch,
 };
 use crate::domain::limits::{
@@ -28,6 +28,7 @@ pub(super) fn assign(
     ticket: &Ticket,
     principal: &Principal,
     c: &AssignDispatch,
+    context: &Context,
 ) -> Result<Vec<EventPayload>, DomainError> {
     require(principal, Permission::DispatchManage)?;
     let radius_km = c.radius_km.unwrap_or(DISPATCH_RADIUS_KM_DEFAULT);
@@ -55,13 +56,13 @@ pub(super) fn assign(
     }
     let location = ticket.location.as_ref();
     let chosen = match c.technician_id {
-        Some(t) => explicit_choice(location, &c.technicians, t, c.speed_kmh),
+        Some(t) => explicit_choice(location, &context.fleet, t, context.speed_kmh),
         None => choose_technician_excluding(
             location,
-            &c.technicians,
+            &context.fleet,
             &ticket.declined_by(),
             radius_km,
-            c.speed_kmh,
+            context.speed_kmh,
         ),
     };
     Ok(vec![EventPayload::DispatchRequested {
@@ -145,6 +146,7 @@ pub(super) fn expire(
     ticket: &Ticket,
     principal: &Principal,
     c: &ExpireDispatch,
+    timeout_secs: u64,
     at: DateTime<Utc>,
 ) -> Result<Vec<EventPayload>, DomainError> {
     let dispatch = ticket
@@ -156,7 +158,7 @@ pub(super) fn expire(
     let (DispatchPhase::Requested, Some(technician)) = (dispatch.phase, dispatch.technician) else {
         return Ok(Vec::new());
     };
-    let due = i64::try_from(c.timeout_secs)
+    let due = i64::try_from(timeout_secs)
         .ok()
         .and_then(chrono::TimeDelta::try_seconds)
         .and_then(|timeout| dispatch.requested_at.checked_add_signed(timeout));

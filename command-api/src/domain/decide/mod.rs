@@ -15,30 +15,54 @@ mod ticket;
 
 use event_store::{can_see_stream, EventPayload, Permission, Principal};
 
-use super::command::{Action, Command};
+use super::command::{Action, Command, Context, CreateTicket};
 use super::error::DomainError;
 use super::state::{Ticket, TicketState};
 
-/// The events `command` produces on `state` (pure).
-pub fn decide(state: &TicketState, command: &Command) -> Result<Vec<EventPayload>, DomainError> {
+/// The events `command` produces on `state` given what the service
+/// supplies in `context` (pure).
+pub fn decide(
+    state: &TicketState,
+    command: &Command,
+    context: &Context,
+) -> Result<Vec<EventPayload>, DomainError> {
     let p = &command.principal;
     match &command.action {
-        Action::CreateTicket(c) => ticket::create(state, p, c),
+        Action::CreateTicket(c) => ticket::create(state, p, c, context.ticket_number),
         Action::EditTicket(c) => ticket::edit(visible(state, p, Some(c.ticket_id))?, p, c),
         Action::AssignTicket(c) => ticket::assign(visible(state, p, Some(c.ticket_id))?, p, c),
         Action::ChangeStatus(c) => {
             ticket::change_status(visible(state, p, Some(c.ticket_id))?, p, c)
         }
         Action::PostComment(c) => comment::post(visible(state, p, Some(c.ticket_id))?, p, c),
-        Action::AssignDispatch(c) => dispatch::assign(visible(state, p, Some(c.ticket_id))?, p, c),
+        Action::AssignDispatch(c) => {
+            dispatch::assign(visible(state, p, Some(c.ticket_id))?, p, c, context)
+        }
         Action::RespondDispatch(c) => dispatch::respond(visible(state, p, None)?, p, c),
         Action::ProgressDispatch(c) => dispatch::progress(visible(state, p, None)?, p, c),
         Action::ReportLocation(c) => technician::report_location(state, p, c),
-        Action::ExpireDispatch(c) => dispatch::expire(visible(state, p, None)?, p, c, command.at),
+        Action::ExpireDispatch(c) => dispatch::expire(
+            visible(state, p, None)?,
+            p,
+            c,
+            context.dispatch_timeout_secs,
+            command.at,
+        ),
         Action::RecordRead(c) => {
             read::record(visible(state, p, Some(c.ticket_id))?, state.position, p, c)
         }
     }
+}
+
+/// Whether `principal` may create ticket `c` on `state`: every check of
+/// [`decide`], before the service allocates the ticket's number (so a
+/// refused create takes none).
+pub fn check_create(
+    state: &TicketState,
+    principal: &Principal,
+    c: &CreateTicket,
+) -> Result<(), DomainError> {
+    ticket::check_create(state, principal, c).map(|_| ())
 }
 
 /// The ticket, if it exists, is the one asked for, and `principal` may see it.

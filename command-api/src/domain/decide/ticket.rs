@@ -8,12 +8,34 @@ use crate::domain::limits::{DESCRIPTION_BYTES_MAX, NOTE_CHARS_MAX, SHORT_TEXT_CH
 use crate::domain::state::{Ticket, TicketState};
 use crate::domain::validate;
 
-/// `TicketCreated`, reported by the principal. The stream must be new.
+/// `TicketCreated` with the allocated `number`, reported by the principal.
+/// The stream must be new.
 pub(super) fn create(
     state: &TicketState,
     principal: &Principal,
     c: &CreateTicket,
+    number: u64,
 ) -> Result<Vec<EventPayload>, DomainError> {
+    let (title, tags) = check_create(state, principal, c)?;
+    Ok(vec![EventPayload::TicketCreated {
+        number,
+        title,
+        description: c.description.clone(),
+        priority: c.priority,
+        kind: c.kind,
+        reporter: principal.user_id,
+        location: c.location.clone(),
+        tags,
+        device: c.device.clone(),
+    }])
+}
+
+/// Every check of a create; the normalized title and tags.
+pub(super) fn check_create(
+    state: &TicketState,
+    principal: &Principal,
+    c: &CreateTicket,
+) -> Result<(String, Vec<String>), DomainError> {
     if state.version > 0 {
         return Err(DomainError::conflict(
             "a ticket with this id already exists",
@@ -27,17 +49,7 @@ pub(super) fn create(
     }
     let tags = validate::tags(&c.tags)?;
     validate::chars_at_most("device", c.device.as_deref(), SHORT_TEXT_CHARS_MAX)?;
-    Ok(vec![EventPayload::TicketCreated {
-        number: c.number,
-        title,
-        description: c.description.clone(),
-        priority: c.priority,
-        kind: c.kind,
-        reporter: principal.user_id,
-        location: c.location.clone(),
-        tags,
-        device: c.device.clone(),
-    }])
+    Ok((title, tags))
 }
 
 /// `TicketEdited` with only the fields that actually change.

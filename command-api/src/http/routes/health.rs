@@ -12,13 +12,13 @@ use crate::http::state::AppState;
 
 /// `GET /healthz`: 200 with the log head while the store answers, else 503.
 pub async fn healthz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let head = state.store().head().await?;
+    let head = state.service().log_head().await?;
     Ok(Json(json!({"status": "ok", "head": head})))
 }
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    let head = state.store().head().await.ok();
+    let head = state.service().log_head().await.ok();
     (
         StatusCode::OK,
         [(

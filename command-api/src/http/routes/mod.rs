@@ -11,10 +11,12 @@ use axum::middleware;
 use axum::routing::{get, post};
 use axum::Router;
 
+use self::commands::command;
 use super::error::ApiError;
 use super::limits::BODY_BYTES_MAX;
 use super::observe::observe;
 use super::state::AppState;
+use crate::request::Request;
 
 /// The whole API. Tests drive it with `oneshot` or serve it on a real port.
 pub fn router(state: AppState) -> Router {
@@ -25,37 +27,43 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/me", get(auth::me))
         .route(
             "/api/v1/tickets",
-            get(queries::list_tickets).post(commands::create_ticket),
+            get(queries::list_tickets).post(command(Request::CreateTicket)),
         )
         .route(
             "/api/v1/tickets/{id}",
-            get(queries::get_ticket).patch(commands::edit_ticket),
+            get(queries::get_ticket).patch(command(Request::EditTicket)),
         )
-        .route("/api/v1/tickets/{id}/assign", post(commands::assign_ticket))
-        .route("/api/v1/tickets/{id}/status", post(commands::change_status))
+        .route(
+            "/api/v1/tickets/{id}/assign",
+            post(command(Request::AssignTicket)),
+        )
+        .route(
+            "/api/v1/tickets/{id}/status",
+            post(command(Request::ChangeStatus)),
+        )
         .route(
             "/api/v1/tickets/{id}/comments",
-            post(commands::post_comment),
+            post(command(Request::PostComment)),
         )
         .route(
             "/api/v1/tickets/{id}/dispatches",
-            post(commands::assign_dispatch),
+            post(command(Request::AssignDispatch)),
         )
         .route(
             "/api/v1/dispatches/{id}/accept",
-            post(commands::accept_dispatch),
+            post(command(Request::AcceptDispatch)),
         )
         .route(
             "/api/v1/dispatches/{id}/decline",
-            post(commands::decline_dispatch),
+            post(command(Request::DeclineDispatch)),
         )
         .route(
             "/api/v1/dispatches/{id}/status",
-            post(commands::progress_dispatch),
+            post(command(Request::ProgressDispatch)),
         )
         .route(
             "/api/v1/technicians/me/location",
-            post(commands::report_location),
+            post(command(Request::ReportLocation)),
         )
         .route("/api/v1/tickets/{id}/chat", get(queries::chat))
         .route("/api/v1/tickets/{id}/audit", get(queries::audit))

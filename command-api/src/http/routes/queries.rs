@@ -28,7 +28,7 @@ async fn caught_up(state: &AppState, params: &QueryParams) -> Result<(), ApiErro
             state.projections().wait_for(p, wait).await?;
         }
         None => {
-            let head = state.store().head().await?;
+            let head = state.service().log_head().await?;
             let _ = state.projections().wait_for(head, wait).await;
         }
     }

@@ -1,0 +1,262 @@
+//! The command requests of the contract's command table: each route's JSON
+//! body and the one mapping from a request to the domain's [`Action`].
+//! The HTTP handlers, the demo seed and the fuzz target all map through
+//! [`Request::into_action`].
+
+use event_store::{GeoPoint, Location, Priority, TicketKind, TicketStatus, UserId};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::domain::{
+    Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse, EditTicket,
+    PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
+};
+
+/// A route's body type: JSON, and whether an empty body stands for one.
+pub trait RequestBody: DeserializeOwned + Send + 'static {
+    /// The body an empty request means, for routes whose body is optional.
+    fn when_empty() -> Option<Self> {
+        None
+    }
+}
+
+/// `POST /api/v1/tickets` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicketBody {
+    /// Short summary.
+    pub title: String,
+    /// Full text.
+    #[serde(default)]
+    pub description: String,
+    /// Urgency.
+    pub priority: Priority,
+    /// Kind of work.
+    pub kind: TicketKind,
+    /// Where, if known.
+    #[serde(default)]
+    pub location: Option<Location>,
+    /// Free labels.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Device concerned.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+/// `PATCH /api/v1/tickets/{id}` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditTicketBody {
+    /// New title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// New description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// New priority.
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// New tag set.
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// `POST /api/v1/tickets/{id}/assign` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The new assignee.
+    pub assignee_id: UserId,
+}
+
+/// `POST /api/v1/tickets/{id}/status` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusBody {
+    /// The target status.
+    pub status: TicketStatus,
+    /// Why, optionally.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// `POST /api/v1/tickets/{id}/comments` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommentBody {
+    /// The text.
+    pub body: String,
+    /// Staff-only note.
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// `POST /api/v1/tickets/{id}/dispatches` body (may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchBody {
+    /// The technician; none = nearest available.
+    #[serde(default)]
+    pub technician_id: Option<UserId>,
+    /// Search radius.
+    #[serde(default)]
+    pub radius_km: Option<f64>,
+}
+
+/// `POST /api/v1/dispatches/{id}/{accept,decline}` body (may be empty).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RespondBody {
+    /// Why, optionally.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/dispatches/{id}/status` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressBody {
+    /// The new stage.
+    pub status: ProgressStage,
+    /// Where the technician is.
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+}
+
+/// `POST /api/v1/technicians/me/location` body.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    /// Latitude in degrees.
+    pub lat: f64,
+    /// Longitude in degrees.
+    pub lon: f64,
+    /// Site, if any.
+    #[serde(default)]
+    pub site: Option<String>,
+    /// Building, if any.
+    #[serde(default)]
+    pub building: Option<String>,
+    /// Floor, if any.
+    #[serde(default)]
+    pub floor: Option<String>,
+}
+
+impl RequestBody for CreateTicketBody {}
+impl RequestBody for EditTicketBody {}
+impl RequestBody for AssignBody {}
+impl RequestBody for StatusBody {}
+impl RequestBody for CommentBody {}
+impl RequestBody for ProgressBody {}
+impl RequestBody for LocationBody {}
+
+impl RequestBody for DispatchBody {
+    fn when_empty() -> Option<Self> {
+        Some(Self::default())
+    }
+}
+
+impl RequestBody for RespondBody {
+    fn when_empty() -> Option<Self> {
+        Some(Self::default())
+    }
+}
+
+/// A command request: which route, with its body. As JSON (the demo seed)
+/// `{"command": "<route>", "body": {..}}`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "command", content = "body", rename_all = "snake_case")]
+pub enum Request {
+    /// `POST /api/v1/tickets`
+    CreateTicket(CreateTicketBody),
+    /// `PATCH /api/v1/tickets/{id}`
+    EditTicket(EditTicketBody),
+    /// `POST /api/v1/tickets/{id}/assign`
+    AssignTicket(AssignBody),
+    /// `POST /api/v1/tickets/{id}/status`
+    ChangeStatus(StatusBody),
+    /// `POST /api/v1/tickets/{id}/comments`
+    PostComment(CommentBody),
+    /// `POST /api/v1/tickets/{id}/dispatches`
+    AssignDispatch(DispatchBody),
+    /// `POST /api/v1/dispatches/{id}/accept`
+    AcceptDispatch(RespondBody),
+    /// `POST /api/v1/dispatches/{id}/decline`
+    DeclineDispatch(RespondBody),
+    /// `POST /api/v1/dispatches/{id}/status`
+    ProgressDispatch(ProgressBody),
+    /// `POST /api/v1/technicians/me/location`
+    ReportLocation(LocationBody),
+}
+
+impl Request {
+    /// The command this request asks for. `on` is the ticket or dispatch
+    /// its path names (`{id}`), `new_id` the id of what it creates (ticket,
+    /// comment or dispatch). `None` when the route needs `on` and has none.
+    pub fn into_action(self, on: Option<Uuid>, new_id: Uuid) -> Option<Action> {
+        Some(match self {
+            Request::CreateTicket(b) => Action::CreateTicket(CreateTicket {
+                ticket_id: new_id,
+                title: b.title,
+                description: b.description,
+                priority: b.priority,
+                kind: b.kind,
+                location: b.location,
+                tags: b.tags,
+                device: b.device,
+            }),
+            Request::EditTicket(b) => Action::EditTicket(EditTicket {
+                ticket_id: on?,
+                title: b.title,
+                description: b.description,
+                priority: b.priority,
+                tags: b.tags,
+            }),
+            Request::AssignTicket(b) => Action::AssignTicket(AssignTicket {
+                ticket_id: on?,
+                assignee_id: b.assignee_id,
+            }),
+            Request::ChangeStatus(b) => Action::ChangeStatus(ChangeStatus {
+                ticket_id: on?,
+                status: b.status,
+                note: b.note,
+            }),
+            Request::PostComment(b) => Action::PostComment(PostComment {
+                ticket_id: on?,
+                comment_id: new_id,
+                body: b.body,
+                internal: b.internal,
+            }),
+            Request::AssignDispatch(b) => Action::AssignDispatch(AssignDispatch {
+                ticket_id: on?,
+                dispatch_id: new_id,
+                technician_id: b.technician_id,
+                radius_km: b.radius_km,
+            }),
+            Request::AcceptDispatch(b) => respond(on?, DispatchResponse::Accept, b),
+            Request::DeclineDispatch(b) => respond(on?, DispatchResponse::Decline, b),
+            Request::ProgressDispatch(b) => Action::ProgressDispatch(ProgressDispatch {
+                dispatch_id: on?,
+                stage: b.status,
+                location: b.location,
+            }),
+            Request::ReportLocation(b) => Action::ReportLocation(ReportLocation {
+                lat: b.lat,
+                lon: b.lon,
+                site: b.site,
+                building: b.building,
+                floor: b.floor,
+            }),
+        })
+    }
+}
+
+fn respond(dispatch_id: Uuid, response: DispatchResponse, b: RespondBody) -> Action {
+    Action::RespondDispatch(RespondDispatch {
+        dispatch_id,
+        response,
+        reason: b.reason,
+    })
+}
