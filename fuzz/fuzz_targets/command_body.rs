@@ -1,29 +1,26 @@
 //! HTTP command bodies: the JSON of every command route, parsed as the API
-//! parses it (`http::extract::parse_json` into the route's body type), then
-//! turned into the route's domain `Action` and decided (`domain::decide`)
-//! against several ticket states by every kind of principal.
+//! parses it (`http::extract::parse_body` into the route's body type from
+//! `command_api::request`), mapped to its command by the API's one mapping
+//! (`Request::into_action`) and decided (`domain::decide`) against several
+//! ticket states by every kind of principal.
 //!
 //! Invariants: no panic, no hang; a refused body is a 400 naming a field
 //! (`malformed_json` or `invalid_input`); a refused command is a typed
-//! `DomainError` with a 4xx status; the events of an accepted command fold
-//! into the state and, when they fit a record, encode and decode unchanged.
-//!
-//! The body fields are private to command-api, so the mapping body -> Action
-//! is mirrored here (`mirror`) with the same serde attributes; the target
-//! checks that the mirror accepts exactly what the real body type accepts.
+//! `DomainError` answered with a 4xx status; the events of an accepted
+//! command fold into the state and, when they fit a record, encode and
+//! decode unchanged.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use command_api::domain::{self, Action, Command, DomainError, TicketState};
-use command_api::http::extract::parse_json;
-use command_api::http::routes::commands as api;
+use command_api::http::extract::parse_body;
 use command_api::http::ApiError;
+use command_api::request::{Request, RequestBody};
 use event_store::limits::RECORD_BYTES_MAX;
 use event_store::Principal;
 use libfuzzer_sys::fuzz_target;
-use serde::de::DeserializeOwned;
-use ticketlog_fuzz::world::{self, DISPATCH, SPEED_KMH, TICKET};
+use ticketlog_fuzz::world::{self, DISPATCH, TICKET};
 use uuid::Uuid;
 
 struct World {
@@ -43,6 +40,9 @@ fn world() -> &'static World {
 /// (state and target), then the body.
 const ROUTES: usize = 10;
 
+/// The id of what a fuzzed command creates (ticket, comment, dispatch).
+const NEW_ID: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0e00);
+
 fuzz_target!(|data: &[u8]| {
     let Some(([who, what], body)) = data.split_first_chunk::<2>() else {
         return;
@@ -57,56 +57,36 @@ fuzz_target!(|data: &[u8]| {
     } else {
         (TICKET, DISPATCH)
     };
-    let action = match route {
-        0 => required::<api::CreateTicketBody, mirror::CreateTicketBody>(body)
-            .map(|b| b.action(TICKET)),
-        1 => {
-            required::<api::EditTicketBody, mirror::EditTicketBody>(body).map(|b| b.action(ticket))
-        }
-        2 => required::<api::AssignBody, mirror::AssignBody>(body).map(|b| b.action(ticket)),
-        3 => required::<api::StatusBody, mirror::StatusBody>(body).map(|b| b.action(ticket)),
-        4 => required::<api::CommentBody, mirror::CommentBody>(body).map(|b| b.action(ticket)),
-        5 => optional::<api::DispatchBody, mirror::DispatchBody>(body).map(|b| b.action(ticket)),
-        6 => optional::<api::RespondBody, mirror::RespondBody>(body)
-            .map(|b| b.action(dispatch, domain::DispatchResponse::Accept)),
-        7 => optional::<api::RespondBody, mirror::RespondBody>(body)
-            .map(|b| b.action(dispatch, domain::DispatchResponse::Decline)),
-        8 => required::<api::ProgressBody, mirror::ProgressBody>(body).map(|b| b.action(dispatch)),
-        _ => required::<api::LocationBody, mirror::LocationBody>(body).map(|b| b.action()),
+    let request = match route {
+        0 => parsed(body, Request::CreateTicket).map(|r| (r, None)),
+        1 => parsed(body, Request::EditTicket).map(|r| (r, Some(ticket))),
+        2 => parsed(body, Request::AssignTicket).map(|r| (r, Some(ticket))),
+        3 => parsed(body, Request::ChangeStatus).map(|r| (r, Some(ticket))),
+        4 => parsed(body, Request::PostComment).map(|r| (r, Some(ticket))),
+        5 => parsed(body, Request::AssignDispatch).map(|r| (r, Some(ticket))),
+        6 => parsed(body, Request::AcceptDispatch).map(|r| (r, Some(dispatch))),
+        7 => parsed(body, Request::DeclineDispatch).map(|r| (r, Some(dispatch))),
+        8 => parsed(body, Request::ProgressDispatch).map(|r| (r, Some(dispatch))),
+        _ => parsed(body, Request::ReportLocation).map(|r| (r, None)),
     };
-    if let Some(action) = action {
+    if let Some((request, on)) = request {
+        let action = request
+            .into_action(on, NEW_ID)
+            .expect("every route is given the id its path names");
         decided(state, principal, action);
     }
 });
 
-/// An optional body (`OptionalJson`): blank is the default, else as [`required`].
-fn optional<Real, Mirror>(body: &[u8]) -> Option<Mirror>
-where
-    Real: DeserializeOwned + std::fmt::Debug,
-    Mirror: DeserializeOwned + Default,
-{
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Some(Mirror::default());
+/// Parses `body` as the route does (a blank body is the default of an
+/// optional one), checks a refusal is typed, and makes it the route's request.
+fn parsed<B: RequestBody>(body: &[u8], route: fn(B) -> Request) -> Option<Request> {
+    match parse_body(body, B::when_empty()) {
+        Ok(b) => Some(route(b)),
+        Err(e) => {
+            typed_refusal(&e);
+            None
+        }
     }
-    required::<Real, Mirror>(body)
-}
-
-/// Parses a required body as the route does, checks refusals are typed
-/// and that the mirror agrees.
-fn required<Real, Mirror>(body: &[u8]) -> Option<Mirror>
-where
-    Real: DeserializeOwned + std::fmt::Debug,
-    Mirror: DeserializeOwned,
-{
-    let real = parse_json::<Real>(body);
-    let mirrored = parse_json::<Mirror>(body);
-    match (&real, &mirrored) {
-        (Ok(_), Ok(_)) => {}
-        (Err(e), Err(_)) => typed_refusal(e),
-        (Ok(r), Err(e)) => panic!("mirror refuses a body the API accepts: {r:?} / {e:?}"),
-        (Err(e), Ok(_)) => panic!("mirror accepts a body the API refuses: {e:?}"),
-    }
-    mirrored.ok()
 }
 
 fn typed_refusal(e: &ApiError) {
@@ -129,7 +109,7 @@ fn decided(state: &TicketState, principal: &Principal, action: Action) {
         at: ticketlog_fuzz::at(500),
         action,
     };
-    match domain::decide(state, &command) {
+    match domain::decide(state, &command, &world::context()) {
         Ok(events) => {
             let folded = world::fold(state.clone(), principal, events.clone());
             assert!(folded.version >= state.version);
@@ -146,219 +126,11 @@ fn decided(state: &TicketState, principal: &Principal, action: Action) {
             }
         }
         Err(e) => {
-            assert!((400..500).contains(&e.status()), "{e:?}");
+            let status = ApiError::from(e.clone()).status.as_u16();
+            assert!((400..500).contains(&status), "{e:?}");
             if let DomainError::Invalid { field, .. } = &e {
                 assert!(!field.is_empty(), "{e:?}");
             }
-        }
-    }
-}
-
-/// The route bodies with public fields and the API's serde attributes,
-/// and the action each route builds from its body.
-mod mirror {
-    use command_api::domain::{
-        Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse,
-        EditTicket, PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
-    };
-    use event_store::{GeoPoint, Location, Priority, TicketKind, TicketStatus, UserId};
-    use serde::Deserialize;
-    use uuid::Uuid;
-
-    use super::{world, SPEED_KMH};
-
-    fn new_id() -> Uuid {
-        Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0e00)
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct CreateTicketBody {
-        title: String,
-        #[serde(default)]
-        description: String,
-        priority: Priority,
-        kind: TicketKind,
-        #[serde(default)]
-        location: Option<Location>,
-        #[serde(default)]
-        tags: Vec<String>,
-        #[serde(default)]
-        device: Option<String>,
-    }
-
-    impl CreateTicketBody {
-        pub fn action(self, ticket_id: Uuid) -> Action {
-            Action::CreateTicket(CreateTicket {
-                ticket_id,
-                number: 7,
-                title: self.title,
-                description: self.description,
-                priority: self.priority,
-                kind: self.kind,
-                location: self.location,
-                tags: self.tags,
-                device: self.device,
-            })
-        }
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct EditTicketBody {
-        #[serde(default)]
-        title: Option<String>,
-        #[serde(default)]
-        description: Option<String>,
-        #[serde(default)]
-        priority: Option<Priority>,
-        #[serde(default)]
-        tags: Option<Vec<String>>,
-    }
-
-    impl EditTicketBody {
-        pub fn action(self, ticket_id: Uuid) -> Action {
-            Action::EditTicket(EditTicket {
-                ticket_id,
-                title: self.title,
-                description: self.description,
-                priority: self.priority,
-                tags: self.tags,
-            })
-        }
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct AssignBody {
-        assignee_id: UserId,
-    }
-
-    impl AssignBody {
-        pub fn action(self, ticket_id: Uuid) -> Action {
-            Action::AssignTicket(AssignTicket {
-                ticket_id,
-                assignee_id: self.assignee_id,
-            })
-        }
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct StatusBody {
-        status: TicketStatus,
-        #[serde(default)]
-        note: Option<String>,
-    }
-
-    impl StatusBody {
-        pub fn action(self, ticket_id: Uuid) -> Action {
-            Action::ChangeStatus(ChangeStatus {
-                ticket_id,
-                status: self.status,
-                note: self.note,
-            })
-        }
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct CommentBody {
-        body: String,
-        #[serde(default)]
-        internal: bool,
-    }
-
-    impl CommentBody {
-        pub fn action(self, ticket_id: Uuid) -> Action {
-            Action::PostComment(PostComment {
-                ticket_id,
-                comment_id: new_id(),
-                body: self.body,
-                internal: self.internal,
-            })
-        }
-    }
-
-    #[derive(Debug, Default, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct DispatchBody {
-        #[serde(default)]
-        technician_id: Option<UserId>,
-        #[serde(default)]
-        radius_km: Option<f64>,
-    }
-
-    impl DispatchBody {
-        pub fn action(self, ticket_id: Uuid) -> Action {
-            Action::AssignDispatch(AssignDispatch {
-                ticket_id,
-                dispatch_id: new_id(),
-                technician_id: self.technician_id,
-                radius_km: self.radius_km,
-                speed_kmh: SPEED_KMH,
-                technicians: world::technicians(),
-            })
-        }
-    }
-
-    #[derive(Debug, Default, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct RespondBody {
-        #[serde(default)]
-        reason: Option<String>,
-    }
-
-    impl RespondBody {
-        pub fn action(self, dispatch_id: Uuid, response: DispatchResponse) -> Action {
-            Action::RespondDispatch(RespondDispatch {
-                dispatch_id,
-                response,
-                reason: self.reason,
-            })
-        }
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct ProgressBody {
-        status: ProgressStage,
-        #[serde(default)]
-        location: Option<GeoPoint>,
-    }
-
-    impl ProgressBody {
-        pub fn action(self, dispatch_id: Uuid) -> Action {
-            Action::ProgressDispatch(ProgressDispatch {
-                dispatch_id,
-                stage: self.status,
-                location: self.location,
-            })
-        }
-    }
-
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct LocationBody {
-        lat: f64,
-        lon: f64,
-        #[serde(default)]
-        site: Option<String>,
-        #[serde(default)]
-        building: Option<String>,
-        #[serde(default)]
-        floor: Option<String>,
-    }
-
-    impl LocationBody {
-        pub fn action(self) -> Action {
-            Action::ReportLocation(ReportLocation {
-                lat: self.lat,
-                lon: self.lon,
-                site: self.site,
-                building: self.building,
-                floor: self.floor,
-            })
         }
     }
 }

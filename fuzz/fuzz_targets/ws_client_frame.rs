@@ -12,6 +12,7 @@
 use std::sync::OnceLock;
 
 use command_api::domain::{self, Action, Command, RecordRead, TicketState};
+use command_api::http::ApiError;
 use event_store::Principal;
 use libfuzzer_sys::fuzz_target;
 use live_feed::frames::{self, ClientFrame, ErrorCode};
@@ -74,10 +75,13 @@ fn read_receipt(ticket: uuid::Uuid, position: u64, salt: usize) {
             position,
         }),
     };
-    match domain::decide(state, &command) {
+    match domain::decide(state, &command, &world::context()) {
         Ok(events) => {
             let _ = world::fold(state.clone(), principal, events);
         }
-        Err(e) => assert!((400..500).contains(&e.status()), "{e:?}"),
+        Err(e) => {
+            let status = ApiError::from(e.clone()).status.as_u16();
+            assert!((400..500).contains(&status), "{e:?}");
+        }
     }
 }

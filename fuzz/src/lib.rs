@@ -231,7 +231,7 @@ pub fn v1_comment(position: u64) -> BodyV1 {
 /// Ticket states and principals that fuzzed commands are decided against.
 pub mod world {
     use command_api::domain::{
-        decide, evolve, Action, AssignDispatch, AssignTicket, Command, CreateTicket,
+        decide, evolve, Action, AssignDispatch, AssignTicket, Command, Context, CreateTicket,
         DispatchResponse, RespondDispatch, TechnicianInfo, TicketState,
     };
     use event_store::{
@@ -247,6 +247,10 @@ pub mod world {
     pub const DISPATCH: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00d1);
     /// Average travel speed handed to dispatch decisions.
     pub const SPEED_KMH: f64 = 30.0;
+    /// The number a create is given.
+    pub const TICKET_NUMBER: u64 = 7;
+    /// How long a dispatch request may stay unanswered.
+    pub const DISPATCH_TIMEOUT_SECS: u64 = 120;
 
     /// A principal of tenant `acme` (or `other` for `foreign`).
     pub fn principal(n: u128, role: Role, foreign: bool) -> Principal {
@@ -315,6 +319,16 @@ pub mod world {
         ]
     }
 
+    /// What the service would supply to every decision.
+    pub fn context() -> Context {
+        Context {
+            ticket_number: TICKET_NUMBER,
+            fleet: technicians(),
+            speed_kmh: SPEED_KMH,
+            dispatch_timeout_secs: DISPATCH_TIMEOUT_SECS,
+        }
+    }
+
     /// Folds `payloads`, appended by `by` under one command, into `state`.
     pub fn fold(
         mut state: TicketState,
@@ -346,7 +360,7 @@ pub mod world {
             at: at(10 + state.version as i64),
             action,
         };
-        let events = decide(&state, &command).expect("fixture command is valid");
+        let events = decide(&state, &command, &context()).expect("fixture command is valid");
         fold(state, by, events)
     }
 
@@ -360,7 +374,6 @@ pub mod world {
             &reporter(),
             Action::CreateTicket(CreateTicket {
                 ticket_id: TICKET,
-                number: 1,
                 title: "Printer on fire".into(),
                 description: "Smoke".into(),
                 priority: Priority::Critical,
@@ -391,8 +404,6 @@ pub mod world {
                 dispatch_id: DISPATCH,
                 technician_id: Some(technician().user_id),
                 radius_km: None,
-                speed_kmh: SPEED_KMH,
-                technicians: technicians(),
             }),
         );
         let accepted = apply(
