@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use crate::auth::{AuthError, NewUser, User};
 use crate::domain::{
-    Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse,
-    PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
+    Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchPhase,
+    DispatchResponse, PostComment, ProgressDispatch, ReportLocation, RespondDispatch,
 };
 use crate::http::routes::commands::{command_id, created_id};
 use crate::http::{ApiError, AppState};
@@ -357,9 +357,9 @@ async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoErr
     )
     .await?;
     for (step, stage) in [
-        ("t2-en-route", ProgressStage::EnRoute),
-        ("t2-on-site", ProgressStage::OnSite),
-        ("t2-completed", ProgressStage::Completed),
+        ("t2-en-route", DispatchPhase::EnRoute),
+        ("t2-on-site", DispatchPhase::OnSite),
+        ("t2-completed", DispatchPhase::Completed),
     ] {
         s.run(
             step,

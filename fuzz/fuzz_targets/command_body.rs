@@ -159,7 +159,7 @@ fn decided(state: &TicketState, principal: &Principal, action: Action) {
 mod mirror {
     use command_api::domain::{
         Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse,
-        EditTicket, PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
+        EditTicket, PostComment, ProgressDispatch, DispatchPhase, ReportLocation, RespondDispatch,
     };
     use event_store::{GeoPoint, Location, Priority, TicketKind, TicketStatus, UserId};
     use serde::Deserialize;
@@ -322,7 +322,8 @@ mod mirror {
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
     pub struct ProgressBody {
-        status: ProgressStage,
+        #[serde(deserialize_with = "DispatchPhase::deserialize_reported")]
+        status: DispatchPhase,
         #[serde(default)]
         location: Option<GeoPoint>,
     }

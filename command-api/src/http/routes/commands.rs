@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::domain::{
-    Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse, EditTicket,
-    PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
+    Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchPhase,
+    DispatchResponse, EditTicket, PostComment, ProgressDispatch, ReportLocation, RespondDispatch,
 };
 use crate::http::error::ApiError;
 use crate::http::extract::{ApiJson, Auth, IdempotencyKey, IfMatch, OptionalJson, PathId};
@@ -117,7 +117,8 @@ pub struct RespondBody {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressBody {
-    status: ProgressStage,
+    #[serde(deserialize_with = "DispatchPhase::deserialize_reported")]
+    status: DispatchPhase,
     #[serde(default)]
     location: Option<GeoPoint>,
 }
