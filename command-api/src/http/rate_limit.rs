@@ -87,7 +87,7 @@ impl<C: Clock + Clone> RateLimiter<C> {
     /// Takes one request from `key`'s allowance, or says how long to wait (429).
     pub fn check(&self, key: Uuid) -> Result<(), ApiError> {
         let n = self.checks.fetch_add(1, Ordering::Relaxed);
-        if n % RATE_LIMIT_SWEEP_EVERY_CHECKS == 0 {
+        if n.is_multiple_of(RATE_LIMIT_SWEEP_EVERY_CHECKS) {
             self.sweep();
         }
         let keyed = self.keyed.read().unwrap_or_else(|p| p.into_inner());
