@@ -3,14 +3,14 @@
 //! The HTTP handlers, the demo seed and the fuzz target all map through
 //! [`Request::into_action`].
 
-use event_store::{GeoPoint, Location, Priority, TicketKind, TicketStatus, UserId};
+use event_store::{DispatchPhase, GeoPoint, Location, Priority, TicketKind, TicketStatus, UserId};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::domain::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse, EditTicket,
-    PostComment, ProgressDispatch, ProgressStage, ReportLocation, RespondDispatch,
+    PostComment, ProgressDispatch, ReportLocation, RespondDispatch,
 };
 
 /// A route's body type: JSON, and whether an empty body stands for one.
@@ -118,8 +118,9 @@ pub struct RespondBody {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressBody {
-    /// The new stage.
-    pub status: ProgressStage,
+    /// The new stage: one a technician reports (en_route, on_site, completed).
+    #[serde(deserialize_with = "DispatchPhase::deserialize_reported")]
+    pub status: DispatchPhase,
     /// Where the technician is.
     #[serde(default)]
     pub location: Option<GeoPoint>,

@@ -152,14 +152,80 @@ pub enum DispatchChoice {
     Broadcast,
 }
 
-/// Stages a technician reports while working a dispatch.
+/// Where a dispatch is in its lifecycle: the one lifecycle of the write
+/// model, the read model, the progress request and the log.
+///
+/// `DispatchProgressed` stores it (only `EnRoute` or `OnSite`), and bincode
+/// writes the variant index: `EnRoute` = 0 and `OnSite` = 1 are on disk and
+/// must stay first and in this order; new variants go at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DispatchStage {
+pub enum DispatchPhase {
     /// Travelling to the site.
     EnRoute,
     /// Arrived.
     OnSite,
+    /// Waiting for the technician's answer.
+    Requested,
+    /// Accepted, not yet moving.
+    Accepted,
+    /// Work done.
+    Completed,
+    /// The technician declined.
+    Declined,
+    /// No technician was found; everyone was notified (broadcast). The
+    /// read model shows such a dispatch as `Requested` with no technician.
+    Unassigned,
+}
+
+/// The phases a technician reports on an accepted dispatch, by their JSON
+/// names: what `POST /api/v1/dispatches/{id}/status` accepts.
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ReportedPhase {
+    EnRoute,
+    OnSite,
+    Completed,
+}
+
+impl DispatchPhase {
+    /// The snake_case name (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchPhase::Requested => "requested",
+            DispatchPhase::Accepted => "accepted",
+            DispatchPhase::EnRoute => "en_route",
+            DispatchPhase::OnSite => "on_site",
+            DispatchPhase::Completed => "completed",
+            DispatchPhase::Declined => "declined",
+            DispatchPhase::Unassigned => "unassigned",
+        }
+    }
+
+    /// Whether the dispatch still occupies (or may occupy) its technician.
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            DispatchPhase::Requested
+                | DispatchPhase::Accepted
+                | DispatchPhase::EnRoute
+                | DispatchPhase::OnSite
+        )
+    }
+
+    /// Deserializes only a phase a technician reports (`en_route`,
+    /// `on_site`, `completed`), with serde's own errors for anything else,
+    /// for `#[serde(deserialize_with)]` on request bodies.
+    pub fn deserialize_reported<'de, D>(deserializer: D) -> Result<DispatchPhase, D::Error>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        Ok(match ReportedPhase::deserialize(deserializer)? {
+            ReportedPhase::EnRoute => DispatchPhase::EnRoute,
+            ReportedPhase::OnSite => DispatchPhase::OnSite,
+            ReportedPhase::Completed => DispatchPhase::Completed,
+        })
+    }
 }
 
 /// The typed payload of an event. Serialized with its variant name as
@@ -260,8 +326,8 @@ pub enum EventPayload {
     DispatchProgressed {
         /// The dispatch.
         dispatch_id: DispatchId,
-        /// New stage.
-        stage: DispatchStage,
+        /// New phase: `EnRoute` or `OnSite` (completion is `DispatchCompleted`).
+        stage: DispatchPhase,
         /// Where the technician was.
         location: Option<GeoPoint>,
     },
@@ -402,5 +468,81 @@ impl EventPayload {
             map.insert("kind".into(), serde_json::Value::String(self.kind().into()));
         }
         data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every phase with the bincode bytes and JSON name it must keep: the
+    /// first two are what the old `DispatchStage` wrote into logs.
+    const PINNED: [(DispatchPhase, &[u8], &str); 7] = [
+        (DispatchPhase::EnRoute, &[0], "en_route"),
+        (DispatchPhase::OnSite, &[1], "on_site"),
+        (DispatchPhase::Requested, &[2], "requested"),
+        (DispatchPhase::Accepted, &[3], "accepted"),
+        (DispatchPhase::Completed, &[4], "completed"),
+        (DispatchPhase::Declined, &[5], "declined"),
+        (DispatchPhase::Unassigned, &[6], "unassigned"),
+    ];
+
+    #[test]
+    fn dispatch_phase_encodings_are_pinned() {
+        let config = bincode::config::standard();
+        for (phase, bytes, name) in PINNED {
+            let encoded = bincode::serde::encode_to_vec(phase, config).expect("encode");
+            assert_eq!(encoded, bytes, "{phase:?}");
+            let (decoded, _): (DispatchPhase, _) =
+                bincode::serde::decode_from_slice(bytes, config).expect("decode");
+            assert_eq!(decoded, phase);
+            assert_eq!(serde_json::to_value(phase).expect("json"), name);
+            assert_eq!(phase.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn a_progressed_event_encodes_as_before() {
+        // `DispatchProgressed` as the old `DispatchStage` wrote it: the
+        // payload's variant index, the dispatch id (16 length-prefixed
+        // bytes), the stage's variant index, `None` for the location.
+        let id = Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10);
+        let event = EventPayload::DispatchProgressed {
+            dispatch_id: id,
+            stage: DispatchPhase::OnSite,
+            location: None,
+        };
+        let config = bincode::config::standard();
+        let encoded = bincode::serde::encode_to_vec(&event, config).expect("encode");
+        let payload_index = encoded[0];
+        let mut expected = vec![payload_index, 16];
+        expected.extend_from_slice(id.as_bytes());
+        expected.extend_from_slice(&[1, 0]);
+        assert_eq!(encoded, expected);
+    }
+
+    #[test]
+    fn a_request_reports_only_a_technicians_phases() {
+        #[derive(Debug, Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "DispatchPhase::deserialize_reported")]
+            status: DispatchPhase,
+        }
+        for (json, phase) in [
+            (r#"{"status":"en_route"}"#, DispatchPhase::EnRoute),
+            (r#"{"status":"on_site"}"#, DispatchPhase::OnSite),
+            (r#"{"status":"completed"}"#, DispatchPhase::Completed),
+        ] {
+            let body: Body = serde_json::from_str(json).expect("reported phase");
+            assert_eq!(body.status, phase);
+        }
+        let err =
+            serde_json::from_str::<Body>(r#"{"status":"requested"}"#).expect_err("not reported");
+        assert!(
+            err.to_string().starts_with(
+                "unknown variant `requested`, expected one of `en_route`, `on_site`, `completed`"
+            ),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use event_store::upcast::EventPayloadV1;
 use event_store::{
-    Actor, DispatchCandidate, DispatchChoice, DispatchStage, EventPayload, GeoPoint, Location,
+    Actor, DispatchCandidate, DispatchChoice, DispatchPhase, EventPayload, GeoPoint, Location,
     Priority, RecordedEvent, Role, TicketKind, TicketStatus, Visibility,
 };
 use serde::Serialize;
@@ -103,7 +103,7 @@ pub fn sample_payloads() -> Vec<EventPayload> {
         },
         EventPayload::DispatchProgressed {
             dispatch_id: id(4),
-            stage: DispatchStage::OnSite,
+            stage: DispatchPhase::OnSite,
             location: Some(point),
         },
         EventPayload::DispatchCompleted {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ProjectionError;
 use crate::gate::Gate;
 use crate::query::AsOf;
-use crate::ticket::{TicketState, TicketView};
+use crate::ticket::TicketView;
 
 /// Who caused an event, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,9 +69,9 @@ fn changes(before: &serde_json::Value, after: &serde_json::Value) -> serde_json:
     serde_json::Value::Object(out)
 }
 
-fn to_value(t: &Option<TicketState>) -> serde_json::Value {
+fn to_value(t: &Option<TicketView>) -> serde_json::Value {
     t.as_ref()
-        .and_then(|t| serde_json::to_value(t.view()).ok())
+        .and_then(|t| serde_json::to_value(t).ok())
         .unwrap_or(serde_json::Value::Null)
 }
 
@@ -92,7 +92,7 @@ pub fn report(
             permission: Permission::AuditRead.as_str(),
         });
     }
-    let mut state: Option<TicketState> = None;
+    let mut state: Option<TicketView> = None;
     let mut entries = vec![];
     for e in events
         .iter()
@@ -102,7 +102,7 @@ pub fn report(
         let before = to_value(&state);
         match state.as_mut() {
             Some(s) => s.apply(e),
-            None => state = TicketState::create(e),
+            None => state = TicketView::create(e),
         }
         if !can_see(principal, e, &audience) {
             continue;
@@ -132,7 +132,7 @@ pub fn report(
         });
     }
     Ok(AuditReport {
-        ticket: state.map(|s| s.view()),
+        ticket: state,
         events: entries,
     })
 }

@@ -16,7 +16,7 @@ use crate::error::ProjectionError;
 use crate::gate::Gate;
 use crate::query::{page_limit, search_text, Page, TicketQuery};
 use crate::stats::{self, DispatchRow, SlaTargets, StatRow, StatsQuery, StatsReport};
-use crate::ticket::{TicketState, TicketView};
+use crate::ticket::TicketView;
 
 /// One ticket's views.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,7 +24,7 @@ pub struct TicketEntry {
     /// Creation order within the tenant (index into `TenantModel::order`).
     pub seq: u64,
     /// Current state.
-    pub state: TicketState,
+    pub state: TicketView,
     /// Conversation and read receipts.
     pub chat: ChatLog,
 }
@@ -49,7 +49,7 @@ pub struct TenantModel {
 }
 
 impl TenantModel {
-    fn site_id(&mut self, state: &TicketState) -> Option<u32> {
+    fn site_id(&mut self, state: &TicketView) -> Option<u32> {
         let site = state.location.as_ref()?.site.as_ref()?;
         if let Some(id) = self.site_ids.get(site) {
             return Some(*id);
@@ -133,7 +133,7 @@ impl ReadModel {
             if tenant.tickets.contains_key(&event.stream_id) {
                 return;
             }
-            if let Some(state) = TicketState::create(event) {
+            if let Some(state) = TicketView::create(event) {
                 let seq = tenant.order.len() as u64;
                 tenant.order.push(event.stream_id);
                 let site = tenant.site_id(&state);
@@ -227,7 +227,7 @@ impl ReadModel {
         id: TicketId,
     ) -> Result<TicketView, ProjectionError> {
         self.visible_ticket(principal, id)
-            .map(|(e, _)| e.state.view())
+            .map(|(e, _)| e.state.clone())
     }
 
     /// `GET /api/v1/tickets`: newest first (descending creation order,
@@ -270,7 +270,7 @@ impl ReadModel {
         let mut last_seq = 0;
         for e in matches.by_ref().take(limit) {
             last_seq = e.seq;
-            items.push(e.state.view());
+            items.push(e.state.clone());
         }
         let next_cursor =
             (items.len() == limit && matches.next().is_some()).then(|| cursor::encode(last_seq));
@@ -339,7 +339,7 @@ impl ReadModel {
     }
 }
 
-fn matches_filters(t: &TicketState, q: &TicketQuery, text: Option<&str>) -> bool {
+fn matches_filters(t: &TicketView, q: &TicketQuery, text: Option<&str>) -> bool {
     q.status.is_none_or(|s| s == t.status)
         && q.priority.is_none_or(|p| p == t.priority)
         && q.kind.is_none_or(|k| k == t.kind)

@@ -15,8 +15,9 @@ use crate::model::ReadModel;
 /// Name of the side tree holding projection snapshots.
 pub const TREE_NAME: &str = "projections";
 /// Version of the read model's encoding; bump it when `ReadModel` changes
-/// shape so old snapshots are rebuilt instead of misread.
-pub const MODEL_FORMAT: u32 = 3;
+/// shape so old snapshots are rebuilt instead of misread. 4: one
+/// `TicketView` per ticket, its dispatch phase the schema's `DispatchPhase`.
+pub const MODEL_FORMAT: u32 = 4;
 
 const META_KEY: &[u8] = b"meta";
 const CHUNK_PREFIX: &str = "chunk/";

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Datelike, Utc};
-use event_store::{DispatchStage, EventPayload, Priority, TicketStatus};
+use event_store::{DispatchPhase, EventPayload, Priority, TicketStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::ticket::TicketState;
+use crate::ticket::TicketView;
 use crate::time::{instant, micros, seconds, Micros};
 
 const HOUR_S: u64 = 3600;
@@ -194,7 +194,7 @@ impl DispatchRow {
             }
             EventPayload::DispatchDeclined { .. } => self.declined = true,
             EventPayload::DispatchProgressed {
-                stage: DispatchStage::OnSite,
+                stage: DispatchPhase::OnSite,
                 ..
             } => {
                 self.on_site_at.get_or_insert(at);
@@ -311,7 +311,7 @@ pub struct StatRow {
 
 impl StatRow {
     /// The row of `t`, whose site has index `site`.
-    pub fn of(t: &TicketState, site: Option<u32>) -> StatRow {
+    pub fn of(t: &TicketView, site: Option<u32>) -> StatRow {
         StatRow {
             created_at: t.created_at,
             resolved_at: t.resolved_at.filter(|_| t.is_resolved()),

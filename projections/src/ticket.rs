@@ -1,50 +1,27 @@
-//! One ticket's current state, folded from its stream, and its JSON view.
+//! One ticket as the read model folds it from its stream and the API
+//! shows it: one type for both, its instants encoded by `time::Shown`.
 
-use chrono::{DateTime, Utc};
 use event_store::{
-    DispatchChoice, DispatchId, DispatchStage, EventPayload, GeoPoint, Location, Priority,
+    DispatchChoice, DispatchId, DispatchPhase, EventPayload, GeoPoint, Location, Priority,
     RecordedEvent, TicketId, TicketKind, TicketStatus, UserId,
 };
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
-use crate::time::{instant, micros, Micros};
+use crate::time::{micros, Micros, Shown};
 
-/// Where a dispatch stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DispatchStatus {
-    /// Waiting for the technician's answer.
-    Requested,
-    /// The technician accepted.
-    Accepted,
-    /// The technician declined.
-    Declined,
-    /// Travelling.
-    EnRoute,
-    /// Arrived.
-    OnSite,
-    /// Work done.
-    Completed,
-}
-
-impl DispatchStatus {
-    /// Whether a technician is (or may be) on the way.
-    pub fn is_active(self) -> bool {
-        !matches!(self, DispatchStatus::Declined | DispatchStatus::Completed)
-    }
-}
-
-/// A ticket's latest dispatch, as folded.
+/// A ticket's latest dispatch, as folded and as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DispatchState {
+pub struct DispatchView {
     /// The dispatch.
     pub id: DispatchId,
-    /// The technician asked, `None` on broadcast.
+    /// The technician asked, `None` (`null`) on broadcast.
     pub technician: Option<UserId>,
+    /// Where it stands (a broadcast shows as `requested`, never
+    /// `unassigned`).
+    pub status: DispatchPhase,
     /// How the technician was chosen.
     pub choice: DispatchChoice,
-    /// Where it stands.
-    pub status: DispatchStatus,
     /// Distance at request time.
     pub distance_km: Option<f64>,
     /// Estimated travel time at request time.
@@ -52,14 +29,18 @@ pub struct DispatchState {
     /// The technician's last position reported with a progress step.
     pub last_location: Option<GeoPoint>,
     /// When it was requested.
+    #[serde(with = "crate::time::shown")]
     pub requested_at: Micros,
     /// When it last changed.
+    #[serde(with = "crate::time::shown")]
     pub updated_at: Micros,
 }
 
-/// A ticket's state: the fold of its stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketState {
+/// A ticket: the fold of its stream, kept by the read model and its
+/// snapshot, and the contract's JSON (`GET /api/v1/tickets/{id}`), which
+/// leaves out `first_response_at` (see the `Serialize` impl).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TicketView {
     /// Ticket (= stream) id.
     pub id: TicketId,
     /// Per-tenant number.
@@ -85,22 +66,26 @@ pub struct TicketState {
     /// Device concerned.
     pub device: Option<String>,
     /// Creation time.
+    #[serde(with = "crate::time::shown")]
     pub created_at: Micros,
     /// Last change of anything but read receipts.
+    #[serde(with = "crate::time::shown")]
     pub updated_at: Micros,
     /// Time of the resolution that still stands (cleared by a reopen).
+    #[serde(with = "crate::time::shown_opt")]
     pub resolved_at: Option<Micros>,
     /// Stream version after the last applied event.
     pub version: u64,
     /// The latest dispatch.
-    pub dispatch: Option<DispatchState>,
-    /// First public comment by someone other than a customer.
+    pub dispatch: Option<DispatchView>,
+    /// First public comment by someone other than a customer (not in JSON).
+    #[serde(default)]
     pub first_response_at: Option<Micros>,
 }
 
-impl TicketState {
-    /// The state created by a `TicketCreated` event, or `None` for any other.
-    pub fn create(event: &RecordedEvent) -> Option<TicketState> {
+impl TicketView {
+    /// The ticket created by a `TicketCreated` event, or `None` for any other.
+    pub fn create(event: &RecordedEvent) -> Option<TicketView> {
         let EventPayload::TicketCreated {
             number,
             title,
@@ -116,7 +101,7 @@ impl TicketState {
             return None;
         };
         let at = micros(&event.recorded_at);
-        Some(TicketState {
+        Some(TicketView {
             id: event.stream_id,
             number: *number,
             title: title.clone(),
@@ -174,11 +159,11 @@ impl TicketState {
                 eta_minutes,
                 ..
             } => {
-                self.dispatch = Some(DispatchState {
+                self.dispatch = Some(DispatchView {
                     id: *dispatch_id,
                     technician: *technician,
                     choice: *choice,
-                    status: DispatchStatus::Requested,
+                    status: DispatchPhase::Requested,
                     distance_km: *distance_km,
                     eta_minutes: *eta_minutes,
                     last_location: None,
@@ -189,32 +174,23 @@ impl TicketState {
             EventPayload::DispatchAccepted {
                 dispatch_id,
                 technician,
-            } => self.dispatch_moved(
-                *dispatch_id,
-                DispatchStatus::Accepted,
-                Some(*technician),
-                at,
-            ),
+            } => self.dispatch_moved(*dispatch_id, DispatchPhase::Accepted, Some(*technician), at),
             EventPayload::DispatchDeclined { dispatch_id, .. } => {
-                self.dispatch_moved(*dispatch_id, DispatchStatus::Declined, None, at)
+                self.dispatch_moved(*dispatch_id, DispatchPhase::Declined, None, at)
             }
             EventPayload::DispatchProgressed {
                 dispatch_id,
                 stage,
                 location,
             } => {
-                let status = match stage {
-                    DispatchStage::EnRoute => DispatchStatus::EnRoute,
-                    DispatchStage::OnSite => DispatchStatus::OnSite,
-                };
-                self.dispatch_moved(*dispatch_id, status, None, at);
+                self.dispatch_moved(*dispatch_id, *stage, None, at);
                 self.dispatch_located(*dispatch_id, location);
             }
             EventPayload::DispatchCompleted {
                 dispatch_id,
                 location,
             } => {
-                self.dispatch_moved(*dispatch_id, DispatchStatus::Completed, None, at);
+                self.dispatch_moved(*dispatch_id, DispatchPhase::Completed, None, at);
                 self.dispatch_located(*dispatch_id, location);
             }
             // Reading changes nothing a person would call an update.
@@ -228,7 +204,7 @@ impl TicketState {
     fn dispatch_moved(
         &mut self,
         id: DispatchId,
-        status: DispatchStatus,
+        status: DispatchPhase,
         technician: Option<UserId>,
         at: Micros,
     ) {
@@ -252,105 +228,110 @@ impl TicketState {
     pub fn is_resolved(&self) -> bool {
         matches!(self.status, TicketStatus::Resolved | TicketStatus::Closed)
     }
+}
 
-    /// The contract's JSON shape.
-    pub fn view(&self) -> TicketView {
+/// Human-readable encodings (the API's JSON) leave out `first_response_at`,
+/// which only the statistics read; the snapshot keeps every field in the
+/// order `Deserialize` expects.
+impl Serialize for TicketView {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json = serializer.is_human_readable();
+        let mut t = serializer.serialize_struct("TicketView", if json { 17 } else { 18 })?;
+        t.serialize_field("id", &self.id)?;
+        t.serialize_field("number", &self.number)?;
+        t.serialize_field("title", &self.title)?;
+        t.serialize_field("description", &self.description)?;
+        t.serialize_field("status", &self.status)?;
+        t.serialize_field("priority", &self.priority)?;
+        t.serialize_field("kind", &self.kind)?;
+        t.serialize_field("reporter", &self.reporter)?;
+        t.serialize_field("assignee", &self.assignee)?;
+        t.serialize_field("location", &self.location)?;
+        t.serialize_field("tags", &self.tags)?;
+        t.serialize_field("device", &self.device)?;
+        t.serialize_field("created_at", &Shown(self.created_at))?;
+        t.serialize_field("updated_at", &Shown(self.updated_at))?;
+        t.serialize_field("resolved_at", &self.resolved_at.map(Shown))?;
+        t.serialize_field("version", &self.version)?;
+        t.serialize_field("dispatch", &self.dispatch)?;
+        if json {
+            t.skip_field("first_response_at")?;
+        } else {
+            t.serialize_field("first_response_at", &self.first_response_at)?;
+        }
+        t.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use event_store::{DispatchChoice, Priority, TicketKind, TicketStatus};
+    use uuid::Uuid;
+
+    fn ticket() -> TicketView {
         TicketView {
-            id: self.id,
-            number: self.number,
-            title: self.title.clone(),
-            description: self.description.clone(),
-            status: self.status,
-            priority: self.priority,
-            kind: self.kind,
-            reporter: self.reporter,
-            assignee: self.assignee,
-            location: self.location.clone(),
-            tags: self.tags.clone(),
-            device: self.device.clone(),
-            created_at: instant(self.created_at),
-            updated_at: instant(self.updated_at),
-            resolved_at: self.resolved_at.map(instant),
-            version: self.version,
-            dispatch: self.dispatch.as_ref().map(DispatchView::of),
+            id: Uuid::from_u128(1),
+            number: 7,
+            title: "Printer".into(),
+            description: String::new(),
+            status: TicketStatus::Open,
+            priority: Priority::High,
+            kind: TicketKind::Incident,
+            reporter: Uuid::from_u128(2),
+            assignee: None,
+            location: None,
+            tags: vec![],
+            device: None,
+            created_at: 1_700_000_000_000_000,
+            updated_at: 1_700_000_000_250_000,
+            resolved_at: None,
+            version: 3,
+            dispatch: Some(DispatchView {
+                id: Uuid::from_u128(3),
+                technician: None,
+                status: DispatchPhase::Requested,
+                choice: DispatchChoice::Broadcast,
+                distance_km: None,
+                eta_minutes: None,
+                last_location: None,
+                requested_at: 1_700_000_000_000_000,
+                updated_at: 1_700_000_000_000_001,
+            }),
+            first_response_at: Some(1_700_000_000_100_000),
         }
     }
-}
 
-/// A dispatch as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DispatchView {
-    /// The dispatch.
-    pub id: DispatchId,
-    /// The technician asked, `null` on broadcast.
-    pub technician: Option<UserId>,
-    /// Where it stands.
-    pub status: DispatchStatus,
-    /// How the technician was chosen.
-    pub choice: DispatchChoice,
-    /// Distance at request time.
-    pub distance_km: Option<f64>,
-    /// Estimated travel time at request time.
-    pub eta_minutes: Option<f64>,
-    /// The technician's last position reported with a progress step.
-    pub last_location: Option<GeoPoint>,
-    /// When it was requested.
-    pub requested_at: DateTime<Utc>,
-    /// When it last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-impl DispatchView {
-    fn of(d: &DispatchState) -> DispatchView {
-        DispatchView {
-            id: d.id,
-            technician: d.technician,
-            status: d.status,
-            choice: d.choice,
-            distance_km: d.distance_km,
-            eta_minutes: d.eta_minutes,
-            last_location: d.last_location,
-            requested_at: instant(d.requested_at),
-            updated_at: instant(d.updated_at),
-        }
+    #[test]
+    fn json_is_the_contracts_shape() {
+        let json = serde_json::to_value(ticket()).expect("json");
+        let keys: Vec<&str> = json
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert!(!keys.contains(&"first_response_at"), "{keys:?}");
+        assert_eq!(keys.len(), 17, "{keys:?}");
+        assert_eq!(json["created_at"], "2023-11-14T22:13:20Z");
+        assert_eq!(json["updated_at"], "2023-11-14T22:13:20.250Z");
+        assert_eq!(json["resolved_at"], serde_json::Value::Null);
+        assert_eq!(json["dispatch"]["status"], "requested");
+        assert_eq!(
+            json["dispatch"]["updated_at"],
+            "2023-11-14T22:13:20.000001Z"
+        );
+        let back: TicketView = serde_json::from_value(json).expect("back");
+        assert_eq!(back.first_response_at, None);
+        assert_eq!(back.dispatch, ticket().dispatch);
     }
-}
 
-/// A ticket as the API shows it (`GET /api/v1/tickets/{id}`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TicketView {
-    /// Ticket id.
-    pub id: TicketId,
-    /// Per-tenant number.
-    pub number: u64,
-    /// Summary.
-    pub title: String,
-    /// Full text.
-    pub description: String,
-    /// Workflow status.
-    pub status: TicketStatus,
-    /// Urgency.
-    pub priority: Priority,
-    /// Kind of work.
-    pub kind: TicketKind,
-    /// Who reported it.
-    pub reporter: UserId,
-    /// Who owns it.
-    pub assignee: Option<UserId>,
-    /// Where.
-    pub location: Option<Location>,
-    /// Labels.
-    pub tags: Vec<String>,
-    /// Device concerned.
-    pub device: Option<String>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-    /// Time of the standing resolution, `null` when not resolved.
-    pub resolved_at: Option<DateTime<Utc>>,
-    /// Stream version (for `If-Match`).
-    pub version: u64,
-    /// The latest dispatch.
-    pub dispatch: Option<DispatchView>,
+    #[test]
+    fn the_snapshot_encoding_keeps_every_field() {
+        let config = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(ticket(), config).expect("encode");
+        let (back, _): (TicketView, _) =
+            bincode::serde::decode_from_slice(&bytes, config).expect("decode");
+        assert_eq!(back, ticket());
+    }
 }

@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    DispatchId, GeoPoint, Location, Principal, Priority, TicketId, TicketKind, TicketStatus, UserId,
+    DispatchId, DispatchPhase, GeoPoint, Location, Principal, Priority, TicketId, TicketKind,
+    TicketStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -153,25 +154,13 @@ pub struct RespondDispatch {
     pub reason: Option<String>,
 }
 
-/// Stages a technician reports on an accepted dispatch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProgressStage {
-    /// Travelling.
-    EnRoute,
-    /// Arrived.
-    OnSite,
-    /// Work done.
-    Completed,
-}
-
 /// Reports progress on a dispatch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgressDispatch {
     /// The dispatch (the service finds its ticket).
     pub dispatch_id: DispatchId,
-    /// The new stage.
-    pub stage: ProgressStage,
+    /// The new phase (`EnRoute`, `OnSite` or `Completed`; decide refuses others).
+    pub stage: DispatchPhase,
     /// Where the technician is.
     pub location: Option<GeoPoint>,
 }

@@ -20,14 +20,14 @@ mod tests;
 
 pub use command::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, Command, Context, CreateTicket,
-    DispatchResponse, EditTicket, ExpireDispatch, PostComment, ProgressDispatch, ProgressStage,
+    DispatchResponse, EditTicket, ExpireDispatch, PostComment, ProgressDispatch,
     RecordRead, ReportLocation, RespondDispatch, Target,
 };
 pub use decide::{check_create, decide};
 pub use error::DomainError;
+/// The dispatch lifecycle, defined once beside the events that store it.
+pub use event_store::DispatchPhase;
 pub use proximity::{
     choose_technician, choose_technician_excluding, haversine_km, TechnicianChoice, TechnicianInfo,
 };
-pub use state::{
-    evolve, AppliedCommand, Dispatch, DispatchPhase, Ticket, TicketState, RECENT_COMMANDS_MAX,
-};
+pub use state::{evolve, AppliedCommand, Dispatch, Ticket, TicketState, RECENT_COMMANDS_MAX};

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    DispatchChoice, DispatchId, DispatchStage, EventPayload, GeoPoint, Location, Priority,
+    DispatchChoice, DispatchId, DispatchPhase, EventPayload, GeoPoint, Location, Priority,
     RecordedEvent, StreamAudience, TicketId, TicketKind, TicketStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
@@ -82,52 +82,6 @@ pub struct Ticket {
     pub dispatches: Vec<Dispatch>,
     /// Last read position per user.
     pub reads: BTreeMap<UserId, u64>,
-}
-
-/// Where a dispatch is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DispatchPhase {
-    /// Waiting for the technician's answer.
-    Requested,
-    /// Accepted, not yet moving.
-    Accepted,
-    /// Travelling.
-    EnRoute,
-    /// Arrived.
-    OnSite,
-    /// Work done.
-    Completed,
-    /// The technician declined.
-    Declined,
-    /// No technician was found; everyone was notified (broadcast).
-    Unassigned,
-}
-
-impl DispatchPhase {
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DispatchPhase::Requested => "requested",
-            DispatchPhase::Accepted => "accepted",
-            DispatchPhase::EnRoute => "en_route",
-            DispatchPhase::OnSite => "on_site",
-            DispatchPhase::Completed => "completed",
-            DispatchPhase::Declined => "declined",
-            DispatchPhase::Unassigned => "unassigned",
-        }
-    }
-
-    /// Whether the dispatch still occupies its technician.
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            DispatchPhase::Requested
-                | DispatchPhase::Accepted
-                | DispatchPhase::EnRoute
-                | DispatchPhase::OnSite
-        )
-    }
 }
 
 /// One dispatch of a ticket.
@@ -320,10 +274,7 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
             location,
         } => {
             if let Some(d) = ticket.dispatch_mut(*dispatch_id) {
-                d.phase = match stage {
-                    DispatchStage::EnRoute => DispatchPhase::EnRoute,
-                    DispatchStage::OnSite => DispatchPhase::OnSite,
-                };
+                d.phase = *stage;
                 if location.is_some() {
                     d.last_location = *location;
                 }
@@ -353,8 +304,9 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
 
 impl snapshots::Aggregate for TicketState {
     const NAME: &'static str = "ticket";
-    /// 2: dispatches keep their search radius.
-    const SNAPSHOT_VERSION: u16 = 2;
+    /// 2: dispatches keep their search radius. 3: `DispatchPhase` moved to
+    /// the event schema with `EnRoute` and `OnSite` first.
+    const SNAPSHOT_VERSION: u16 = 3;
 
     fn evolve(self, event: &RecordedEvent) -> Self {
         evolve(self, event)

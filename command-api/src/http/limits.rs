@@ -8,6 +8,9 @@ pub const RATE_LIMIT_PER_USER_PER_S_DEFAULT: u32 = 50;
 pub const RATE_LIMIT_BURST_REQUESTS_DEFAULT: u32 = 100;
 /// Most users the rate limiter tracks at once (the map is bounded).
 pub const RATE_LIMIT_USERS_MAX: usize = 100_000;
+/// Checks between two looks at the rate limiter's key count (the map may
+/// pass `RATE_LIMIT_USERS_MAX` by at most this many keys in between).
+pub const RATE_LIMIT_SWEEP_EVERY_CHECKS: u64 = 1024;
 /// Login attempts per second for one tenant/user name.
 pub const LOGIN_RATE_PER_NAME_PER_S: u32 = 5;
 /// Login attempts one tenant/user name may make in a burst.

@@ -1,12 +1,16 @@
-//! Prometheus metrics kept in memory and rendered as text on `/metrics`:
-//! requests by route and status, latency histograms by route, appends and
-//! events per append.
+//! Prometheus metrics on `/metrics`, kept by prometheus-client in a
+//! registry each server owns (servers in one test process never share
+//! counts): requests by route and status, latency histograms by route,
+//! appends and events per append, and gauges read at scrape time.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::heap::HeapStats;
 
@@ -17,223 +21,173 @@ pub const LATENCY_BUCKETS_S: [f64; 12] = [
 /// Upper bounds of the events-per-append buckets.
 pub const APPEND_EVENTS_BUCKETS: [f64; 6] = [1.0, 2.0, 4.0, 8.0, 16.0, 64.0];
 
-#[derive(Debug, Clone, Default)]
-struct Histogram {
-    buckets: Vec<u64>,
-    count: u64,
-    sum: f64,
+/// Labels of `ticketlog_http_requests_total`, in their exposition order.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    /// The matched route template (a bounded set), never the raw path.
+    route: String,
+    status: u16,
 }
 
-impl Histogram {
-    fn observe(&mut self, bounds: &[f64], value: f64) {
-        if self.buckets.len() != bounds.len() {
-            self.buckets = vec![0; bounds.len()];
-        }
-        for (i, bound) in bounds.iter().enumerate() {
-            if value <= *bound {
-                self.buckets[i] += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += value;
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str, bounds: &[f64]) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (i, bound) in bounds.iter().enumerate() {
-            let n = self.buckets.get(i).copied().unwrap_or(0);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
-        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
-    }
+/// Label of `ticketlog_http_request_duration_seconds`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabel {
+    route: String,
 }
 
-#[derive(Debug, Default)]
-struct RouteStats {
-    /// (method, status) → count; a handful per route, so a small vector.
-    by_status: Vec<((String, u16), u64)>,
-    latency: Histogram,
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS_S)
 }
 
-#[derive(Debug, Default)]
-struct Requests {
-    /// Keyed by route template, looked up without allocating.
-    routes: BTreeMap<String, RouteStats>,
-}
-
-/// The process's metrics.
-#[derive(Debug, Default)]
+/// The server's metrics and the registry that renders them.
+#[derive(Debug)]
 pub struct Metrics {
-    requests: Mutex<Requests>,
-    append_events: Mutex<Histogram>,
-    commands_appended: AtomicU64,
-    events_appended: AtomicU64,
-    commands_duplicate: AtomicU64,
-    rate_limited: AtomicU64,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabel, Histogram>,
+    append_events: Histogram,
+    commands_appended: Counter,
+    events_appended: Counter,
+    commands_duplicate: Counter,
+    rate_limited: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let append_events = Histogram::new(APPEND_EVENTS_BUCKETS);
+        let [commands_appended, events_appended, commands_duplicate, rate_limited] =
+            std::array::from_fn(|_| Counter::default());
+        // Names without `_total`: the encoder appends it to counters.
+        registry.register(
+            "ticketlog_http_requests",
+            "HTTP requests answered",
+            requests.clone(),
+        );
+        registry.register(
+            "ticketlog_http_request_duration_seconds",
+            "Time to answer, by route",
+            latency.clone(),
+        );
+        registry.register(
+            "ticketlog_commands_appended",
+            "Commands that appended events",
+            commands_appended.clone(),
+        );
+        registry.register(
+            "ticketlog_events_appended",
+            "Events appended by commands",
+            events_appended.clone(),
+        );
+        registry.register(
+            "ticketlog_commands_duplicate",
+            "Idempotent retries answered without appending",
+            commands_duplicate.clone(),
+        );
+        registry.register(
+            "ticketlog_rate_limited",
+            "Requests refused with 429",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "ticketlog_append_events",
+            "Events per append request",
+            append_events.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            append_events,
+            commands_appended,
+            events_appended,
+            commands_duplicate,
+            rate_limited,
+        }
+    }
 }
 
 impl Metrics {
     /// Counts one answered request. `route` is the matched route template
     /// (bounded set), never the raw path.
     pub fn record_request(&self, method: &str, route: &str, status: u16, latency: Duration) {
-        let mut r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        if !r.routes.contains_key(route) {
-            r.routes.insert(route.to_string(), RouteStats::default());
-        }
-        let Some(stats) = r.routes.get_mut(route) else {
-            return;
-        };
-        match stats
-            .by_status
-            .iter_mut()
-            .find(|((m, s), _)| m == method && *s == status)
-        {
-            Some((_, n)) => *n += 1,
-            None => stats.by_status.push(((method.to_string(), status), 1)),
-        }
-        stats
-            .latency
-            .observe(&LATENCY_BUCKETS_S, latency.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabel {
+                route: route.to_string(),
+            })
+            .observe(latency.as_secs_f64());
     }
 
     /// Counts one command's append (`duplicate`: an idempotent retry).
     pub fn record_append(&self, events: usize, duplicate: bool) {
         if duplicate {
-            self.commands_duplicate.fetch_add(1, Ordering::Relaxed);
+            self.commands_duplicate.inc();
             return;
         }
-        self.commands_appended.fetch_add(1, Ordering::Relaxed);
-        self.events_appended
-            .fetch_add(events as u64, Ordering::Relaxed);
-        self.append_events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .observe(&APPEND_EVENTS_BUCKETS, events as f64);
+        self.commands_appended.inc();
+        self.events_appended.inc_by(events as u64);
+        self.append_events.observe(events as f64);
     }
 
     /// Counts one request refused by the rate limiter.
     pub fn record_rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        self.rate_limited.inc();
     }
 
     /// Commands appended so far (not counting retries).
     pub fn commands_appended(&self) -> u64 {
-        self.commands_appended.load(Ordering::Relaxed)
+        self.commands_appended.get()
     }
 
-    /// The Prometheus text exposition; `head` is the log's head position,
-    /// `memory` the process's memory figures where they could be read.
+    /// The Prometheus text exposition (0.0.4); `head` is the log's head
+    /// position, `memory` the process's memory figures where they could be
+    /// read (a gauge that could not be read is left out).
     pub fn render(&self, head: Option<u64>, memory: &MemoryFigures) -> String {
-        let mut out = String::new();
-        {
-            let r = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-            out.push_str("# HELP ticketlog_http_requests_total HTTP requests answered.\n");
-            out.push_str("# TYPE ticketlog_http_requests_total counter\n");
-            for (route, stats) in &r.routes {
-                let mut rows = stats.by_status.clone();
-                rows.sort();
-                for ((method, status), n) in rows {
-                    let _ = writeln!(
-                        out,
-                        "ticketlog_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                        escape(route)
-                    );
-                }
-            }
-            out.push_str(
-                "# HELP ticketlog_http_request_duration_seconds Time to answer, by route.\n",
-            );
-            out.push_str("# TYPE ticketlog_http_request_duration_seconds histogram\n");
-            for (route, stats) in &r.routes {
-                let labels = format!("route=\"{}\"", escape(route));
-                stats.latency.render(
-                    &mut out,
-                    "ticketlog_http_request_duration_seconds",
-                    &labels,
-                    &LATENCY_BUCKETS_S,
-                );
-            }
-        }
-        let counters = [
-            (
-                "ticketlog_commands_appended_total",
-                "Commands that appended events.",
-                &self.commands_appended,
-            ),
-            (
-                "ticketlog_events_appended_total",
-                "Events appended by commands.",
-                &self.events_appended,
-            ),
-            (
-                "ticketlog_commands_duplicate_total",
-                "Idempotent retries answered without appending.",
-                &self.commands_duplicate,
-            ),
-            (
-                "ticketlog_rate_limited_total",
-                "Requests refused with 429.",
-                &self.rate_limited,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        out.push_str("# HELP ticketlog_append_events Events per append request.\n");
-        out.push_str("# TYPE ticketlog_append_events histogram\n");
-        self.append_events
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .render(
-                &mut out,
-                "ticketlog_append_events",
-                "",
-                &APPEND_EVENTS_BUCKETS,
-            );
-        if let Some(head) = head {
-            out.push_str(
-                "# HELP ticketlog_log_head_position Position of the last durable event.\n",
-            );
-            let _ = writeln!(
-                out,
-                "# TYPE ticketlog_log_head_position gauge\nticketlog_log_head_position {head}"
-            );
-        }
+        let mut scraped = Registry::default();
         let gauges = [
             (
+                "ticketlog_log_head_position",
+                "Position of the last durable event",
+                head,
+            ),
+            (
                 "process_resident_memory_bytes",
-                "Resident set size of the process.",
+                "Resident set size of the process",
                 memory.resident_bytes,
             ),
             (
                 "ticketlog_heap_allocated_bytes",
-                "Bytes of live allocations (jemalloc).",
+                "Bytes of live allocations (jemalloc)",
                 memory.heap.map(|h| h.allocated_bytes),
             ),
             (
                 "ticketlog_heap_resident_bytes",
-                "Bytes of pages the allocator holds resident (jemalloc).",
+                "Bytes of pages the allocator holds resident (jemalloc)",
                 memory.heap.map(|h| h.resident_bytes),
             ),
         ];
         for (name, help, value) in gauges {
             if let Some(value) = value {
-                let _ = writeln!(
-                    out,
-                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-                );
+                scraped.register(name, help, ConstGauge::new(value));
             }
         }
+        let mut out = String::new();
+        // Writing into a `String` cannot fail; a metric that could not be
+        // encoded would only shorten the scrape.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_text::encode(&mut out, &scraped);
         out
     }
 }
@@ -256,13 +210,6 @@ impl MemoryFigures {
             heap: crate::heap::read(),
         }
     }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -1,148 +1,204 @@
-//! Per-user token buckets in a bounded map: a user over their rate gets 429
-//! with `Retry-After`, other users are unaffected.
+//! Per-user rate limits on governor's keyed GCRA limiter: a user over
+//! their rate gets 429 with `Retry-After`, other users are unaffected, and
+//! the key map stays bounded.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::Quota;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use super::limits::RATE_LIMIT_USERS_MAX;
+use super::limits::{RATE_LIMIT_SWEEP_EVERY_CHECKS, RATE_LIMIT_USERS_MAX};
 
-/// Rate and burst of one bucket.
+/// Rate and burst of one key.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {
-    /// Tokens added per second.
+    /// Requests replenished per second.
     pub per_second: f64,
-    /// Bucket size: requests allowed at once after idling.
+    /// Requests allowed at once after idling.
     pub burst: f64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    tokens: f64,
-    refilled_at: Instant,
+impl RateLimit {
+    /// The same limit as a governor quota: one request back every
+    /// `1 / per_second` seconds (at least a nanosecond), `burst` at once.
+    fn quota(self) -> Quota {
+        let period = Duration::from_secs_f64(1.0 / self.per_second.max(f64::MIN_POSITIVE))
+            .max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(self.burst.clamp(1.0, f64::from(u32::MAX)) as u32)
+            .unwrap_or(NonZeroU32::MIN);
+        Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+            .allow_burst(burst)
+    }
 }
 
-/// Token buckets keyed by user id.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limit: RateLimit,
+type Keyed<C> =
+    governor::RateLimiter<Uuid, DashMapStateStore<Uuid>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Rate limits keyed by user id.
+pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
+    quota: Quota,
+    clock: C,
     users_max: usize,
-    buckets: Mutex<HashMap<Uuid, Bucket>>,
+    checks: AtomicU64,
+    /// Replaced whole when every tracked key is still in use at the cap.
+    keyed: RwLock<Keyed<C>>,
 }
 
 impl RateLimiter {
-    /// A limiter with `limit` per key, tracking at most [`RATE_LIMIT_USERS_MAX`] keys.
+    /// A limiter with `limit` per key, tracking at most about
+    /// [`RATE_LIMIT_USERS_MAX`] keys.
     pub fn new(limit: RateLimit) -> Self {
-        Self::with_capacity(limit, RATE_LIMIT_USERS_MAX)
+        Self::with_clock(limit, RATE_LIMIT_USERS_MAX, DefaultClock::default())
     }
+}
 
-    /// A limiter tracking at most `users_max` keys.
-    pub fn with_capacity(limit: RateLimit, users_max: usize) -> Self {
+impl<C: Clock + Clone> std::fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("quota", &self.quota)
+            .field("users_max", &self.users_max)
+            .field("tracked", &self.tracked())
+            .finish()
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    /// A limiter tracking at most `users_max` keys (plus the checks between
+    /// two sweeps), timed by `clock` (tests pass a fake one).
+    pub fn with_clock(limit: RateLimit, users_max: usize, clock: C) -> Self {
+        let quota = limit.quota();
         RateLimiter {
-            limit: RateLimit {
-                per_second: limit.per_second.max(f64::MIN_POSITIVE),
-                burst: limit.burst.max(1.0),
-            },
+            quota,
+            keyed: RwLock::new(Keyed::dashmap_with_clock(quota, clock.clone())),
+            clock,
             users_max: users_max.max(1),
-            buckets: Mutex::new(HashMap::new()),
+            checks: AtomicU64::new(0),
         }
     }
 
-    /// Takes one token for `key`, or says how long to wait (429).
+    /// Takes one request from `key`'s allowance, or says how long to wait (429).
     pub fn check(&self, key: Uuid) -> Result<(), ApiError> {
-        self.check_at(key, Instant::now())
+        let n = self.checks.fetch_add(1, Ordering::Relaxed);
+        if n.is_multiple_of(RATE_LIMIT_SWEEP_EVERY_CHECKS) {
+            self.sweep();
+        }
+        let keyed = self.keyed.read().unwrap_or_else(|p| p.into_inner());
+        keyed.check_key(&key).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.clock.now());
+            ApiError::rate_limited(wait.as_secs_f64().ceil().max(1.0) as u64)
+        })
     }
 
-    /// [`Self::check`] at a given instant (tests drive the clock).
-    pub fn check_at(&self, key: Uuid, now: Instant) -> Result<(), ApiError> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if !buckets.contains_key(&key) && buckets.len() >= self.users_max {
-            self.evict(&mut buckets, now);
-        }
-        let limit = self.limit;
-        let bucket = buckets.entry(key).or_insert(Bucket {
-            tokens: limit.burst,
-            refilled_at: now,
-        });
-        let elapsed = now
-            .saturating_duration_since(bucket.refilled_at)
-            .as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * limit.per_second).min(limit.burst);
-        bucket.refilled_at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait_secs = ((1.0 - bucket.tokens) / limit.per_second).ceil();
-            Err(ApiError::rate_limited((wait_secs as u64).max(1)))
-        }
-    }
-
-    /// Drops buckets that have refilled completely (forgetting them changes
-    /// nothing); if none has, drops an arbitrary one so the map stays bounded.
-    fn evict(&self, buckets: &mut HashMap<Uuid, Bucket>, now: Instant) {
-        let limit = self.limit;
-        buckets.retain(|_, b| {
-            let elapsed = now.saturating_duration_since(b.refilled_at).as_secs_f64();
-            b.tokens + elapsed * limit.per_second < limit.burst
-        });
-        if buckets.len() >= self.users_max {
-            if let Some(key) = buckets.keys().next().copied() {
-                buckets.remove(&key);
+    /// At the cap, forgets the keys whose allowance is full again
+    /// (forgetting them changes nothing); if that is not enough, starts
+    /// afresh so memory stays bounded (those users get their burst back).
+    fn sweep(&self) {
+        let full = {
+            let keyed = self.keyed.read().unwrap_or_else(|p| p.into_inner());
+            if keyed.len() < self.users_max {
+                return;
             }
+            keyed.retain_recent();
+            keyed.shrink_to_fit();
+            keyed.len() >= self.users_max
+        };
+        if full {
+            *self.keyed.write().unwrap_or_else(|p| p.into_inner()) =
+                Keyed::dashmap_with_clock(self.quota, self.clock.clone());
         }
     }
 
     /// Keys currently tracked.
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.keyed.read().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use governor::clock::FakeRelativeClock;
 
     #[test]
     fn burst_then_refill_per_user() {
-        let limiter = RateLimiter::new(RateLimit {
+        let clock = FakeRelativeClock::default();
+        let limit = RateLimit {
             per_second: 2.0,
             burst: 3.0,
-        });
+        };
+        let limiter = RateLimiter::with_clock(limit, RATE_LIMIT_USERS_MAX, clock.clone());
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        let t0 = Instant::now();
         for _ in 0..3 {
-            limiter.check_at(a, t0).expect("within burst");
+            limiter.check(a).expect("within burst");
         }
-        let e = limiter.check_at(a, t0).expect_err("over burst");
+        let e = limiter.check(a).expect_err("over burst");
         assert_eq!(e.status.as_u16(), 429);
         assert_eq!(e.retry_after_secs, Some(1));
-        limiter.check_at(b, t0).expect("other users unaffected");
-        limiter
-            .check_at(a, t0 + Duration::from_millis(500))
-            .expect("refilled one");
-        assert!(limiter
-            .check_at(a, t0 + Duration::from_millis(500))
-            .is_err());
+        limiter.check(b).expect("other users unaffected");
+        clock.advance(Duration::from_millis(500));
+        limiter.check(a).expect("refilled one");
+        assert!(limiter.check(a).is_err());
+    }
+
+    #[test]
+    fn retry_after_rounds_the_wait_up() {
+        let clock = FakeRelativeClock::default();
+        let limit = RateLimit {
+            per_second: 0.25,
+            burst: 1.0,
+        };
+        let limiter = RateLimiter::with_clock(limit, RATE_LIMIT_USERS_MAX, clock.clone());
+        let a = Uuid::now_v7();
+        limiter.check(a).expect("burst of one");
+        assert_eq!(
+            limiter.check(a).expect_err("over").retry_after_secs,
+            Some(4)
+        );
+        clock.advance(Duration::from_millis(2_500));
+        assert_eq!(
+            limiter.check(a).expect_err("over").retry_after_secs,
+            Some(2)
+        );
     }
 
     #[test]
     fn map_stays_bounded() {
-        let limiter = RateLimiter::with_capacity(
-            RateLimit {
-                per_second: 1.0,
-                burst: 1.0,
-            },
-            10,
-        );
-        let t0 = Instant::now();
-        for _ in 0..100 {
-            limiter.check_at(Uuid::now_v7(), t0).expect("fresh user");
+        let users_max = 10;
+        let limit = RateLimit {
+            per_second: 1.0,
+            burst: 1.0,
+        };
+        let limiter = RateLimiter::with_clock(limit, users_max, FakeRelativeClock::default());
+        for _ in 0..10_000 {
+            limiter.check(Uuid::now_v7()).expect("fresh user");
         }
-        assert!(limiter.tracked() <= 10);
+        let bound = users_max + usize::try_from(RATE_LIMIT_SWEEP_EVERY_CHECKS).expect("small");
+        assert!(limiter.tracked() <= bound, "{}", limiter.tracked());
+    }
+
+    #[test]
+    fn a_sweep_keeps_the_users_still_limited() {
+        let clock = FakeRelativeClock::default();
+        let limit = RateLimit {
+            per_second: 1.0,
+            burst: 1.0,
+        };
+        let limiter = RateLimiter::with_clock(limit, 2, clock.clone());
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        limiter.check(a).expect("a's one");
+        clock.advance(Duration::from_secs(5));
+        limiter.check(b).expect("b's one");
+        // a has refilled and is forgotten; b is still limited.
+        limiter.sweep();
+        assert_eq!(limiter.tracked(), 1);
+        assert!(limiter.check(b).is_err());
     }
 }

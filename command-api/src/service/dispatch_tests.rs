@@ -497,9 +497,9 @@ async fn rebuilding_from_the_log_makes_the_same_choices() {
     let db2 = f.state(b).await.dispatches.last().expect("b").id;
     for (stage, at) in [
         (None, 10_010),
-        (Some(ProgressStage::EnRoute), 10_020),
-        (Some(ProgressStage::OnSite), 10_030),
-        (Some(ProgressStage::Completed), 10_040),
+        (Some(DispatchPhase::EnRoute), 10_020),
+        (Some(DispatchPhase::OnSite), 10_030),
+        (Some(DispatchPhase::Completed), 10_040),
     ] {
         let action = match stage {
             None => Action::RespondDispatch(RespondDispatch {

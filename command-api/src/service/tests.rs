@@ -459,9 +459,9 @@ async fn dispatch_to_the_nearest_technician_and_follow_it_by_dispatch_id() {
         .await
         .expect("accept");
     for stage in [
-        ProgressStage::EnRoute,
-        ProgressStage::OnSite,
-        ProgressStage::Completed,
+        DispatchPhase::EnRoute,
+        DispatchPhase::OnSite,
+        DispatchPhase::Completed,
     ] {
         let action = Action::ProgressDispatch(ProgressDispatch {
             dispatch_id: dispatch,

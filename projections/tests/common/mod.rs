@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use event_store::{
-    Actor, DispatchChoice, DispatchStage, EventPayload, Location, Principal, Priority,
+    Actor, DispatchChoice, DispatchPhase, EventPayload, Location, Principal, Priority,
     RecordedEvent, Role, TicketKind, TicketStatus,
 };
 use projections::testing::Script;
@@ -259,7 +259,7 @@ pub fn scenario() -> Script {
         &dave,
         EventPayload::DispatchProgressed {
             dispatch_id: DISPATCH,
-            stage: DispatchStage::EnRoute,
+            stage: DispatchPhase::EnRoute,
             location: Some(event_store::GeoPoint {
                 lat: 48.8700,
                 lon: 2.3300,
@@ -272,7 +272,7 @@ pub fn scenario() -> Script {
         &dave,
         EventPayload::DispatchProgressed {
             dispatch_id: DISPATCH,
-            stage: DispatchStage::OnSite,
+            stage: DispatchPhase::OnSite,
             location: Some(event_store::GeoPoint {
                 lat: 48.8566,
                 lon: 2.3522,

@@ -5,20 +5,20 @@
 //! (via `assigned` when open), completing moves it to `resolved` unless it
 //! is already resolved or closed.
 
-use event_store::{DispatchStage, EventPayload, Permission, Principal, TicketStatus};
+use event_store::{DispatchPhase, EventPayload, Permission, Principal, TicketStatus};
 
 use super::{require, DomainError};
 use chrono::{DateTime, Utc};
 
 use crate::domain::command::{
-    AssignDispatch, Context, DispatchResponse, ExpireDispatch, ProgressDispatch, ProgressStage,
+    AssignDispatch, Context, DispatchResponse, ExpireDispatch, ProgressDispatch, 
     RespondDispatch,
 };
 use crate::domain::limits::{
     DISPATCH_RADIUS_KM_DEFAULT, DISPATCH_RADIUS_KM_MAX, DISPATCH_TIMEOUT_REASON, NOTE_CHARS_MAX,
 };
 use crate::domain::proximity::{choose_technician_excluding, explicit_choice};
-use crate::domain::state::{Dispatch, DispatchPhase, Ticket};
+use crate::domain::state::{Dispatch, Ticket};
 use crate::domain::validate;
 use crate::domain::workflow::forward_steps;
 
@@ -198,29 +198,26 @@ pub(super) fn progress(
     if let Some(p) = c.location {
         validate::point("location.lat", p.lat, "location.lon", p.lon)?;
     }
-    let (target, name) = match c.stage {
-        ProgressStage::EnRoute => (DispatchPhase::EnRoute, "en_route"),
-        ProgressStage::OnSite => (DispatchPhase::OnSite, "on_site"),
-        ProgressStage::Completed => (DispatchPhase::Completed, "completed"),
-    };
-    let forward = matches!((rank(dispatch.phase), rank(target)), (Some(from), Some(to)) if from < to && from < 4);
+    let reported = matches!(
+        c.stage,
+        DispatchPhase::EnRoute | DispatchPhase::OnSite | DispatchPhase::Completed
+    );
+    let forward = reported
+        && matches!((rank(dispatch.phase), rank(c.stage)), (Some(from), Some(to)) if from < to && from < 4);
     if !forward {
         return Err(DomainError::InvalidTransition {
             from: dispatch.phase.as_str().into(),
-            to: name.into(),
+            to: c.stage.as_str().into(),
         });
     }
     Ok(match c.stage {
-        ProgressStage::EnRoute | ProgressStage::OnSite => vec![EventPayload::DispatchProgressed {
+        DispatchPhase::EnRoute | DispatchPhase::OnSite => vec![EventPayload::DispatchProgressed {
             dispatch_id: dispatch.id,
-            stage: if c.stage == ProgressStage::EnRoute {
-                DispatchStage::EnRoute
-            } else {
-                DispatchStage::OnSite
-            },
+            stage: c.stage,
             location: c.location,
         }],
-        ProgressStage::Completed => {
+        // `Completed`, the only other phase a technician reports.
+        _ => {
             let mut events = vec![EventPayload::DispatchCompleted {
                 dispatch_id: dispatch.id,
                 location: c.location,

@@ -248,7 +248,7 @@ fn respond(id: Uuid, response: DispatchResponse) -> Action {
     })
 }
 
-fn progress(stage: ProgressStage) -> Action {
+fn progress(stage: DispatchPhase) -> Action {
     Action::ProgressDispatch(ProgressDispatch {
         dispatch_id: DISPATCH,
         stage,
@@ -897,9 +897,9 @@ fn progress_through_every_stage_resolves_the_ticket() {
     let mut g = accepted();
     let mut all = Vec::new();
     for stage in [
-        ProgressStage::EnRoute,
-        ProgressStage::OnSite,
-        ProgressStage::Completed,
+        DispatchPhase::EnRoute,
+        DispatchPhase::OnSite,
+        DispatchPhase::Completed,
     ] {
         let events = when(&g, dave(), progress(stage)).expect("progressed");
         g = g.events(&dave(), events.clone());
@@ -915,7 +915,7 @@ fn completing_on_a_closed_ticket_leaves_the_status() {
     let g = accepted()
         .after(alice(), status(TicketStatus::Resolved))
         .after(alice(), status(TicketStatus::Closed));
-    let events = when(&g, dave(), progress(ProgressStage::Completed)).expect("completed");
+    let events = when(&g, dave(), progress(DispatchPhase::Completed)).expect("completed");
     insta::assert_yaml_snapshot!(events);
 }
 
@@ -923,25 +923,25 @@ fn completing_on_a_closed_ticket_leaves_the_status() {
 fn progress_refused() {
     // Not accepted yet.
     assert_transition(
-        when(&dispatched(), dave(), progress(ProgressStage::EnRoute)),
+        when(&dispatched(), dave(), progress(DispatchPhase::EnRoute)),
         "requested",
         "en_route",
     );
     // Backwards and repeated.
-    let on_site = accepted().after(dave(), progress(ProgressStage::OnSite));
+    let on_site = accepted().after(dave(), progress(DispatchPhase::OnSite));
     assert_transition(
-        when(&on_site, dave(), progress(ProgressStage::EnRoute)),
+        when(&on_site, dave(), progress(DispatchPhase::EnRoute)),
         "on_site",
         "en_route",
     );
     assert_transition(
-        when(&on_site, dave(), progress(ProgressStage::OnSite)),
+        when(&on_site, dave(), progress(DispatchPhase::OnSite)),
         "on_site",
         "on_site",
     );
-    let done = on_site.after(dave(), progress(ProgressStage::Completed));
+    let done = on_site.after(dave(), progress(DispatchPhase::Completed));
     assert_transition(
-        when(&done, dave(), progress(ProgressStage::Completed)),
+        when(&done, dave(), progress(DispatchPhase::Completed)),
         "completed",
         "completed",
     );
@@ -952,7 +952,7 @@ fn progress_refused() {
             dave(),
             Action::ProgressDispatch(ProgressDispatch {
                 dispatch_id: DISPATCH,
-                stage: ProgressStage::EnRoute,
+                stage: DispatchPhase::EnRoute,
                 location: Some(GeoPoint {
                     lat: 0.0,
                     lon: 190.0,
@@ -961,9 +961,9 @@ fn progress_refused() {
         ),
         "location.lon",
     );
-    assert_forbidden(when(&g, alice(), progress(ProgressStage::EnRoute)));
-    assert_not_found(when(&g, tom(), progress(ProgressStage::EnRoute)));
-    assert_not_found(when(&g, foreign_agent(), progress(ProgressStage::EnRoute)));
+    assert_forbidden(when(&g, alice(), progress(DispatchPhase::EnRoute)));
+    assert_not_found(when(&g, tom(), progress(DispatchPhase::EnRoute)));
+    assert_not_found(when(&g, foreign_agent(), progress(DispatchPhase::EnRoute)));
 }
 
 // ---------------------------------------------------------------- ReportLocation
@@ -1060,8 +1060,8 @@ fn evolve_a_whole_lifecycle() {
             ),
         )
         .after(dave(), respond(DISPATCH, DispatchResponse::Accept))
-        .after(dave(), progress(ProgressStage::EnRoute))
-        .after(dave(), progress(ProgressStage::Completed))
+        .after(dave(), progress(DispatchPhase::EnRoute))
+        .after(dave(), progress(DispatchPhase::Completed))
         .after(carol(), read(20));
     insta::assert_yaml_snapshot!(g.state);
 }
@@ -1103,7 +1103,7 @@ fn every_rejection_of_an_invisible_ticket_is_not_found() {
         comment("", true).into(),
         dispatch_to(Some(Uuid::nil()), vec![]),
         respond(DISPATCH, DispatchResponse::Accept).into(),
-        progress(ProgressStage::Completed).into(),
+        progress(DispatchPhase::Completed).into(),
         read(0).into(),
     ];
     for p in [mallory(), tom(), frank(), foreign_agent()] {
