@@ -18,7 +18,10 @@ pub mod sled_store;
 pub mod store;
 pub mod upcast;
 
-pub use access::{can_see, can_see_stream, Permission, Principal, Role, StreamAudience};
+pub use access::{
+    can_list_user, can_see, can_see_stream, can_see_visibility, is_staff_response, Gate,
+    Permission, Principal, Role, StreamAudience,
+};
 pub use error::StoreError;
 pub use faults::{FaultPoint, FaultSpan, StorageFaults};
 pub use kv::{KvEntry, KvProvider, KvTree};
