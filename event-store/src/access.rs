@@ -1,8 +1,12 @@
 //! The one visibility rule: which principal may see which event.
 //!
 //! Every read path that hands events to a principal (REST, chat, audit,
-//! WebSocket, replay) calls [`can_see`] or [`can_see_stream`]. There is
-//! deliberately no second copy of this logic anywhere else.
+//! WebSocket, replay) calls [`can_see`] or [`can_see_stream`], or, for
+//! items kept without their record (chat lines, unread counts),
+//! [`can_see_visibility`] or a [`Gate`]. The role rules beside it (who counts
+//! as staff, whom the user directory lists, which comment is a ticket's
+//! first response) live here too. There is deliberately no second copy of
+//! this logic anywhere else.
 
 use serde::{Deserialize, Serialize};
 
@@ -52,6 +56,23 @@ impl Role {
             Role::Auditor => "auditor",
             Role::Analyst => "analyst",
             Role::Admin => "admin",
+        }
+    }
+
+    /// Whether the role works for the tenant rather than reporting to it
+    /// (every role but [`Role::Customer`]).
+    pub fn is_staff(self) -> bool {
+        self != Role::Customer
+    }
+
+    /// Whether records of `visibility` are for this role's eyes (the
+    /// stream aside): internal ones need `tickets.view.internal`.
+    pub fn sees(self, visibility: Visibility) -> bool {
+        match visibility {
+            Visibility::Public => true,
+            Visibility::Internal => self
+                .permissions()
+                .contains(&Permission::TicketsViewInternal),
         }
     }
 
@@ -245,14 +266,185 @@ pub fn can_see_stream(principal: &Principal, audience: &StreamAudience) -> bool 
     }
 }
 
+/// Whether `principal` may see a record of `visibility` in a stream whose
+/// audience is `audience`: stream access, then internal visibility. This is
+/// [`can_see`] for readers that keep a record's visibility but not the record.
+pub fn can_see_visibility(
+    principal: &Principal,
+    visibility: Visibility,
+    audience: &StreamAudience,
+) -> bool {
+    principal.role.sees(visibility) && can_see_stream(principal, audience)
+}
+
 /// THE rule: whether `principal` may see `event` of a stream whose audience
 /// is `audience`. Tenant, stream access, then internal visibility.
 pub fn can_see(principal: &Principal, event: &RecordedEvent, audience: &StreamAudience) -> bool {
-    if event.tenant != principal.tenant {
-        return false;
+    event.tenant == principal.tenant && can_see_visibility(principal, event.visibility, audience)
+}
+
+/// What one principal may see of one stream, decided once by the rule for
+/// the many items of it a reader filters (chat lines, unread counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gate {
+    /// The stream itself (for a ticket: may open it).
+    pub stream: bool,
+    /// Its public records.
+    pub public: bool,
+    /// Its internal records.
+    pub internal: bool,
+}
+
+impl Gate {
+    /// Asks the rule about `audience`'s stream for `principal`.
+    pub fn of(principal: &Principal, audience: &StreamAudience) -> Gate {
+        Gate {
+            stream: can_see_stream(principal, audience),
+            public: can_see_visibility(principal, Visibility::Public, audience),
+            internal: can_see_visibility(principal, Visibility::Internal, audience),
+        }
     }
-    if event.visibility == Visibility::Internal && !principal.has(Permission::TicketsViewInternal) {
-        return false;
+
+    /// Whether a record of `visibility` of this stream may be shown.
+    pub fn admits(&self, visibility: Visibility) -> bool {
+        match visibility {
+            Visibility::Public => self.public,
+            Visibility::Internal => self.internal,
+        }
     }
-    can_see_stream(principal, audience)
+}
+
+/// Whether a viewer in role `viewer` may find a user of role `listed` in the
+/// tenant's directory: customers see staff only (never other customers),
+/// staff see everyone.
+pub fn can_list_user(viewer: Role, listed: Role) -> bool {
+    viewer.is_staff() || listed.is_staff()
+}
+
+/// Whether a comment written in role `author` with `visibility` answers the
+/// reporter (a ticket's first response): staff writing where the reporter,
+/// a customer, can read it.
+pub fn is_staff_response(author: Role, visibility: Visibility) -> bool {
+    author.is_staff() && Role::Customer.sees(visibility)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    const REPORTER: Uuid = Uuid::from_u128(1);
+    const TECH: Uuid = Uuid::from_u128(2);
+    const OTHER: Uuid = Uuid::from_u128(3);
+
+    fn principal(role: Role, user_id: Uuid) -> Principal {
+        Principal {
+            user_id,
+            tenant: "acme".into(),
+            role,
+            name: String::new(),
+        }
+    }
+
+    fn ticket() -> StreamAudience {
+        StreamAudience {
+            kind: Some(StreamKind::Ticket),
+            tenant: "acme".into(),
+            reporter: Some(REPORTER),
+            technicians: vec![TECH],
+            owner: None,
+        }
+    }
+
+    /// Each role, as the ticket's reporter or dispatched technician where
+    /// the role has one, else as a bystander: (role, user, sees public,
+    /// sees internal).
+    const TABLE: [(Role, Uuid, bool, bool); 8] = [
+        (Role::Customer, REPORTER, true, false),
+        (Role::Customer, OTHER, false, false),
+        (Role::Agent, OTHER, true, true),
+        (Role::Technician, TECH, true, true),
+        (Role::Technician, OTHER, false, false),
+        (Role::Auditor, OTHER, true, true),
+        (Role::Analyst, OTHER, false, false),
+        (Role::Admin, OTHER, true, true),
+    ];
+
+    #[test]
+    fn roles_by_visibility_on_a_ticket() {
+        let audience = ticket();
+        for (role, user, public, internal) in TABLE {
+            let p = principal(role, user);
+            let seen = (
+                can_see_visibility(&p, Visibility::Public, &audience),
+                can_see_visibility(&p, Visibility::Internal, &audience),
+            );
+            assert_eq!(seen, (public, internal), "{role:?} {user}");
+            let gate = Gate::of(&p, &audience);
+            assert_eq!(gate.stream, public, "{role:?} {user}: stream");
+            assert_eq!(
+                (
+                    gate.admits(Visibility::Public),
+                    gate.admits(Visibility::Internal)
+                ),
+                seen,
+                "{role:?} {user}: gate"
+            );
+        }
+    }
+
+    #[test]
+    fn role_sees_internal_exactly_with_the_permission() {
+        for role in Role::ALL {
+            assert!(role.sees(Visibility::Public), "{role:?}");
+            assert_eq!(
+                role.sees(Visibility::Internal),
+                role.permissions()
+                    .contains(&Permission::TicketsViewInternal),
+                "{role:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_tenant_or_an_unknown_stream_sees_nothing() {
+        let mut elsewhere = principal(Role::Admin, OTHER);
+        elsewhere.tenant = "globex".into();
+        let unknown = StreamAudience {
+            tenant: "acme".into(),
+            ..StreamAudience::default()
+        };
+        for visibility in [Visibility::Public, Visibility::Internal] {
+            assert!(!can_see_visibility(&elsewhere, visibility, &ticket()));
+            let admin = principal(Role::Admin, OTHER);
+            assert!(!can_see_visibility(&admin, visibility, &unknown));
+            assert!(!Gate::of(&admin, &unknown).admits(visibility));
+        }
+    }
+
+    #[test]
+    fn customers_list_staff_only() {
+        for viewer in Role::ALL {
+            for listed in Role::ALL {
+                let expected = viewer != Role::Customer || listed != Role::Customer;
+                assert_eq!(
+                    can_list_user(viewer, listed),
+                    expected,
+                    "{viewer:?} {listed:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_staff_response_is_a_public_comment_by_anyone_but_a_customer() {
+        for role in Role::ALL {
+            assert_eq!(
+                is_staff_response(role, Visibility::Public),
+                role != Role::Customer,
+                "{role:?}"
+            );
+            assert!(!is_staff_response(role, Visibility::Internal), "{role:?}");
+        }
+    }
 }

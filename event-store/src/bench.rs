@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::access::Role;
 use crate::codec;
 use crate::error::StoreError;
-use crate::limits::READ_PAGE_MAX;
+use crate::paging::Pages;
 use crate::record::{Actor, AppendRequest, ExpectedVersion, NewEvent, RecordedEvent, HASH_BYTES};
 use crate::schema::{EventPayload, Priority, TicketKind, SCHEMA_VERSION};
 use crate::sled_store::{keys, page, SledOptions, SledStore};
@@ -262,11 +262,8 @@ async fn replay(store: &SledStore, passes: u32) -> Result<(f64, u64), StoreError
     let mut events = 0u64;
     let started = Instant::now();
     for _ in 0..passes {
-        let mut from = 1;
-        loop {
-            let page = store.read_all(from, READ_PAGE_MAX).await?;
-            let Some(last) = page.last() else { break };
-            from = last.position + 1;
+        let mut pages = Pages::log(store, 1);
+        while let Some(page) = pages.next_page().await? {
             events += page.len() as u64;
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! Owns the event schema (the storage contract, with its versions and
 //! upcasting), the [`EventStore`] trait and its embedded sled backend, the
-//! record format with checksums and a hash chain, and the one visibility
-//! rule ([`access::can_see`]).
+//! record format with checksums and a hash chain, the one way to read it
+//! page by page ([`paging::Pages`]) and the one visibility rule
+//! ([`access::can_see`]).
 
 pub mod access;
 pub mod bench;
@@ -12,16 +13,21 @@ pub mod error;
 pub mod faults;
 pub mod kv;
 pub mod limits;
+pub mod paging;
 pub mod record;
 pub mod schema;
 pub mod sled_store;
 pub mod store;
 pub mod upcast;
 
-pub use access::{can_see, can_see_stream, Permission, Principal, Role, StreamAudience};
+pub use access::{
+    can_list_user, can_see, can_see_stream, can_see_visibility, is_staff_response, Gate,
+    Permission, Principal, Role, StreamAudience,
+};
 pub use error::StoreError;
 pub use faults::{FaultPoint, FaultSpan, StorageFaults};
 pub use kv::{KvEntry, KvProvider, KvTree};
+pub use paging::Pages;
 pub use record::{
     Actor, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Hash, NewEvent, RecordedEvent,
     Tenant, Visibility,

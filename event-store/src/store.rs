@@ -64,7 +64,8 @@ pub trait EventStore: Send + Sync + 'static {
     }
 
     /// Events of one stream with version ≥ `from_version`, at most `limit`
-    /// (capped at `limits::READ_PAGE_MAX`).
+    /// (capped at `limits::READ_PAGE_MAX`); fewer only at the stream's end
+    /// as of this read (`paging::Pages` relies on it).
     async fn read_stream(
         &self,
         stream: StreamId,
@@ -72,7 +73,8 @@ pub trait EventStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// Events with position ≥ `from_position`, at most `limit` (capped).
+    /// Events with position ≥ `from_position`, at most `limit` (capped);
+    /// fewer only at the log's durable head as of this read.
     async fn read_all(
         &self,
         from_position: u64,

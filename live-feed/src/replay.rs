@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use event_store::schema::{StreamId, StreamKind};
-use event_store::{can_see, EventStore, RecordedEvent, StoreError, StreamAudience};
+use event_store::{can_see, EventStore, Pages, RecordedEvent, StoreError, StreamAudience};
 
 use crate::audience;
 use crate::conn::ConnHandle;
@@ -47,15 +47,8 @@ async fn replay_ticket(
     audience: &StreamAudience,
 ) -> Result<(), StoreError> {
     let room = RoomId::Ticket(ticket);
-    let mut from_version = 1;
-    loop {
-        let page = store
-            .read_stream(ticket, from_version, REPLAY_PAGE_EVENTS)
-            .await?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        from_version = last.stream_version + 1;
+    let mut pages = Pages::stream(store, ticket, 1).page_size(REPLAY_PAGE_EVENTS);
+    while let Some(page) = pages.next_page().await? {
         for event in &page {
             if event.position > upto {
                 return Ok(());
@@ -68,6 +61,7 @@ async fn replay_ticket(
             }
         }
     }
+    Ok(())
 }
 
 async fn replay_log(
@@ -79,17 +73,11 @@ async fn replay_log(
     upto: u64,
 ) -> Result<(), StoreError> {
     let mut audiences: HashMap<StreamId, StreamAudience> = HashMap::new();
-    let mut from = after + 1;
-    while from <= upto {
-        let page = store.read_all(from, REPLAY_PAGE_EVENTS).await?;
-        let Some(last) = page.last() else {
-            return Ok(());
-        };
-        from = last.position + 1;
+    let mut pages = Pages::log(store, after + 1)
+        .page_size(REPLAY_PAGE_EVENTS)
+        .until(upto);
+    while let Some(page) = pages.next_page().await? {
         for event in &page {
-            if event.position > upto {
-                return Ok(());
-            }
             if !belongs(room, event) || event.tenant != conn.principal.tenant {
                 // The tenant test only saves loading audiences of other
                 // tenants' streams; `can_see` below still decides.

@@ -4,12 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    can_see, Permission, Principal, RecordedEvent, Role, StreamAudience, StreamKind, UserId,
+    can_see, can_see_stream, Permission, Principal, RecordedEvent, Role, StreamAudience,
+    StreamKind, UserId,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::error::ProjectionError;
-use crate::gate::Gate;
 use crate::query::AsOf;
 use crate::ticket::TicketView;
 
@@ -84,7 +84,7 @@ pub fn report(
     as_of: Option<AsOf>,
 ) -> Result<AuditReport, ProjectionError> {
     let audience = StreamAudience::of(events);
-    if audience.kind != Some(StreamKind::Ticket) || !Gate::of(principal, &audience).stream {
+    if audience.kind != Some(StreamKind::Ticket) || !can_see_stream(principal, &audience) {
         return Err(ProjectionError::NotFound);
     }
     if !principal.has(Permission::AuditRead) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use event_store::{
     Actor, AppendRequest, DispatchChoice, EventPayload, EventStore, ExpectedVersion, KvProvider,
-    Location, NewEvent, Principal, Priority, Role, SledOptions, SledStore, TicketKind,
+    Location, NewEvent, Pages, Principal, Priority, Role, SledOptions, SledStore, TicketKind,
     TicketStatus,
 };
 use futures::StreamExt;
@@ -305,13 +305,10 @@ pub async fn run(
 
     // Raw replay: read and decode everything, fold nothing.
     let started = Instant::now();
-    let mut next = 1;
     let mut seen = 0u64;
     let mut kept = Vec::new();
-    loop {
-        let page = dyn_store.read_all(next, READ_PAGE_EVENTS).await?;
-        let Some(last) = page.last() else { break };
-        next = last.position + 1;
+    let mut pages = Pages::log(&*dyn_store, 1).page_size(READ_PAGE_EVENTS);
+    while let Some(page) = pages.next_page().await? {
         seen += page.len() as u64;
         if (kept.len() as u64) < FOLD_ONLY_EVENTS_MAX {
             kept.extend(page);

@@ -2,11 +2,10 @@
 
 use std::collections::HashMap;
 
-use event_store::{EventPayload, RecordedEvent, Role, UserId};
+use event_store::{EventPayload, Gate, RecordedEvent, Role, UserId, Visibility};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::gate::Gate;
 use crate::time::{instant, micros, Micros};
 
 /// A comment as the read model keeps it.
@@ -20,8 +19,8 @@ pub struct ChatLine {
     pub author_role: Role,
     /// Text.
     pub body: String,
-    /// Staff-only note.
-    pub internal: bool,
+    /// The record's visibility, which decides who is shown the line.
+    pub visibility: Visibility,
     /// When.
     pub at: Micros,
     /// Global log position.
@@ -42,15 +41,13 @@ impl ChatLog {
     pub fn apply(&mut self, event: &RecordedEvent) {
         match &event.payload {
             EventPayload::CommentPosted {
-                comment_id,
-                body,
-                internal,
+                comment_id, body, ..
             } => self.lines.push(ChatLine {
                 id: *comment_id,
                 author: event.actor.user_id,
                 author_role: event.actor.role,
                 body: body.clone(),
-                internal: *internal,
+                visibility: event.visibility,
                 at: micros(&event.recorded_at),
                 position: event.position,
             }),
@@ -73,7 +70,7 @@ impl ChatLog {
     pub fn page(&self, gate: &Gate, user: UserId, after: u64, limit: usize) -> ChatPage {
         let mut visible = self.lines[self.after(after)..]
             .iter()
-            .filter(|l| gate.admits(l.internal));
+            .filter(|l| gate.admits(l.visibility));
         let items: Vec<ChatItem> = visible.by_ref().take(limit).map(ChatItem::of).collect();
         let next = match (visible.next(), items.last()) {
             (Some(_), Some(last)) => Some(last.position),
@@ -93,7 +90,7 @@ impl ChatLog {
         let last = self.read.get(&user).copied().unwrap_or(0);
         self.lines[self.after(last)..]
             .iter()
-            .filter(|l| l.author != user && gate.admits(l.internal))
+            .filter(|l| l.author != user && gate.admits(l.visibility))
             .count() as u64
     }
 }
@@ -124,7 +121,7 @@ impl ChatItem {
             author: l.author,
             author_role: l.author_role,
             body: l.body.clone(),
-            internal: l.internal,
+            internal: l.visibility == Visibility::Internal,
             at: instant(l.at),
             position: l.position,
         }

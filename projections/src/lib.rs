@@ -1,8 +1,9 @@
 //! Read models folded from the log: tickets, chat, statistics, audit.
 //!
 //! Every view is a pure fold over recorded events ([`ReadModel::apply`]);
-//! permission filtering goes only through `event_store::access`
-//! ([`gate::Gate`] applies it to items kept without their records).
+//! permission filtering goes only through `event_store::access` (its
+//! `Gate` applies the rule to items kept without their records, by the
+//! visibility each kept).
 //! [`Projections`] is the live, shared handle: it loads a snapshot,
 //! catches up, follows the log, rebuilds beside and swaps, and answers
 //! each query route with one call.
@@ -23,7 +24,6 @@ pub mod bench;
 pub mod chat;
 pub mod cursor;
 pub mod error;
-pub mod gate;
 pub mod limits;
 pub mod model;
 pub mod persist;

@@ -5,15 +5,14 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    can_see_stream, EventPayload, Permission, Principal, RecordedEvent, StreamAudience, StreamId,
-    StreamKind, Tenant, TicketId,
+    can_see_stream, EventPayload, Gate, Permission, Principal, RecordedEvent, StreamAudience,
+    StreamId, StreamKind, Tenant, TicketId,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::chat::{ChatLog, ChatPage};
 use crate::cursor;
 use crate::error::ProjectionError;
-use crate::gate::Gate;
 use crate::query::{page_limit, search_text, Page, TicketQuery};
 use crate::stats::{self, DispatchRow, SlaTargets, StatRow, StatsQuery, StatsReport};
 use crate::ticket::TicketView;

@@ -16,7 +16,8 @@ use crate::model::ReadModel;
 pub const TREE_NAME: &str = "projections";
 /// Version of the read model's encoding; bump it when `ReadModel` changes
 /// shape so old snapshots are rebuilt instead of misread. 4: one
-/// `TicketView` per ticket, its dispatch phase the schema's `DispatchPhase`.
+/// `TicketView` per ticket, its dispatch phase the schema's `DispatchPhase`;
+/// chat lines keep the record's `Visibility`, not a copied `internal` flag.
 pub const MODEL_FORMAT: u32 = 4;
 
 const META_KEY: &[u8] = b"meta";

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    can_see, EventStore, KvProvider, Permission, Principal, RecordedEvent, StoreError, TicketId,
+    can_see, EventStore, KvProvider, Pages, Permission, Principal, RecordedEvent, StoreError,
+    TicketId,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -295,16 +296,10 @@ impl Projections {
             return Err(ProjectionError::NotFound);
         }
         let mut events: Vec<RecordedEvent> = vec![];
-        loop {
-            let from = events.last().map_or(1, |e| e.stream_version + 1);
-            let page = self
-                .inner
-                .store
-                .read_stream(id, from, READ_PAGE_EVENTS)
-                .await?;
-            let done = page.is_empty()
-                || as_of
-                    .is_some_and(|c| page.iter().any(|e| !c.includes(e.position, &e.recorded_at)));
+        let mut pages = Pages::stream(&*self.inner.store, id, 1).page_size(READ_PAGE_EVENTS);
+        while let Some(page) = pages.next_page().await? {
+            let done =
+                as_of.is_some_and(|c| page.iter().any(|e| !c.includes(e.position, &e.recorded_at)));
             events.extend(page);
             if done || events.len() >= AUDIT_STREAM_EVENTS_MAX {
                 break;
@@ -332,16 +327,15 @@ impl Projections {
         let mut cursor = after.unwrap_or(0);
         let mut items = vec![];
         let mut scanned = 0usize;
-        while items.len() < limit && cursor < head && scanned < EVENTS_SCAN_MAX {
-            let want = usize::try_from(head - cursor)
-                .unwrap_or(usize::MAX)
-                .min(READ_PAGE_EVENTS);
-            let page = self.inner.store.read_all(cursor + 1, want).await?;
-            if page.is_empty() {
+        let mut pages = Pages::log(&*self.inner.store, cursor.saturating_add(1))
+            .page_size(READ_PAGE_EVENTS)
+            .until(head);
+        while items.len() < limit && scanned < EVENTS_SCAN_MAX {
+            let Some(page) = pages.next_page().await? else {
                 break;
-            }
+            };
             let model = self.read();
-            for e in page.iter().take_while(|e| e.position <= head) {
+            for e in &page {
                 scanned += 1;
                 cursor = e.position;
                 if model
@@ -462,12 +456,9 @@ impl Projections {
     /// tests; the follower does this continuously).
     pub async fn catch_up(&self) -> Result<u64, ProjectionError> {
         let _advance = self.inner.advance.lock().await;
-        loop {
-            let from = self.position() + 1;
-            let page = self.inner.store.read_all(from, READ_PAGE_EVENTS).await?;
-            if page.is_empty() {
-                return Ok(self.position());
-            }
+        let mut pages =
+            Pages::log(&*self.inner.store, self.position() + 1).page_size(READ_PAGE_EVENTS);
+        while let Some(page) = pages.next_page().await? {
             let position = {
                 let mut model = self
                     .inner
@@ -486,6 +477,7 @@ impl Projections {
             };
             self.inner.position.send_replace(position);
         }
+        Ok(self.position())
     }
 
     async fn maybe_snapshot(&self) -> Result<(), ProjectionError> {

@@ -145,9 +145,10 @@ impl TicketView {
                     _ => self.resolved_at = None,
                 }
             }
-            EventPayload::CommentPosted { internal, .. } => {
-                let staff = event.actor.role != event_store::Role::Customer;
-                if staff && !internal && self.first_response_at.is_none() {
+            EventPayload::CommentPosted { .. } => {
+                if event_store::is_staff_response(event.actor.role, event.visibility)
+                    && self.first_response_at.is_none()
+                {
                     self.first_response_at = Some(at);
                 }
             }

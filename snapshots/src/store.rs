@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use event_store::limits::READ_PAGE_MAX;
 use event_store::record::{Hash, HASH_BYTES};
-use event_store::{EventStore, KvTree, RecordedEvent, StreamId};
+use event_store::{EventStore, KvTree, Pages, RecordedEvent, StreamId};
 use tracing::{debug, warn};
 
 /// Most bytes one decoded aggregate snapshot may claim (64 MiB).
@@ -314,16 +313,12 @@ async fn fold_tail<A: Aggregate>(
     stream: StreamId,
     mut loaded: Loaded<A>,
 ) -> Result<Loaded<A>, SnapshotError> {
-    loop {
-        let page = store
-            .read_stream(stream, loaded.version + 1, READ_PAGE_MAX)
-            .await?;
+    // A short page ends the walk: the stream's end as of this read.
+    let mut pages = Pages::stream(store, stream, loaded.version + 1);
+    while let Some(page) = pages.next_page().await? {
         for event in &page {
             loaded = loaded.apply(event)?;
         }
-        // A short page ended at the stream's end as of this read.
-        if page.len() < READ_PAGE_MAX {
-            return Ok(loaded);
-        }
     }
+    Ok(loaded)
 }

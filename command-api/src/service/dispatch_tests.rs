@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeZone, Utc};
-use event_store::limits::READ_PAGE_MAX;
 use event_store::{
-    DispatchChoice, EventPayload, EventStore, GeoPoint, KvProvider, Location, Principal, Priority,
-    RecordedEvent, Role, SledOptions, SledStore, TicketKind, TicketStatus,
+    DispatchChoice, EventPayload, EventStore, GeoPoint, KvProvider, Location, Pages, Principal,
+    Priority, RecordedEvent, Role, SledOptions, SledStore, TicketKind, TicketStatus,
 };
 use snapshots::{SnapshotConfig, SnapshotStore};
 use uuid::Uuid;
@@ -145,17 +144,11 @@ impl Fixture {
 
     async fn log(&self) -> Vec<RecordedEvent> {
         let mut all = Vec::new();
-        loop {
-            let page = self
-                .store
-                .read_all(all.len() as u64 + 1, READ_PAGE_MAX)
-                .await
-                .expect("read");
-            if page.is_empty() {
-                return all;
-            }
+        let mut pages = Pages::log(&*self.store, 1);
+        while let Some(page) = pages.next_page().await.expect("read") {
             all.extend(page);
         }
+        all
     }
 
     async fn event_of(&self, dispatch: Uuid, kind: &str) -> RecordedEvent {

@@ -9,9 +9,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use event_store::limits::READ_PAGE_MAX;
 use event_store::{
-    DispatchId, EventPayload, EventStore, GeoPoint, RecordedEvent, Tenant, TicketId, UserId,
+    DispatchId, EventPayload, EventStore, GeoPoint, Pages, RecordedEvent, Tenant, TicketId, UserId,
 };
 use tokio::sync::Mutex;
 
@@ -254,13 +253,11 @@ impl FleetIndex {
 }
 
 async fn catch_up(view: &mut FleetView, store: &dyn EventStore) -> Result<u64, ServiceError> {
-    loop {
-        let page = store.read_all(view.position + 1, READ_PAGE_MAX).await?;
-        if page.is_empty() {
-            return Ok(view.position);
-        }
+    let mut pages = Pages::log(store, view.position + 1);
+    while let Some(page) = pages.next_page().await? {
         for e in &page {
             view.apply(e);
         }
     }
+    Ok(view.position)
 }

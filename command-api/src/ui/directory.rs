@@ -1,10 +1,10 @@
 //! `GET /api/v1/users`: who is who in the caller's tenant, so clients can
-//! show names and initials instead of user ids. Customers see staff only
-//! (never other customers); staff see everyone of their tenant.
+//! show names and initials instead of user ids. Who may list whom is
+//! `event_store::access::can_list_user` (customers see staff only).
 
 use axum::extract::State;
 use axum::Json;
-use event_store::Role;
+use event_store::{can_list_user, Role};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -35,7 +35,7 @@ pub struct Directory {
 pub fn visible_to(viewer_role: Role, users: Vec<User>) -> Vec<DirectoryEntry> {
     users
         .into_iter()
-        .filter(|u| viewer_role != Role::Customer || u.role != Role::Customer)
+        .filter(|u| can_list_user(viewer_role, u.role))
         .map(|u| DirectoryEntry {
             id: u.id,
             name: u.name,
