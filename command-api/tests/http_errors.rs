@@ -3,6 +3,8 @@
 
 mod http_common;
 
+use std::sync::Arc;
+
 use http_common::{error_code, redact, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -121,7 +123,7 @@ async fn comment(
 }
 
 /// A server whose store fails as `faults` says.
-async fn start_with_faults(faults: &StorageFaults) -> TestServer {
+async fn start_with_faults(faults: &Arc<StorageFaults>) -> TestServer {
     let sled = SledOptions {
         faults: Some(faults.clone()),
         ..SledOptions::default()
