@@ -30,7 +30,7 @@ static BROWSER_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// browser test at a time), and a server on a fresh data directory; `None`
 /// when browser tests are skipped.
 async fn start_browser_test() -> Option<(
-    BrowserPaths,
+    ui_common::webdriver::BrowserPaths,
     tokio::sync::MutexGuard<'static, ()>,
     tempfile::TempDir,
     Server,
