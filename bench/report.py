@@ -273,22 +273,25 @@ def markdown(report):
         text = info["message"] or info["status"]
         lines.append(f"| {name} | | {info['status']}: {text} | | |")
 
-    a = t["append"]
-    if a:
+    def measured(step, name, rows):
+        """The rows `rows` writes from a step's results, or one row saying why it has none."""
+        if t[step]:
+            rows(t[step])
+        else:
+            absent(name, step)
+
+    def append_rows(a):
         for run in a.get("runs", []):
             row(f"Ticketlog durable append, {run['writers']} writer{'s' if run['writers'] != 1 else ''}",
                 "in-process", run["events_per_s"], "events/s", run["p50_ms"], run["p99_ms"])
         row("sled baseline, flush every 100 inserts (not durable per insert)", "in-process",
             a.get("sled_baseline_events_per_s"), "inserts/s", None, None)
-    else:
-        absent("Ticketlog durable append", "append")
-    h = t["http"]
-    if h:
-        row(f"Ticketlog HTTP commands, {h['clients']} clients ({h['errors']} errors)", "HTTP, loopback",
-            h["commands_per_s"],
-            "commands/s", h["p50_ms"], h["p99_ms"])
-    else:
-        absent("Ticketlog HTTP commands", "http")
+
+    a = t["append"]
+    measured("append", "Ticketlog durable append", append_rows)
+    measured("http", "Ticketlog HTTP commands", lambda h: row(
+        f"Ticketlog HTTP commands, {h['clients']} clients ({h['errors']} errors)", "HTTP, loopback",
+        h["commands_per_s"], "commands/s", h["p50_ms"], h["p99_ms"]))
     r = report["peers"]["redis"]
     if r.get("status") == "ok":
         row(f"Redis {r['version']} XADD, appendfsync {r['appendfsync']}, {r['clients']} clients",
@@ -306,22 +309,17 @@ def markdown(report):
     if a:
         row("Ticketlog replay (read_all + decode)", "in-process", a.get("replay_events_per_s"), "events/s",
             None, None)
-    pr = t["projections"]
-    if pr:
+    def projection_rows(pr):
         row(f"Projections rebuild ({num(pr['events'])} events)", "in-process", pr["rebuild_events_per_s"],
             "events/s", None, None)
         lines.append(f"| Projections restart to serving | in-process | {pr['restart_to_serving_s']:.2f} s | | |")
         lines.append(f"| Statistics query over {num(pr['tickets'])} tickets | in-process | | "
                      f"{ms(pr['stats_query_p50_ms'])} | {ms(pr['stats_query_p99_ms'])} |")
-    else:
-        absent("Projections", "projections")
-    d = t["dispatch"]
-    if d:
-        row(f"Dispatch choice among {num(d['technicians'])} technicians (1 thread)", "in-process",
-            d["choices_per_sec"],
-            "choices/s", d["choose_p50_ms"], d["choose_p99_ms"])
-    else:
-        absent("Dispatch choice", "dispatch")
+
+    measured("projections", "Projections", projection_rows)
+    measured("dispatch", "Dispatch choice", lambda d: row(
+        f"Dispatch choice among {num(d['technicians'])} technicians (1 thread)", "in-process",
+        d["choices_per_sec"], "choices/s", d["choose_p50_ms"], d["choose_p99_ms"]))
     for f in t.get("fanout") or []:
         row(f"Ticketlog live feed, {num(f['clients_connected'])}/{num(f['clients'])} clients in {f['rooms']} rooms, "
             f"{f['rate_per_s']} comments/s, 2xx to receipt ({f['missing_deliveries']} missing, "

@@ -30,14 +30,25 @@ const Charts = (() => {
     container.replaceChildren(el("p", { class: "empty" }, message || "No data yet"));
   }
 
-  // categories: [label]; series: [{name, values:[number|null], cls}]
-  function bars(container, categories, series, fmt) {
+  // The part both charts share: the scale, the SVG root with its axes and
+  // the inner size; null (after showing "No data yet") when there is nothing to draw.
+  function frame(container, categories, series, fmt) {
     const all = series.flatMap((s) => s.values).filter((v) => typeof v === "number");
-    if (!categories.length || !all.length) return empty(container);
+    if (!categories.length || !all.length) {
+      empty(container);
+      return null;
+    }
     const max = niceMax(Math.max(...all));
     const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": series.map((s) => s.name).join(", ") });
     axes(root, max, fmt);
-    const iw = W - PAD.l - PAD.r, ih = H - PAD.t - PAD.b;
+    return { root, max, iw: W - PAD.l - PAD.r, ih: H - PAD.t - PAD.b };
+  }
+
+  // categories: [label]; series: [{name, values:[number|null], cls}]
+  function bars(container, categories, series, fmt) {
+    const f = frame(container, categories, series, fmt);
+    if (!f) return;
+    const { root, max, iw, ih } = f;
     const gw = iw / categories.length;
     const bw = Math.min(36, (gw * 0.8) / series.length);
     categories.forEach((c, ci) => {
@@ -58,12 +69,9 @@ const Charts = (() => {
   }
 
   function lines(container, categories, series, fmt) {
-    const all = series.flatMap((s) => s.values).filter((v) => typeof v === "number");
-    if (!categories.length || !all.length) return empty(container);
-    const max = niceMax(Math.max(...all));
-    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": series.map((s) => s.name).join(", ") });
-    axes(root, max, fmt);
-    const iw = W - PAD.l - PAD.r, ih = H - PAD.t - PAD.b;
+    const f = frame(container, categories, series, fmt);
+    if (!f) return;
+    const { root, max, iw, ih } = f;
     const step = categories.length > 1 ? iw / (categories.length - 1) : 0;
     const xAt = (i) => (categories.length > 1 ? PAD.l + i * step : PAD.l + iw / 2);
     const yAt = (v) => PAD.t + ih - (ih * v) / max;

@@ -107,14 +107,18 @@ const fn route(method: &'static str, path: &'static str, rule: Rule) -> Route {
     }
 }
 
-const fn with_body(mut r: Route, body: &'static str) -> Route {
-    r.body = Some(body);
-    r
-}
+impl Route {
+    /// The route called with this JSON body.
+    const fn body(mut self, body: &'static str) -> Route {
+        self.body = Some(body);
+        self
+    }
 
-const fn after(mut r: Route, setup: Setup) -> Route {
-    r.setup = setup;
-    r
+    /// The route called once the fixture holds `setup`.
+    const fn after(mut self, setup: Setup) -> Route {
+        self.setup = setup;
+        self
+    }
 }
 
 const fn perm(
@@ -136,16 +140,34 @@ use Role::{Admin, Agent, Analyst, Auditor, Customer, Technician};
 /// A second customer of the same tenant: `mallory`.
 const OTHER_CUSTOMER: Role = Role::Customer;
 
+/// Roles refused a staff action on carol's ticket: she and the auditor see
+/// it (403), the analyst does not (404).
+const STAFF_ACTION_DENIED: &[(Role, u16)] = &[(Customer, 403), (Auditor, 403), (Analyst, 404)];
+/// Reading carol's ticket: roles that cannot see it.
+const VIEW_TICKET: Rule = perm(
+    "tickets.view",
+    Customer,
+    200,
+    &[(Analyst, 404), (Technician, 404)],
+);
+/// Changing carol's ticket.
+const MANAGE_TICKET: Rule = perm("tickets.manage", Agent, 200, STAFF_ACTION_DENIED);
+/// dave's answer to a dispatch: staff see it (403), the analyst does not.
+const RESPOND: Rule = perm(
+    "dispatch.respond",
+    Technician,
+    200,
+    &[(Agent, 403), (Admin, 403), (Analyst, 404)],
+);
+
 /// Every route, with its rule. `(Customer, _)` in `denied` is `carol` (the
 /// reporter); `mallory` (another customer) is checked on every
 /// ticket-scoped route separately.
 const ROUTES: &[Route] = &[
     route("GET", "/healthz", Rule::Public(200)),
     route("GET", "/metrics", Rule::Public(200)),
-    with_body(
-        route("POST", "/api/v1/auth/token", Rule::Public(200)),
-        r#"{"tenant":"demo","username":"carol","password":"pw"}"#,
-    ),
+    route("POST", "/api/v1/auth/token", Rule::Public(200))
+        .body(r#"{"tenant":"demo","username":"carol","password":"pw"}"#),
     route("GET", "/api/v1/me", Rule::Authenticated(200)),
     route("GET", "/api/v1/users", Rule::Authenticated(200)),
     route(
@@ -153,159 +175,56 @@ const ROUTES: &[Route] = &[
         "/api/v1/tickets",
         perm("tickets.view", Customer, 200, &[(Analyst, 403)]),
     ),
-    with_body(
-        route(
-            "POST",
-            "/api/v1/tickets",
-            perm(
-                "tickets.create",
-                Customer,
-                201,
-                &[(Technician, 403), (Auditor, 403), (Analyst, 403)],
-            ),
-        ),
-        r#"{"title":"t","description":"d","priority":"low","kind":"question"}"#,
-    ),
     route(
-        "GET",
-        "/api/v1/tickets/{id}",
+        "POST",
+        "/api/v1/tickets",
         perm(
-            "tickets.view",
+            "tickets.create",
+            Customer,
+            201,
+            &[(Technician, 403), (Auditor, 403), (Analyst, 403)],
+        ),
+    )
+    .body(r#"{"title":"t","description":"d","priority":"low","kind":"question"}"#),
+    route("GET", "/api/v1/tickets/{id}", VIEW_TICKET),
+    route("PATCH", "/api/v1/tickets/{id}", MANAGE_TICKET).body(r#"{"title":"renamed"}"#),
+    route("POST", "/api/v1/tickets/{id}/assign", MANAGE_TICKET)
+        .body(r#"{"assignee_id":"{alice}"}"#),
+    route("POST", "/api/v1/tickets/{id}/status", MANAGE_TICKET).body(r#"{"status":"assigned"}"#),
+    route(
+        "POST",
+        "/api/v1/tickets/{id}/comments",
+        perm(
+            "tickets.comment",
             Customer,
             200,
-            &[(Analyst, 404), (Technician, 404)],
+            &[(Auditor, 403), (Analyst, 404), (Technician, 404)],
         ),
-    ),
-    with_body(
-        route(
-            "PATCH",
-            "/api/v1/tickets/{id}",
-            perm(
-                "tickets.manage",
-                Agent,
-                200,
-                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
-            ),
-        ),
-        r#"{"title":"renamed"}"#,
-    ),
-    with_body(
-        route(
-            "POST",
-            "/api/v1/tickets/{id}/assign",
-            perm(
-                "tickets.manage",
-                Agent,
-                200,
-                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
-            ),
-        ),
-        r#"{"assignee_id":"{alice}"}"#,
-    ),
-    with_body(
-        route(
-            "POST",
-            "/api/v1/tickets/{id}/status",
-            perm(
-                "tickets.manage",
-                Agent,
-                200,
-                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
-            ),
-        ),
-        r#"{"status":"assigned"}"#,
-    ),
-    with_body(
-        route(
-            "POST",
-            "/api/v1/tickets/{id}/comments",
-            perm(
-                "tickets.comment",
-                Customer,
-                200,
-                &[(Auditor, 403), (Analyst, 404), (Technician, 404)],
-            ),
-        ),
-        r#"{"body":"hello"}"#,
-    ),
-    with_body(
-        route(
-            "POST",
-            "/api/v1/tickets/{id}/dispatches",
-            perm(
-                "dispatch.manage",
-                Agent,
-                200,
-                &[(Customer, 403), (Auditor, 403), (Analyst, 404)],
-            ),
-        ),
-        r#"{"technician_id":"{dave}"}"#,
-    ),
-    after(
-        route(
-            "POST",
-            "/api/v1/dispatches/{id}/accept",
-            perm(
-                "dispatch.respond",
-                Technician,
-                200,
-                &[(Agent, 403), (Admin, 403), (Analyst, 404)],
-            ),
-        ),
-        Setup::Dispatched,
-    ),
-    after(
-        route(
-            "POST",
-            "/api/v1/dispatches/{id}/decline",
-            perm(
-                "dispatch.respond",
-                Technician,
-                200,
-                &[(Agent, 403), (Admin, 403), (Analyst, 404)],
-            ),
-        ),
-        Setup::Dispatched,
-    ),
-    after(
-        with_body(
-            route(
-                "POST",
-                "/api/v1/dispatches/{id}/status",
-                perm(
-                    "dispatch.respond",
-                    Technician,
-                    200,
-                    &[(Agent, 403), (Admin, 403), (Analyst, 404)],
-                ),
-            ),
-            r#"{"status":"en_route"}"#,
-        ),
-        Setup::Accepted,
-    ),
-    with_body(
-        route(
-            "POST",
-            "/api/v1/technicians/me/location",
-            perm(
-                "dispatch.respond",
-                Technician,
-                200,
-                &[(Agent, 403), (Customer, 403), (Admin, 403)],
-            ),
-        ),
-        r#"{"lat":52.5,"lon":13.4}"#,
-    ),
+    )
+    .body(r#"{"body":"hello"}"#),
     route(
-        "GET",
-        "/api/v1/tickets/{id}/chat",
+        "POST",
+        "/api/v1/tickets/{id}/dispatches",
+        perm("dispatch.manage", Agent, 200, STAFF_ACTION_DENIED),
+    )
+    .body(r#"{"technician_id":"{dave}"}"#),
+    route("POST", "/api/v1/dispatches/{id}/accept", RESPOND).after(Setup::Dispatched),
+    route("POST", "/api/v1/dispatches/{id}/decline", RESPOND).after(Setup::Dispatched),
+    route("POST", "/api/v1/dispatches/{id}/status", RESPOND)
+        .body(r#"{"status":"en_route"}"#)
+        .after(Setup::Accepted),
+    route(
+        "POST",
+        "/api/v1/technicians/me/location",
         perm(
-            "tickets.view",
-            Customer,
+            "dispatch.respond",
+            Technician,
             200,
-            &[(Analyst, 404), (Technician, 404)],
+            &[(Agent, 403), (Customer, 403), (Admin, 403)],
         ),
-    ),
+    )
+    .body(r#"{"lat":52.5,"lon":13.4}"#),
+    route("GET", "/api/v1/tickets/{id}/chat", VIEW_TICKET),
     route(
         "GET",
         "/api/v1/tickets/{id}/audit",

@@ -50,6 +50,27 @@ struct BodyRef<'a> {
     payload: &'a EventPayload,
 }
 
+impl<'a> BodyRef<'a> {
+    /// The fields of `rec` that its stored body holds (all but the hashes
+    /// it is framed with and the schema version it is written in).
+    fn of(rec: &'a RecordedEvent) -> Self {
+        BodyRef {
+            position: rec.position,
+            stream_id: &rec.stream_id,
+            stream_version: rec.stream_version,
+            event_id: &rec.event_id,
+            command_id: &rec.command_id,
+            correlation_id: &rec.correlation_id,
+            tenant: &rec.tenant,
+            actor: &rec.actor,
+            recorded_at_micros: rec.recorded_at.timestamp_micros(),
+            visibility: rec.visibility,
+            prev_hash: &rec.prev_hash,
+            payload: &rec.payload,
+        }
+    }
+}
+
 /// The record fields as read; `P` is the payload type of the schema version.
 #[derive(Deserialize)]
 pub(crate) struct Body<P> {
@@ -124,21 +145,7 @@ pub fn encode_into(rec: &RecordedEvent, out: &mut Vec<u8>) -> Result<Hash, Store
     out.push(FORMAT_BINCODE);
     out.extend_from_slice(&[0; BODY_AT - 1]);
     out[start + SCHEMA_AT..start + BODY_AT].copy_from_slice(&SCHEMA_VERSION.to_le_bytes());
-    let body = BodyRef {
-        position: rec.position,
-        stream_id: &rec.stream_id,
-        stream_version: rec.stream_version,
-        event_id: &rec.event_id,
-        command_id: &rec.command_id,
-        correlation_id: &rec.correlation_id,
-        tenant: &rec.tenant,
-        actor: &rec.actor,
-        recorded_at_micros: rec.recorded_at.timestamp_micros(),
-        visibility: rec.visibility,
-        prev_hash: &rec.prev_hash,
-        payload: &rec.payload,
-    };
-    if let Err(e) = bincode::serde::encode_into_std_write(&body, out, bincode_config()) {
+    if let Err(e) = bincode::serde::encode_into_std_write(BodyRef::of(rec), out, bincode_config()) {
         out.truncate(start);
         return Err(StoreError::Invalid(format!("cannot encode: {e}")));
     }
@@ -271,21 +278,7 @@ mod tests {
             prev_hash: [9; HASH_BYTES],
             hash: [0; HASH_BYTES],
         };
-        let body = to_bincode(&BodyRef {
-            position: rec.position,
-            stream_id: &rec.stream_id,
-            stream_version: rec.stream_version,
-            event_id: &rec.event_id,
-            command_id: &rec.command_id,
-            correlation_id: &rec.correlation_id,
-            tenant: &rec.tenant,
-            actor: &rec.actor,
-            recorded_at_micros: rec.recorded_at.timestamp_micros(),
-            visibility: rec.visibility,
-            prev_hash: &rec.prev_hash,
-            payload: &rec.payload,
-        })
-        .expect("body");
+        let body = to_bincode(&BodyRef::of(&rec)).expect("body");
         let sealed = seal(SCHEMA_VERSION, &rec.prev_hash, &body);
         let mut out = b"prefix".to_vec();
         let hash = encode_into(&rec, &mut out).expect("encodes");

@@ -17,22 +17,7 @@ use crate::schema::{
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub enum EventPayloadV1 {
     /// v1 ticket creation: a site name instead of a location.
-    TicketCreated {
-        /// Sequence number.
-        number: u64,
-        /// Title.
-        title: String,
-        /// Description.
-        description: String,
-        /// Priority.
-        priority: Priority,
-        /// Kind.
-        kind: TicketKind,
-        /// Reporter.
-        reporter: UserId,
-        /// Site name, if any.
-        site: Option<String>,
-    },
+    TicketCreated(TicketCreatedV1),
     /// v1 edit: no tags.
     TicketEdited {
         /// New title.
@@ -67,26 +52,40 @@ pub enum EventPayloadV1 {
     },
 }
 
+/// The fields of a v1 ticket creation. A newtype variant holding this struct
+/// encodes exactly as the struct variant v1 was written with (bincode writes
+/// the variant index, then the fields in order; the committed fixture in
+/// `tests/upcast.rs` pins it), and lets the upcast name each field once.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct TicketCreatedV1 {
+    /// Sequence number.
+    pub number: u64,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Priority.
+    pub priority: Priority,
+    /// Kind.
+    pub kind: TicketKind,
+    /// Reporter.
+    pub reporter: UserId,
+    /// Site name, if any.
+    pub site: Option<String>,
+}
+
 /// Lifts a v1 payload to the current schema. `event_id` stands in for
 /// fields v1 did not have (a comment's own id).
 pub fn upcast_v1(p: EventPayloadV1, event_id: uuid::Uuid) -> EventPayload {
     match p {
-        EventPayloadV1::TicketCreated {
-            number,
-            title,
-            description,
-            priority,
-            kind,
-            reporter,
-            site,
-        } => EventPayload::TicketCreated {
-            number,
-            title,
-            description,
-            priority,
-            kind,
-            reporter,
-            location: site.map(|site| Location {
+        EventPayloadV1::TicketCreated(created) => EventPayload::TicketCreated {
+            number: created.number,
+            title: created.title,
+            description: created.description,
+            priority: created.priority,
+            kind: created.kind,
+            reporter: created.reporter,
+            location: created.site.map(|site| Location {
                 site: Some(site),
                 ..Location::default()
             }),

@@ -15,11 +15,7 @@ use uuid::Uuid;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_appends_at_one_version_exactly_one_wins() {
     let (_dir, store) = fresh();
-    let ticket = Uuid::now_v7();
-    store
-        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
-        .await
-        .expect("create");
+    let ticket = create_ticket(store.as_ref(), 1).await;
     let mut tasks = Vec::new();
     for i in 0..50 {
         let store = store.clone();
@@ -340,11 +336,7 @@ async fn a_failed_flush_acknowledges_nothing_and_leaves_no_trace() {
 #[tokio::test]
 async fn reads_are_paged_and_capped() {
     let (_dir, store) = fresh();
-    let ticket = Uuid::now_v7();
-    store
-        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
-        .await
-        .expect("create");
+    let ticket = create_ticket(store.as_ref(), 1).await;
     for i in 0..30 {
         let events: Vec<_> = (0..50).map(|j| comment(&format!("{i}/{j}"))).collect();
         store
@@ -428,11 +420,7 @@ async fn a_refused_append_inside_a_batch_leaves_no_bytes_behind() {
 #[tokio::test]
 async fn append_recorded_returns_the_records_as_they_read_back() {
     let (_dir, store) = fresh();
-    let ticket = Uuid::now_v7();
-    store
-        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
-        .await
-        .expect("create");
+    let ticket = create_ticket(store.as_ref(), 1).await;
     let req = request(
         ticket,
         ExpectedVersion::Exact(1),

@@ -121,16 +121,8 @@ async fn a_subscriber_that_falls_behind_is_told_where_to_resume() {
             assert_eq!(e.position, seen);
         }
     });
-    for _ in 0..100 {
-        store
-            .append(request(
-                ticket,
-                ExpectedVersion::Any,
-                vec![comment("flood")],
-            ))
-            .await
-            .expect("writer is not slowed by the slow subscriber");
-    }
+    // The writer is not slowed by the slow subscriber.
+    post_comments(store.as_ref(), ticket, 100, "flood").await;
     fast_reader.await.expect("fast subscriber saw all");
 
     match slow.next().await {
@@ -157,21 +149,8 @@ async fn a_long_catch_up_is_not_a_lag() {
     let store = SledStore::open(dir.path(), options).expect("open");
     // Subscribed, but not polled while many events arrive.
     let mut sub = store.subscribe(1);
-    let ticket = Uuid::now_v7();
-    store
-        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
-        .await
-        .expect("create");
-    for _ in 0..50 {
-        store
-            .append(request(
-                ticket,
-                ExpectedVersion::Any,
-                vec![comment("while away")],
-            ))
-            .await
-            .expect("append");
-    }
+    let ticket = create_ticket(store.as_ref(), 1).await;
+    post_comments(store.as_ref(), ticket, 50, "while away").await;
     for expected in 1..=51 {
         let e = sub
             .next()
@@ -186,11 +165,7 @@ async fn a_long_catch_up_is_not_a_lag() {
 async fn subscriptions_end_when_the_store_closes() {
     let (_dir, store) = fresh();
     let mut sub = store.subscribe(1);
-    let ticket = Uuid::now_v7();
-    store
-        .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)]))
-        .await
-        .expect("create");
+    let ticket = create_ticket(store.as_ref(), 1).await;
     assert_eq!(sub.next().await.expect("item").expect("event").position, 1);
     store.close().await.expect("close");
     assert!(matches!(sub.next().await, Some(Err(StoreError::Closed))));

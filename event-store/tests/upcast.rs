@@ -7,7 +7,7 @@
 use chrono::DateTime;
 use event_store::codec;
 use event_store::sled_store::{keys, page, LOG_TREE};
-use event_store::upcast::EventPayloadV1;
+use event_store::upcast::{EventPayloadV1, TicketCreatedV1};
 use event_store::{
     Actor, EventStore, ExpectedVersion, Hash, NewEvent, Priority, Role, SledOptions, SledStore,
     TicketKind, TicketStatus, Visibility,
@@ -39,7 +39,7 @@ fn v1_payloads() -> Vec<(EventPayloadV1, Visibility)> {
     let agent = Uuid::from_u128(0xA0);
     vec![
         (
-            EventPayloadV1::TicketCreated {
+            EventPayloadV1::TicketCreated(TicketCreatedV1 {
                 number: 1,
                 title: "VPN drops every hour".into(),
                 description: "Since the update the VPN disconnects hourly.".into(),
@@ -47,7 +47,7 @@ fn v1_payloads() -> Vec<(EventPayloadV1, Visibility)> {
                 kind: TicketKind::Incident,
                 reporter: customer,
                 site: Some("Lyon HQ".into()),
-            },
+            }),
             Visibility::Public,
         ),
         (

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::Harness;
+use common::{Client, Harness};
+use event_store::schema::TicketId;
 use serde_json::{json, Value};
 
 fn names(presence: &Value) -> Vec<String> {
@@ -14,77 +15,101 @@ fn names(presence: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The next presence frame `client` gets lists exactly `expected`, by name.
+async fn assert_presence(client: &mut Client, expected: &[&str]) {
+    assert_eq!(names(&client.next_of("presence").await), expected);
+}
+
+/// A typing frame saying the customer (carol) stopped typing.
+fn assert_carol_stopped_typing(t: &Value) {
+    assert_eq!(
+        (t["user"]["name"].as_str(), &t["typing"]),
+        (Some("carol"), &json!(false))
+    );
+}
+
+/// A feed holding one ticket reported by the customer, and its room.
+struct Room {
+    h: Harness,
+    ticket: TicketId,
+    name: String,
+}
+
+impl Room {
+    async fn open() -> Room {
+        let h = Harness::start().await;
+        let ticket = h.ticket(&h.customer).await;
+        Room {
+            h,
+            ticket,
+            name: format!("ticket:{ticket}"),
+        }
+    }
+
+    /// A new connection of `token`'s user, subscribed to the room.
+    async fn join(&self, token: &str) -> Client {
+        let mut client = self.h.connect(token).await;
+        client.subscribe(&self.name, None).await;
+        client
+    }
+
+    /// `client` says that it is, or no longer is, typing in the room.
+    async fn typing(&self, client: &mut Client, typing: bool) {
+        client
+            .send(json!({"type": "typing", "room": self.name, "typing": typing}))
+            .await;
+    }
+
+    /// `client` unsubscribes from the room.
+    async fn leave(&self, client: &mut Client) {
+        client
+            .send(json!({"type": "unsubscribe", "room": self.name}))
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn presence_follows_joins_and_leaves() {
-    let h = Harness::start().await;
-    let ticket = h.ticket(&h.customer).await;
-    let room = format!("ticket:{ticket}");
-    let mut agent = h.connect("agent").await;
-    agent.subscribe(&room, None).await;
-    assert_eq!(names(&agent.next_of("presence").await), vec!["alice"]);
+    let r = Room::open().await;
+    let mut agent = r.join("agent").await;
+    assert_presence(&mut agent, &["alice"]).await;
 
-    let mut customer = h.connect("customer").await;
-    customer.subscribe(&room, None).await;
+    let mut customer = r.join("customer").await;
     let p = customer.next_of("presence").await;
     assert_eq!(names(&p), vec!["alice", "carol"]);
     assert_eq!(p["users"][1]["role"], "customer");
-    assert_eq!(p["users"][1]["id"], h.customer.user_id.to_string());
-    assert_eq!(
-        names(&agent.next_of("presence").await),
-        vec!["alice", "carol"]
-    );
+    assert_eq!(p["users"][1]["id"], r.h.customer.user_id.to_string());
+    assert_presence(&mut agent, &["alice", "carol"]).await;
 
     // A second connection of the same user is one entry.
-    let mut agent2 = h.connect("agent").await;
-    agent2.subscribe(&room, None).await;
-    assert_eq!(
-        names(&agent2.next_of("presence").await),
-        vec!["alice", "carol"]
-    );
-    assert_eq!(
-        names(&agent.next_of("presence").await),
-        vec!["alice", "carol"]
-    );
+    let mut agent2 = r.join("agent").await;
+    assert_presence(&mut agent2, &["alice", "carol"]).await;
+    assert_presence(&mut agent, &["alice", "carol"]).await;
     drop(agent2);
-    assert_eq!(
-        names(&agent.next_of("presence").await),
-        vec!["alice", "carol"]
-    );
+    assert_presence(&mut agent, &["alice", "carol"]).await;
 
-    customer
-        .send(json!({"type": "unsubscribe", "room": room}))
-        .await;
+    r.leave(&mut customer).await;
     assert_eq!(customer.next_main().await["type"], "unsubscribed");
-    assert_eq!(names(&agent.next_of("presence").await), vec!["alice"]);
+    assert_presence(&mut agent, &["alice"]).await;
 }
 
 #[tokio::test]
 async fn typing_reaches_others_and_is_rate_limited() {
-    let h = Harness::start().await;
-    let ticket = h.ticket(&h.customer).await;
-    let room = format!("ticket:{ticket}");
-    let mut agent = h.connect("agent").await;
-    agent.subscribe(&room, None).await;
-    let mut customer = h.connect("customer").await;
-    customer.subscribe(&room, None).await;
+    let r = Room::open().await;
+    let mut agent = r.join("agent").await;
+    let mut customer = r.join("customer").await;
 
-    customer
-        .send(json!({"type": "typing", "room": room, "typing": true}))
-        .await;
+    r.typing(&mut customer, true).await;
     let t = agent.next_of("typing").await;
     assert_eq!(t["user"]["name"], "carol");
     assert_eq!(t["typing"], true);
-    customer
-        .send(json!({"type": "typing", "room": room, "typing": true}))
-        .await;
+    r.typing(&mut customer, true).await;
     let e = customer.next_main().await;
     assert_eq!(
         (e["type"].as_str(), e["code"].as_str()),
         (Some("error"), Some("rate_limited"))
     );
-    customer
-        .send(json!({"type": "typing", "room": room, "typing": false}))
-        .await;
+    r.typing(&mut customer, false).await;
     assert_eq!(agent.next_of("typing").await["typing"], false);
     // The typist does not get its own indicator back; nothing went to the log.
     assert!(customer.events_until_pong().await.is_empty());
@@ -93,22 +118,19 @@ async fn typing_reaches_others_and_is_rate_limited() {
 
 #[tokio::test]
 async fn read_receipts_are_recorded_and_broadcast() {
-    let h = Harness::start().await;
-    let ticket = h.ticket(&h.customer).await;
-    let room = format!("ticket:{ticket}");
+    let r = Room::open().await;
+    let (h, ticket, room) = (&r.h, r.ticket, &r.name);
     let position = h.comment(ticket, &h.agent, "hello", false).await;
     h.fanned_out(position).await;
-    let mut agent = h.connect("agent").await;
-    agent.subscribe(&room, None).await;
-    let mut customer = h.connect("customer").await;
-    customer.subscribe(&room, None).await;
+    let mut agent = r.join("agent").await;
+    let mut customer = r.join("customer").await;
 
     customer
         .send(json!({"type": "read", "room": room, "position": position}))
         .await;
-    let r = agent.next_of("read").await;
-    assert_eq!(r["user"]["name"], "carol");
-    assert_eq!(r["position"], position);
+    let read = agent.next_of("read").await;
+    assert_eq!(read["user"]["name"], "carol");
+    assert_eq!(read["position"], position);
     assert_eq!(customer.next_of("read").await["position"], position);
     assert_eq!(
         *h.receipts.recorded.lock().expect("lock"),
@@ -123,42 +145,23 @@ async fn read_receipts_are_recorded_and_broadcast() {
 
 #[tokio::test]
 async fn a_typist_who_leaves_stops_typing_for_the_others() {
-    let h = Harness::start().await;
-    let ticket = h.ticket(&h.customer).await;
-    let room = format!("ticket:{ticket}");
-    let mut agent = h.connect("agent").await;
-    agent.subscribe(&room, None).await;
+    let r = Room::open().await;
+    let mut agent = r.join("agent").await;
 
     // Leaving by unsubscribing, while typing.
-    let mut customer = h.connect("customer").await;
-    customer.subscribe(&room, None).await;
-    customer
-        .send(json!({"type": "typing", "room": room, "typing": true}))
-        .await;
+    let mut customer = r.join("customer").await;
+    r.typing(&mut customer, true).await;
     assert_eq!(agent.next_of("typing").await["typing"], true);
-    customer
-        .send(json!({"type": "unsubscribe", "room": room}))
-        .await;
-    let t = agent.next_of("typing").await;
-    assert_eq!(
-        (t["user"]["name"].as_str(), &t["typing"]),
-        (Some("carol"), &json!(false))
-    );
-    assert_eq!(names(&agent.next_of("presence").await), vec!["alice"]);
+    r.leave(&mut customer).await;
+    assert_carol_stopped_typing(&agent.next_of("typing").await);
+    assert_presence(&mut agent, &["alice"]).await;
 
     // Leaving by dropping the connection, while typing.
-    let mut customer = h.connect("customer").await;
-    customer.subscribe(&room, None).await;
-    customer
-        .send(json!({"type": "typing", "room": room, "typing": true}))
-        .await;
+    let mut customer = r.join("customer").await;
+    r.typing(&mut customer, true).await;
     assert_eq!(agent.next_of("typing").await["typing"], true);
     drop(customer);
-    let t = agent.next_of("typing").await;
-    assert_eq!(
-        (t["user"]["name"].as_str(), &t["typing"]),
-        (Some("carol"), &json!(false))
-    );
+    assert_carol_stopped_typing(&agent.next_of("typing").await);
 }
 
 /// A room filling up does not cost m² presence frames: joins within one
@@ -166,20 +169,14 @@ async fn a_typist_who_leaves_stops_typing_for_the_others() {
 #[tokio::test]
 async fn presence_of_a_filling_room_is_coalesced() {
     const JOINS: usize = 40;
-    let h = Harness::start().await;
-    let ticket = h.ticket(&h.customer).await;
-    let room = format!("ticket:{ticket}");
-    let mut first = h.connect("agent").await;
-    first.subscribe(&room, None).await;
+    let r = Room::open().await;
+    let mut first = r.join("agent").await;
     let mut others = Vec::new();
     for _ in 0..JOINS {
-        let mut c = h.connect("agent").await;
-        c.subscribe(&room, None).await;
-        others.push(c);
+        others.push(r.join("agent").await);
     }
     // A different user joins last: its name marks the end of the joins.
-    let mut customer = h.connect("customer").await;
-    customer.subscribe(&room, None).await;
+    let mut customer = r.join("customer").await;
     let mut presence_frames = 0;
     loop {
         let p = first.next_of("presence").await;
@@ -192,8 +189,5 @@ async fn presence_of_a_filling_room_is_coalesced() {
         presence_frames <= JOINS / 2,
         "{presence_frames} presence frames for {JOINS} joins"
     );
-    assert_eq!(
-        names(&customer.next_of("presence").await),
-        vec!["alice", "carol"]
-    );
+    assert_presence(&mut customer, &["alice", "carol"]).await;
 }

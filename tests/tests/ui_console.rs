@@ -26,19 +26,80 @@ const INTERNAL_NOTE_WATCH: Duration = Duration::from_millis(1500);
 /// One browser test at a time: two cores, and each test runs two Chromiums.
 static BROWSER_TESTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().expect("address")
+/// What a browser test starts with: the browser's paths, its turn (one
+/// browser test at a time), and a server on a fresh data directory; `None`
+/// when browser tests are skipped.
+async fn start_browser_test() -> Option<(
+    ui_common::webdriver::BrowserPaths,
+    tokio::sync::MutexGuard<'static, ()>,
+    tempfile::TempDir,
+    Server,
+)> {
+    let paths = browser_paths()?;
+    let turn = BROWSER_TESTS.lock().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("address");
+    let server = Server::start(data.path(), any_port);
+    Some((paths, turn, data, server))
+}
+
+/// Waits until the ticket list shows a row for ticket `id`.
+async fn wait_row(s: &Session, what: &str, id: &str, timeout: Duration) {
+    s.wait_for(
+        what,
+        "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
+        json!([id]),
+        timeout,
+    )
+    .await;
+}
+
+/// Sets the form control `#id` to `value` and fires `event` on it, as a
+/// person choosing a value would.
+async fn set_control(s: &Session, id: &str, value: &str, event: &str) {
+    s.js(
+        "const s = document.getElementById(arguments[0]); s.value = arguments[1]; s.dispatchEvent(new Event(arguments[2])); return true;",
+        json!([id, value, event]),
+    )
+    .await;
+}
+
+/// At phone size, `page` scrolls no sideways.
+async fn assert_fits_a_phone(s: &Session, page: &str) {
+    s.set_size(PHONE.0, PHONE.1).await;
+    let overflow = s
+        .js(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            json!([]),
+        )
+        .await;
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "{page} overflows at 390 px by {overflow}"
+    );
+}
+
+/// Waits until `s` shows that someone else is typing.
+async fn wait_typing(s: &Session, what: &str) {
+    s.wait_for(
+        what,
+        "return document.getElementById('typing').textContent.includes('typing');",
+        json!([]),
+        UI_WAIT,
+    )
+    .await;
+}
+
+/// Types `text` into the composer of `s` and sends it.
+async fn send_message(s: &Session, text: &str) {
+    let composer = s.find("#composer-text").await;
+    s.type_into(&composer, text).await;
+    s.click(&s.find("#send").await).await;
 }
 
 async fn open_ticket_via_list(s: &Session, server: &Server, ticket: &str) {
     s.goto(&server.url("/app/tickets")).await;
-    s.wait_for(
-        "the ticket's row",
-        "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
-        json!([ticket]),
-        UI_WAIT,
-    )
-    .await;
+    wait_row(s, "the ticket's row", ticket, UI_WAIT).await;
     // The whole row opens the ticket, not just its title link.
     s.click_css(&format!("#ticket-rows tr[data-id='{ticket}'] td.c-time"))
         .await;
@@ -93,10 +154,9 @@ fn assert_each_once(who: &str, seen: &[(u64, String, bool)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_and_customer_converse_live_and_survive_a_restart() {
-    let Some(paths) = browser_paths() else { return };
-    let _one = BROWSER_TESTS.lock().await;
-    let data = tempfile::tempdir().expect("data dir");
-    let server = Server::start(data.path(), any_port());
+    let Some((paths, _one, _data, server)) = start_browser_test().await else {
+        return;
+    };
     let carol = Api::login(&server, "carol").await;
     let ticket = carol
         .create_ticket("Printer on floor 3 jams on every page", "high")
@@ -146,14 +206,7 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
     // Typing indicator.
     let customer_box = customer.find("#composer-text").await;
     customer.type_into(&customer_box, "Also the").await;
-    agent
-        .wait_for(
-            "the customer's typing indicator",
-            "return document.getElementById('typing').textContent.includes('typing');",
-            json!([]),
-            UI_WAIT,
-        )
-        .await;
+    wait_typing(&agent, "the customer's typing indicator").await;
     customer.clear(&customer_box).await;
 
     // A public reply reaches the customer within a second.
@@ -173,9 +226,7 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
     // never shown to the customer.
     let note = "Internal: printer is out of warranty, ordering a loaner.";
     agent.click(&agent.find("#internal-wrap").await).await;
-    let text = agent.find("#composer-text").await;
-    agent.type_into(&text, note).await;
-    agent.click(&agent.find("#send").await).await;
+    send_message(&agent, note).await;
     wait_bubble(&agent, note, UI_WAIT).await;
     let marked = agent
         .js(
@@ -190,14 +241,7 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
     if std::env::var("TICKETLOG_README_SCREENSHOT").is_ok_and(|v| v == "1") {
         let customer_box = customer.find("#composer-text").await;
         customer.type_into(&customer_box, "Do I need to").await;
-        agent
-            .wait_for(
-                "the typing indicator",
-                "return document.getElementById('typing').textContent.includes('typing');",
-                json!([]),
-                UI_WAIT,
-            )
-            .await;
+        wait_typing(&agent, "the typing indicator").await;
         agent
             .screenshot(
                 &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -209,9 +253,7 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
 
     // The customer's public reply with markup shows as text on the agent's side.
     let xss = "<script>alert(1)</script><img src=x onerror=alert(2)>";
-    let customer_box = customer.find("#composer-text").await;
-    customer.type_into(&customer_box, xss).await;
-    customer.click(&customer.find("#send").await).await;
+    send_message(&customer, xss).await;
     wait_bubble(&agent, xss, Duration::from_secs(2)).await;
     let injected = agent
         .js(
@@ -292,17 +334,7 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
     shoot(&customer, "ticket-customer-after-restart").await;
 
     // The phone layout: no sideways scrolling.
-    agent.set_size(PHONE.0, PHONE.1).await;
-    let overflow = agent
-        .js(
-            "return document.documentElement.scrollWidth - window.innerWidth;",
-            json!([]),
-        )
-        .await;
-    assert!(
-        overflow.as_i64().unwrap_or(1) <= 0,
-        "ticket page overflows at 390 px by {overflow}"
-    );
+    assert_fits_a_phone(&agent, "ticket page").await;
     shoot(&agent, "ticket-phone").await;
 
     agent.quit().await;
@@ -312,10 +344,9 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_updates_live_audit_slider_and_statistics() {
-    let Some(paths) = browser_paths() else { return };
-    let _one = BROWSER_TESTS.lock().await;
-    let data = tempfile::tempdir().expect("data dir");
-    let server = Server::start(data.path(), any_port());
+    let Some((paths, _one, _data, server)) = start_browser_test().await else {
+        return;
+    };
     let alice = Api::login(&server, "alice").await;
     let carol = Api::login(&server, "carol").await;
     let first = carol.create_ticket("VPN drops every hour", "medium").await;
@@ -325,14 +356,7 @@ async fn list_updates_live_audit_slider_and_statistics() {
     ui_login(&agent, &server, "alice").await;
     agent.goto(&server.url("/app/tickets")).await;
     wait_live(&agent, "the list's feed").await;
-    agent
-        .wait_for(
-            "the first ticket's row",
-            "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
-            json!([first]),
-            UI_WAIT,
-        )
-        .await;
+    wait_row(&agent, "the first ticket's row", &first, UI_WAIT).await;
     // A marker that a reload would wipe.
     agent
         .js("window.__noReload = true; return true;", json!([]))
@@ -342,14 +366,13 @@ async fn list_updates_live_audit_slider_and_statistics() {
     let second = carol
         .create_ticket("Badge reader at the north door is dead", "critical")
         .await;
-    agent
-        .wait_for(
-            "the new ticket's row",
-            "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
-            json!([second]),
-            Duration::from_secs(3),
-        )
-        .await;
+    wait_row(
+        &agent,
+        "the new ticket's row",
+        &second,
+        Duration::from_secs(3),
+    )
+    .await;
     alice.assign(&first, &alice.user_id).await;
     alice.status(&first, "in_progress").await;
     agent
@@ -370,12 +393,7 @@ async fn list_updates_live_audit_slider_and_statistics() {
     // Filters go to the API.
     let prio = agent.find("#f-priority").await;
     agent.click(&prio).await;
-    agent
-        .js(
-            "const s = document.getElementById('f-priority'); s.value = 'critical'; s.dispatchEvent(new Event('change')); return true;",
-            json!([]),
-        )
-        .await;
+    set_control(&agent, "f-priority", "critical", "change").await;
     agent
         .wait_for(
             "only critical tickets",
@@ -386,32 +404,10 @@ async fn list_updates_live_audit_slider_and_statistics() {
             UI_WAIT,
         )
         .await;
-    agent
-        .js(
-            "const s = document.getElementById('f-priority'); s.value = ''; s.dispatchEvent(new Event('change')); return true;",
-            json!([]),
-        )
-        .await;
-    agent
-        .wait_for(
-            "every ticket again",
-            "return document.querySelector(`#ticket-rows tr[data-id='${arguments[0]}']`);",
-            json!([first]),
-            UI_WAIT,
-        )
-        .await;
+    set_control(&agent, "f-priority", "", "change").await;
+    wait_row(&agent, "every ticket again", &first, UI_WAIT).await;
     shoot(&agent, "tickets").await;
-    agent.set_size(PHONE.0, PHONE.1).await;
-    let overflow = agent
-        .js(
-            "return document.documentElement.scrollWidth - window.innerWidth;",
-            json!([]),
-        )
-        .await;
-    assert!(
-        overflow.as_i64().unwrap_or(1) <= 0,
-        "list overflows at 390 px by {overflow}"
-    );
+    assert_fits_a_phone(&agent, "list").await;
     shoot(&agent, "tickets-phone").await;
     agent.set_size(DESKTOP.0, DESKTOP.1).await;
 
@@ -428,12 +424,7 @@ async fn list_updates_live_audit_slider_and_statistics() {
         )
         .await;
     assert_eq!(options, json!(["in_progress", "resolved"]));
-    agent
-        .js(
-            "const s = document.getElementById('status-select'); s.value = 'resolved'; s.dispatchEvent(new Event('change')); return true;",
-            json!([]),
-        )
-        .await;
+    set_control(&agent, "status-select", "resolved", "change").await;
     agent
         .wait_for(
             "reopen and close offered after resolving",
@@ -464,12 +455,7 @@ async fn list_updates_live_audit_slider_and_statistics() {
         )
         .await;
     assert_eq!(now_status, json!("Resolved"));
-    auditor
-        .js(
-            "const s = document.getElementById('asof'); s.value = '0'; s.dispatchEvent(new Event('input')); return true;",
-            json!([]),
-        )
-        .await;
+    set_control(&auditor, "asof", "0", "input").await;
     auditor
         .wait_for(
             "the ticket as first created",
@@ -570,10 +556,9 @@ async fn wait_dispatch_pill(s: &Session, label: &str, timeout: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn technician_works_a_dispatch_on_a_phone_while_a_socketless_agent_polls() {
-    let Some(paths) = browser_paths() else { return };
-    let _one = BROWSER_TESTS.lock().await;
-    let data = tempfile::tempdir().expect("data dir");
-    let server = Server::start(data.path(), any_port());
+    let Some((paths, _one, _data, server)) = start_browser_test().await else {
+        return;
+    };
     let carol = Api::login(&server, "carol").await;
     let alice = Api::login(&server, "alice").await;
     let dave = Api::login(&server, "dave").await;

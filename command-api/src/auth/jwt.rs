@@ -235,6 +235,7 @@ fn validation(algorithm: JwtAlgorithm) -> Validation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
     use event_store::Role;
     use serde_json::json;
     use uuid::Uuid;
@@ -427,21 +428,8 @@ mod tests {
         assert!(JwtAuth::hs256(b"short", 60).is_err());
     }
 
+    /// Base64url without padding, as JWT segments are written.
     fn base64url(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let b = [
-                chunk[0],
-                *chunk.get(1).unwrap_or(&0),
-                *chunk.get(2).unwrap_or(&0),
-            ];
-            let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 }

@@ -20,8 +20,8 @@ mod tests;
 
 pub use command::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, Command, Context, CreateTicket,
-    DispatchResponse, EditTicket, ExpireDispatch, PostComment, ProgressDispatch,
-    RecordRead, ReportLocation, RespondDispatch, Target,
+    DispatchResponse, EditTicket, ExpireDispatch, PostComment, ProgressDispatch, RecordRead,
+    ReportLocation, RespondDispatch, Target,
 };
 pub use decide::{check_create, decide};
 pub use error::DomainError;

@@ -2,62 +2,25 @@
 //! re-dispatch after a decline or a timeout, the automatic dispatch of
 //! critical incidents, and replaying every choice from the log.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, TimeZone, Utc};
 use event_store::{
-    DispatchChoice, EventPayload, EventStore, GeoPoint, KvProvider, Location, Pages, Principal,
-    Priority, RecordedEvent, Role, SledOptions, SledStore, TicketKind, TicketStatus,
+    DispatchChoice, EventPayload, GeoPoint, Location, Pages, Principal, Priority, RecordedEvent,
+    Role, TicketKind, TicketStatus,
 };
-use snapshots::{SnapshotConfig, SnapshotStore};
 use uuid::Uuid;
 
+use super::tests::{agent, customer, dave, fixture_with, tom, who, Fixture};
 use super::*;
 use crate::domain::proximity;
 use crate::domain::*;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    store: Arc<SledStore>,
-    service: CommandService,
+/// Technicians, nearest to the incident first: `dave`, `tom`, then ann.
+fn ann() -> Principal {
+    who(5, Role::Technician, "acme")
 }
 
 fn fixture(config: ServiceConfig) -> Fixture {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open store");
-    let tree = store.tree("snapshots").expect("snapshot tree");
-    let snapshots = SnapshotStore::new(tree, SnapshotConfig { every_events: 4 });
-    let dyn_store: Arc<dyn EventStore> = store.clone();
-    Fixture {
-        _dir: dir,
-        store,
-        service: CommandService::new(dyn_store, snapshots, config),
-    }
-}
-
-fn who(n: u128, role: Role) -> Principal {
-    Principal {
-        user_id: Uuid::from_u128(0x2000 + n),
-        tenant: "acme".into(),
-        role,
-        name: format!("u{n}"),
-    }
-}
-fn agent() -> Principal {
-    who(1, Role::Agent)
-}
-fn customer() -> Principal {
-    who(2, Role::Customer)
-}
-/// Technicians, nearest to the incident first.
-fn dave() -> Principal {
-    who(3, Role::Technician)
-}
-fn tom() -> Principal {
-    who(4, Role::Technician)
-}
-fn ann() -> Principal {
-    who(5, Role::Technician)
+    fixture_with(4, config)
 }
 
 fn t0() -> DateTime<Utc> {
@@ -134,12 +97,7 @@ impl Fixture {
     }
 
     async fn state(&self, ticket: Uuid) -> Ticket {
-        self.service
-            .ticket(&agent(), ticket)
-            .await
-            .expect("visible")
-            .ticket
-            .expect("ticket")
+        self.ticket_seen_by(&agent(), ticket).await
     }
 
     async fn log(&self) -> Vec<RecordedEvent> {
@@ -243,12 +201,7 @@ async fn decline_redispatches_to_the_next_nearest_until_nobody_is_left() {
     declined.sort();
     assert_eq!(declined, vec![dave().user_id, tom().user_id, ann().user_id]);
     // Everyone is free again.
-    let fleet = f
-        .service
-        .fleet()
-        .technicians(f.store.as_ref(), "acme")
-        .await
-        .expect("fleet");
+    let fleet = f.technicians().await;
     assert!(fleet.iter().all(|t| t.available));
 }
 
@@ -434,13 +387,7 @@ async fn critical_incidents_with_a_place_are_dispatched_on_creation() {
     };
     let quiet = Uuid::now_v7();
     f.run(&quiet_agent, create(quiet), t0()).await;
-    let t = f
-        .service
-        .ticket(&quiet_agent, quiet)
-        .await
-        .expect("visible")
-        .ticket
-        .expect("ticket");
+    let t = f.ticket_seen_by(&quiet_agent, quiet).await;
     assert!(t.dispatches.is_empty());
 }
 

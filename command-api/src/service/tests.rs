@@ -14,23 +14,25 @@ use uuid::Uuid;
 use super::*;
 use crate::domain::*;
 
-struct Fixture {
+/// A command service over a fresh sled store (also used by `dispatch_tests`).
+pub(super) struct Fixture {
     _dir: tempfile::TempDir,
-    store: Arc<SledStore>,
-    service: Arc<CommandService>,
+    pub(super) store: Arc<SledStore>,
+    pub(super) service: Arc<CommandService>,
 }
 
 fn fixture(every_events: u64) -> Fixture {
+    fixture_with(every_events, ServiceConfig::default())
+}
+
+/// A service configured by `config` that snapshots every `every_events` events.
+pub(super) fn fixture_with(every_events: u64, config: ServiceConfig) -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SledStore::open(dir.path(), SledOptions::default()).expect("open store");
     let tree = store.tree("snapshots").expect("snapshot tree");
     let snapshots = SnapshotStore::new(tree, SnapshotConfig { every_events });
     let dyn_store: Arc<dyn EventStore> = store.clone();
-    let service = Arc::new(CommandService::new(
-        dyn_store,
-        snapshots,
-        ServiceConfig::default(),
-    ));
+    let service = Arc::new(CommandService::new(dyn_store, snapshots, config));
     Fixture {
         _dir: dir,
         store,
@@ -38,7 +40,33 @@ fn fixture(every_events: u64) -> Fixture {
     }
 }
 
-fn who(n: u128, role: Role, tenant: &str) -> Principal {
+impl Fixture {
+    /// Executes `action` as `by` under a fresh command id, without If-Match.
+    async fn execute(
+        &self,
+        by: &Principal,
+        action: Action,
+    ) -> Result<CommandOutcome, ServiceError> {
+        self.service.execute(by, action, Uuid::now_v7(), None).await
+    }
+
+    /// Tenant acme's technicians, as the service's fleet index has them.
+    pub(super) async fn technicians(&self) -> Vec<TechnicianInfo> {
+        self.service
+            .fleet()
+            .technicians(self.store.as_ref(), "acme")
+            .await
+            .expect("fleet")
+    }
+
+    /// Ticket `id` as `by` sees it.
+    pub(super) async fn ticket_seen_by(&self, by: &Principal, id: Uuid) -> Ticket {
+        let state = self.service.ticket(by, id).await.expect("visible");
+        state.ticket.expect("ticket")
+    }
+}
+
+pub(super) fn who(n: u128, role: Role, tenant: &str) -> Principal {
     Principal {
         user_id: Uuid::from_u128(0x1000 + n),
         tenant: tenant.into(),
@@ -47,16 +75,16 @@ fn who(n: u128, role: Role, tenant: &str) -> Principal {
     }
 }
 
-fn agent() -> Principal {
+pub(super) fn agent() -> Principal {
     who(1, Role::Agent, "acme")
 }
-fn customer() -> Principal {
+pub(super) fn customer() -> Principal {
     who(2, Role::Customer, "acme")
 }
-fn dave() -> Principal {
+pub(super) fn dave() -> Principal {
     who(3, Role::Technician, "acme")
 }
-fn tom() -> Principal {
+pub(super) fn tom() -> Principal {
     who(4, Role::Technician, "acme")
 }
 
@@ -88,52 +116,39 @@ fn comment(ticket: Uuid, body: &str) -> Action {
 
 async fn new_ticket(f: &Fixture, by: &Principal) -> (Uuid, u64) {
     let id = Uuid::now_v7();
-    let outcome = f
-        .service
-        .execute(by, create(id), Uuid::now_v7(), None)
-        .await
-        .expect("create");
+    let outcome = f.execute(by, create(id)).await.expect("create");
     assert_eq!(outcome.stream_id, id);
-    let number = f
-        .service
-        .ticket(by, id)
+    (id, f.ticket_seen_by(by, id).await.number)
+}
+
+/// Executes the commands `(by, action, If-Match)` all at once, each under
+/// its own command id; returns their results in the order given.
+async fn concurrently(
+    f: &Fixture,
+    commands: impl IntoIterator<Item = (Principal, Action, Option<u64>)>,
+) -> Vec<Result<CommandOutcome, ServiceError>> {
+    let tasks = commands.into_iter().map(|(by, action, expected)| {
+        let service = f.service.clone();
+        tokio::spawn(async move { service.execute(&by, action, Uuid::now_v7(), expected).await })
+    });
+    join_all(tasks)
         .await
-        .expect("visible")
-        .ticket
-        .expect("ticket")
-        .number;
-    (id, number)
+        .into_iter()
+        .map(|r| r.expect("task"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_creates_get_distinct_consecutive_numbers() {
     let f = fixture(64);
-    let tasks = (0..50).map(|_| {
-        let service = f.service.clone();
-        tokio::spawn(async move {
-            let id = Uuid::now_v7();
-            service
-                .execute(&customer(), create(id), Uuid::now_v7(), None)
-                .await
-                .map(|_| id)
-        })
-    });
-    let ids: Vec<Uuid> = join_all(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task").expect("create"))
-        .collect();
+    let ids: Vec<Uuid> = (0..50).map(|_| Uuid::now_v7()).collect();
+    let creates = ids.iter().map(|id| (customer(), create(*id), None));
+    for r in concurrently(&f, creates).await {
+        r.expect("create");
+    }
     let mut numbers = Vec::new();
     for id in ids {
-        numbers.push(
-            f.service
-                .ticket(&agent(), id)
-                .await
-                .expect("visible")
-                .ticket
-                .expect("ticket")
-                .number,
-        );
+        numbers.push(f.ticket_seen_by(&agent(), id).await.number);
     }
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=50).collect::<Vec<u64>>());
@@ -147,24 +162,12 @@ async fn concurrent_conflicting_commands_exactly_one_succeeds() {
     let f = fixture(64);
     let (ticket, _) = new_ticket(&f, &customer()).await;
     // Without If-Match: re-decided on fresh state, only one open → assigned.
-    let tasks = (0..50).map(|_| {
-        let service = f.service.clone();
-        tokio::spawn(async move {
-            let action = Action::ChangeStatus(ChangeStatus {
-                ticket_id: ticket,
-                status: TicketStatus::Assigned,
-                note: None,
-            });
-            service
-                .execute(&agent(), action, Uuid::now_v7(), None)
-                .await
-        })
+    let assign = Action::ChangeStatus(ChangeStatus {
+        ticket_id: ticket,
+        status: TicketStatus::Assigned,
+        note: None,
     });
-    let results: Vec<_> = join_all(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+    let results = concurrently(&f, (0..50).map(|_| (agent(), assign.clone(), None))).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
     assert!(results
         .iter()
@@ -176,24 +179,8 @@ async fn concurrent_conflicting_commands_exactly_one_succeeds() {
 
     // With If-Match: one wins, the others get 409 with expected/actual.
     let version = f.store.stream_version(ticket).await.expect("version");
-    let tasks = (0..50).map(|i| {
-        let service = f.service.clone();
-        tokio::spawn(async move {
-            service
-                .execute(
-                    &agent(),
-                    comment(ticket, &format!("c{i}")),
-                    Uuid::now_v7(),
-                    Some(version),
-                )
-                .await
-        })
-    });
-    let results: Vec<_> = join_all(tasks)
-        .await
-        .into_iter()
-        .map(|r| r.expect("task"))
-        .collect();
+    let comments = (0..50).map(|i| (agent(), comment(ticket, &format!("c{i}")), Some(version)));
+    let results = concurrently(&f, comments).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
     for e in results.iter().filter_map(|r| r.as_ref().err()) {
         assert!(
@@ -211,21 +198,9 @@ async fn concurrent_conflicting_commands_exactly_one_succeeds() {
 async fn concurrent_commutative_commands_all_succeed_without_if_match() {
     let f = fixture(8);
     let (ticket, _) = new_ticket(&f, &customer()).await;
-    let tasks = (0..50).map(|i| {
-        let service = f.service.clone();
-        tokio::spawn(async move {
-            service
-                .execute(
-                    &customer(),
-                    comment(ticket, &format!("c{i}")),
-                    Uuid::now_v7(),
-                    None,
-                )
-                .await
-        })
-    });
-    for r in join_all(tasks).await {
-        r.expect("task").expect("comment");
+    let comments = (0..50).map(|i| (customer(), comment(ticket, &format!("c{i}")), None));
+    for r in concurrently(&f, comments).await {
+        r.expect("comment");
     }
     let state = f.service.ticket(&agent(), ticket).await.expect("visible");
     assert_eq!(state.version, 51);
@@ -250,13 +225,7 @@ async fn retries_append_nothing_and_answer_the_first_outcome() {
     assert!(matches!(first.appended, Appended::Now { .. }));
     // Later commands, enough to put the first one behind a snapshot.
     for i in 0..10 {
-        f.service
-            .execute(
-                &agent(),
-                comment(ticket, &format!("c{i}")),
-                Uuid::now_v7(),
-                None,
-            )
+        f.execute(&agent(), comment(ticket, &format!("c{i}")))
             .await
             .expect("comment");
     }
@@ -302,18 +271,13 @@ async fn refused_creates_take_no_number() {
     if let Action::CreateTicket(c) = &mut bad {
         c.title = " ".into();
     }
-    let err = f
-        .service
-        .execute(&customer(), bad, Uuid::now_v7(), None)
-        .await
-        .expect_err("invalid");
+    let err = f.execute(&customer(), bad).await.expect_err("invalid");
     assert!(
         matches!(err, ServiceError::Domain(DomainError::Invalid { .. })),
         "{err:?}"
     );
     let err = f
-        .service
-        .execute(&dave(), create(Uuid::now_v7()), Uuid::now_v7(), None)
+        .execute(&dave(), create(Uuid::now_v7()))
         .await
         .expect_err("forbidden");
     assert!(
@@ -344,11 +308,7 @@ async fn if_match_mismatch_and_invisible_tickets() {
         who(1, Role::Agent, "globex"),
         dave(),
     ] {
-        let err = f
-            .service
-            .execute(&p, comment(ticket, "hi"), Uuid::now_v7(), None)
-            .await
-            .expect_err("404");
+        let err = f.execute(&p, comment(ticket, "hi")).await.expect_err("404");
         assert_eq!(err, ServiceError::Domain(DomainError::NotFound), "{p:?}");
         assert_eq!(
             f.service.ticket(&p, ticket).await.map(|_| ()),
@@ -356,13 +316,7 @@ async fn if_match_mismatch_and_invisible_tickets() {
         );
     }
     let err = f
-        .service
-        .execute(
-            &agent(),
-            comment(Uuid::now_v7(), "hi"),
-            Uuid::now_v7(),
-            None,
-        )
+        .execute(&agent(), comment(Uuid::now_v7(), "hi"))
         .await
         .expect_err("404");
     assert_eq!(err, ServiceError::Domain(DomainError::NotFound));
@@ -380,30 +334,25 @@ async fn dispatch_to_the_nearest_technician_and_follow_it_by_dispatch_id() {
             floor: None,
         })
     };
-    f.service
-        .execute(&dave(), report(48.86, 2.34), Uuid::now_v7(), None)
+    f.execute(&dave(), report(48.86, 2.34))
         .await
         .expect("dave reports");
-    f.service
-        .execute(&tom(), report(48.95, 2.45), Uuid::now_v7(), None)
+    f.execute(&tom(), report(48.95, 2.45))
         .await
         .expect("tom reports");
     let (ticket, _) = new_ticket(&f, &customer()).await;
     let dispatch = Uuid::now_v7();
-    f.service
-        .execute(
-            &agent(),
-            Action::AssignDispatch(AssignDispatch {
-                ticket_id: ticket,
-                dispatch_id: dispatch,
-                technician_id: None,
-                radius_km: None,
-            }),
-            Uuid::now_v7(),
-            None,
-        )
-        .await
-        .expect("dispatched");
+    f.execute(
+        &agent(),
+        Action::AssignDispatch(AssignDispatch {
+            ticket_id: ticket,
+            dispatch_id: dispatch,
+            technician_id: None,
+            radius_km: None,
+        }),
+    )
+    .await
+    .expect("dispatched");
     let state = f
         .service
         .ticket(&dave(), ticket)
@@ -413,12 +362,7 @@ async fn dispatch_to_the_nearest_technician_and_follow_it_by_dispatch_id() {
     assert_eq!(d.technician, Some(dave().user_id));
     assert!(d.eta_minutes.is_some());
     // Dave is now busy: the fleet says so.
-    let fleet = f
-        .service
-        .fleet()
-        .technicians(f.store.as_ref(), "acme")
-        .await
-        .expect("fleet");
+    let fleet = f.technicians().await;
     assert_eq!(fleet.iter().filter(|t| !t.available).count(), 1);
 
     let respond = |response| {
@@ -428,34 +372,17 @@ async fn dispatch_to_the_nearest_technician_and_follow_it_by_dispatch_id() {
             reason: None,
         })
     };
-    let err = f
-        .service
-        .execute(
-            &tom(),
-            respond(DispatchResponse::Accept),
-            Uuid::now_v7(),
-            None,
-        )
-        .await;
+    let err = f.execute(&tom(), respond(DispatchResponse::Accept)).await;
     assert_eq!(err.map(|_| ()), Err(DomainError::NotFound.into()));
     let unknown = Action::RespondDispatch(RespondDispatch {
         dispatch_id: Uuid::now_v7(),
         response: DispatchResponse::Accept,
         reason: None,
     });
-    let err = f
-        .service
-        .execute(&dave(), unknown, Uuid::now_v7(), None)
-        .await;
+    let err = f.execute(&dave(), unknown).await;
     assert_eq!(err.map(|_| ()), Err(DomainError::NotFound.into()));
 
-    f.service
-        .execute(
-            &dave(),
-            respond(DispatchResponse::Accept),
-            Uuid::now_v7(),
-            None,
-        )
+    f.execute(&dave(), respond(DispatchResponse::Accept))
         .await
         .expect("accept");
     for stage in [
@@ -471,22 +398,14 @@ async fn dispatch_to_the_nearest_technician_and_follow_it_by_dispatch_id() {
                 lon: 2.352,
             }),
         });
-        f.service
-            .execute(&dave(), action, Uuid::now_v7(), None)
-            .await
-            .expect("progress");
+        f.execute(&dave(), action).await.expect("progress");
     }
     let state = f.service.ticket(&agent(), ticket).await.expect("visible");
     assert_eq!(
         state.ticket.as_ref().expect("ticket").status,
         TicketStatus::Resolved
     );
-    let fleet = f
-        .service
-        .fleet()
-        .technicians(f.store.as_ref(), "acme")
-        .await
-        .expect("fleet");
+    let fleet = f.technicians().await;
     assert!(fleet.iter().all(|t| t.available));
     // A fresh index (as after a restart) rebuilds the same routing from the log.
     let fresh = FleetIndex::new();
@@ -504,13 +423,7 @@ async fn deleting_snapshots_changes_nothing_but_speed() {
     let f = fixture(5);
     let (ticket, _) = new_ticket(&f, &customer()).await;
     for i in 0..40 {
-        f.service
-            .execute(
-                &customer(),
-                comment(ticket, &format!("c{i}")),
-                Uuid::now_v7(),
-                None,
-            )
+        f.execute(&customer(), comment(ticket, &format!("c{i}")))
             .await
             .expect("comment");
     }
@@ -558,13 +471,7 @@ async fn the_cache_holds_each_commands_result_and_still_sees_other_writers() {
         )
     };
     for i in 0..3 {
-        f.service
-            .execute(
-                &customer(),
-                comment(ticket, &format!("c{i}")),
-                Uuid::now_v7(),
-                None,
-            )
+        f.execute(&customer(), comment(ticket, &format!("c{i}")))
             .await
             .expect("comment");
         // The appended records were folded in: nothing left to read.

@@ -64,6 +64,22 @@ pub fn request(
     }
 }
 
+/// Creates ticket `number` on a new stream and returns the stream's id.
+pub async fn create_ticket(store: &dyn EventStore, number: u64) -> Uuid {
+    let ticket = Uuid::now_v7();
+    let create = request(ticket, ExpectedVersion::NoStream, vec![created(number)]);
+    store.append(create).await.expect("create");
+    ticket
+}
+
+/// Appends `count` comments saying `text` to `stream`, one append each.
+pub async fn post_comments(store: &dyn EventStore, stream: Uuid, count: usize, text: &str) {
+    for _ in 0..count {
+        let post = request(stream, ExpectedVersion::Any, vec![comment(text)]);
+        store.append(post).await.expect("comment");
+    }
+}
+
 /// Every durable event, paging through `read_all`.
 pub async fn read_everything(store: &dyn EventStore) -> Vec<RecordedEvent> {
     let mut out = Vec::new();

@@ -11,8 +11,7 @@ use super::{require, DomainError};
 use chrono::{DateTime, Utc};
 
 use crate::domain::command::{
-    AssignDispatch, Context, DispatchResponse, ExpireDispatch, ProgressDispatch, 
-    RespondDispatch,
+    AssignDispatch, Context, DispatchResponse, ExpireDispatch, ProgressDispatch, RespondDispatch,
 };
 use crate::domain::limits::{
     DISPATCH_RADIUS_KM_DEFAULT, DISPATCH_RADIUS_KM_MAX, DISPATCH_TIMEOUT_REASON, NOTE_CHARS_MAX,
