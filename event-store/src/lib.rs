@@ -6,7 +6,6 @@
 //! rule ([`access::can_see`]).
 
 pub mod access;
-pub mod bench;
 pub mod codec;
 pub mod error;
 pub mod faults;

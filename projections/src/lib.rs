@@ -19,7 +19,6 @@
 //! ```
 
 pub mod audit;
-pub mod bench;
 pub mod chat;
 pub mod cursor;
 pub mod error;

@@ -11,14 +11,16 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::access::Role;
-use crate::codec;
-use crate::error::StoreError;
-use crate::limits::READ_PAGE_MAX;
-use crate::record::{Actor, AppendRequest, ExpectedVersion, NewEvent, RecordedEvent, HASH_BYTES};
-use crate::schema::{EventPayload, Priority, TicketKind, SCHEMA_VERSION};
-use crate::sled_store::{keys, page, SledOptions, SledStore};
-use crate::store::EventStore;
+use event_store::access::Role;
+use event_store::codec;
+use event_store::error::StoreError;
+use event_store::limits::READ_PAGE_MAX;
+use event_store::record::{
+    Actor, AppendRequest, ExpectedVersion, NewEvent, RecordedEvent, Visibility, HASH_BYTES,
+};
+use event_store::schema::{EventPayload, Priority, TicketKind, SCHEMA_VERSION};
+use event_store::sled_store::{keys, page, SledOptions, SledStore};
+use event_store::store::EventStore;
 
 /// Raw sled inserts between two flushes in the baseline.
 pub const BASELINE_INSERTS_PER_FLUSH: u64 = 100;
@@ -175,9 +177,9 @@ fn ticket() -> EventPayload {
 fn request(stream: Uuid, version: u64, actor: &Actor) -> AppendRequest {
     let payload = if version == 0 { ticket() } else { comment() };
     let visibility = if payload.is_internal() {
-        crate::record::Visibility::Internal
+        Visibility::Internal
     } else {
-        crate::record::Visibility::Public
+        Visibility::Public
     };
     AppendRequest {
         stream_id: stream,
@@ -311,7 +313,7 @@ fn sample_record() -> Result<Vec<u8>, StoreError> {
         },
         recorded_at: Utc::now(),
         schema_version: SCHEMA_VERSION,
-        visibility: crate::record::Visibility::Public,
+        visibility: Visibility::Public,
         payload: comment(),
         prev_hash: [0; HASH_BYTES],
         hash: [0; HASH_BYTES],

@@ -11,7 +11,7 @@ use event_store::{EventStore, KvProvider, Role, SledOptions, SledStore};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-pub use crate::cli::serve_child::ServerChild;
+pub use crate::serve_child::ServerChild;
 
 /// The bench's tenant.
 pub const TENANT: &str = "soak";

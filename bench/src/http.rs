@@ -4,6 +4,7 @@
 //! latency; then, in the same run and on the same store, the raw append
 //! rate of the event store with the same concurrency as the ceiling.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use chrono::Utc;
+use clap::Args;
 use command_api::auth::JwtAuth;
 use command_api::http::rate_limit::RateLimit;
 use command_api::http::{AppState, HttpOptions};
@@ -24,8 +26,6 @@ use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::BenchHttpArgs;
-
 /// Slowest latency the histogram holds, in microseconds.
 const LATENCY_MAX_MICROS: u64 = 60_000_000;
 /// Comments posted before measuring (connections, caches, snapshots warm).
@@ -34,6 +34,30 @@ const WARMUP_REQUESTS: u64 = 2_000;
 const CEILING_EVENTS_PER_WRITER: u64 = 1_000;
 /// Worker threads: the machine has 2 cores, shared by clients and server.
 const BENCH_WORKER_THREADS_DEFAULT: usize = 2;
+
+/// `ticketlog bench http`.
+#[derive(Debug, Args)]
+pub struct BenchHttpArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 50)]
+    clients: usize,
+    /// Tickets commented on.
+    #[arg(long, default_value_t = 1000)]
+    tickets: usize,
+    /// Comments posted in the measured phase.
+    #[arg(long, default_value_t = 100_000)]
+    requests: u64,
+    /// Directory for the bench's store (default: a temporary directory).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Tokio worker threads shared by clients and server (default: 2, the
+    /// issue's machine, capped at the cores present).
+    #[arg(long)]
+    worker_threads: Option<usize>,
+}
 
 /// The bench's answer.
 #[derive(Debug, Serialize)]
@@ -59,7 +83,7 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         bail!("--clients and --tickets must be at least 1");
     }
     // Warnings only (a refused command is worth seeing; per-request lines are not).
-    super::logging::init(super::logging::LogFormat::Text, "warn");
+    command_api::logging::init(command_api::logging::LogFormat::Text, "warn");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let worker_threads = args
         .worker_threads

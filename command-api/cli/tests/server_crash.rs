@@ -18,7 +18,7 @@
 //! Cycles: `TICKETLOG_CRASH_CYCLES` (default 20); seed of the load and
 //! kill moments: `TICKETLOG_CRASH_SEED` (printed on start).
 
-mod serve_child;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use serve_child::{add_admin, login, ticketlog_ok, ServeChild, NO_RATE_LIMIT};
+use support::{add_admin, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
 use uuid::Uuid;
 
 const CYCLES_ENV: &str = "TICKETLOG_CRASH_CYCLES";
@@ -76,7 +76,7 @@ async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
 /// up to `head`.
 async fn all_events(
     client: &reqwest::Client,
-    server: &ServeChild,
+    server: &ServerChild,
     token: &str,
     head: u64,
 ) -> Vec<Value> {
@@ -109,7 +109,7 @@ async fn all_events(
     }
 }
 
-async fn all_tickets(client: &reqwest::Client, server: &ServeChild, token: &str) -> Vec<Value> {
+async fn all_tickets(client: &reqwest::Client, server: &ServerChild, token: &str) -> Vec<Value> {
     let mut items = vec![];
     let mut cursor: Option<String> = None;
     loop {
@@ -221,7 +221,7 @@ async fn client_loop(
 
 /// Runs the load against `server` and kills it at a random moment.
 async fn load_and_kill(
-    server: ServeChild,
+    server: ServerChild,
     token: &str,
     admin_id: &str,
     rng: &mut StdRng,
@@ -249,7 +249,8 @@ async fn load_and_kill(
         rng.random_range(0..=KILL_JITTER_MS_MAX),
     ))
     .await;
-    tokio::task::spawn_blocking(move || server.kill())
+    let mut server = server;
+    tokio::task::spawn_blocking(move || server.kill().expect("SIGKILL"))
         .await
         .expect("kill");
     for t in tasks {
@@ -262,12 +263,12 @@ async fn load_and_kill(
 /// The checks after a restart; returns the log head.
 async fn check_restarted(
     client: &reqwest::Client,
-    server: &ServeChild,
+    server: &ServerChild,
     token: &str,
     acked: &[Ack],
     cycle: usize,
 ) -> u64 {
-    let head = server.healthy_head(client).await;
+    let head = healthy_head(client, server).await;
     let events = all_events(client, server, token, head).await;
     for (i, e) in events.iter().enumerate() {
         assert_eq!(
@@ -347,7 +348,7 @@ async fn check_restarted(
             "cycle {cycle}: idempotent retry"
         );
         assert_eq!(
-            server.healthy_head(client).await,
+            healthy_head(client, server).await,
             head,
             "the retry appended"
         );
@@ -396,8 +397,8 @@ async fn acknowledged_commands_survive_server_sigkill() {
 
     // The token of the first run must stay valid across restarts: the
     // generated signing secret is durable in the data directory.
-    let server = ServeChild::start(&data, &NO_RATE_LIMIT);
-    server.healthy_head(&client).await;
+    let server = serve(&data, &[]).await;
+    healthy_head(&client, &server).await;
     let (token, admin_id) = login(&client, &server, TENANT, ADMIN, PASSWORD).await;
     let mut acked: Vec<Ack> = vec![];
     let mut server = server;
@@ -407,14 +408,14 @@ async fn acknowledged_commands_survive_server_sigkill() {
         acked.extend(acks);
         let verified = ticketlog_ok(&["verify"], &data);
         assert!(verified.starts_with("OK"), "cycle {cycle}: {verified}");
-        server = ServeChild::start(&data, &NO_RATE_LIMIT);
+        server = serve(&data, &[]).await;
         check_restarted(&client, &server, &token, &acked, cycle).await;
     }
 
     // Projections equal a fresh rebuild: stop cleanly, rebuild a copy,
     // compare statistics offline and the ticket lists of both served.
     let live_tickets = by_id(all_tickets(&client, &server, &token).await);
-    server.stop();
+    stop(server).await;
     let rebuilt = dir.path().join("rebuilt");
     copy_dir(&data, &rebuilt);
     ticketlog_ok(&["rebuild"], &rebuilt);
@@ -438,10 +439,10 @@ async fn acknowledged_commands_survive_server_sigkill() {
         live_stats["total"]["count"].as_u64(),
         Some(live_tickets.len() as u64)
     );
-    let server = ServeChild::start(&rebuilt, &NO_RATE_LIMIT);
-    server.healthy_head(&client).await;
+    let server = serve(&rebuilt, &[]).await;
+    healthy_head(&client, &server).await;
     let rebuilt_tickets = by_id(all_tickets(&client, &server, &token).await);
-    server.stop();
+    stop(server).await;
     assert_eq!(
         live_tickets, rebuilt_tickets,
         "tickets differ from a rebuild"

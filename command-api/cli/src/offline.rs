@@ -10,16 +10,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use command_api::config::store_path;
+use command_api::progress::{bar_progress, events_bar};
 use event_store::{EventStore, KvProvider, Principal, Role, SledOptions, SledStore};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use projections::model::ReadModel;
 use projections::persist::{self, Loaded, SnapshotSlot, TREE_NAME};
 use projections::replay::fold_into;
-use projections::{Progress, Projections, ProjectionsConfig};
+use projections::{Projections, ProjectionsConfig};
 use uuid::Uuid;
 
 /// Events behind the head from which folding shows a progress bar (below
@@ -60,34 +61,6 @@ pub fn open_store(data: &Path) -> anyhow::Result<Arc<SledStore>> {
             "opening the store in {} (is a server running on it?)",
             data.display()
         )
-    })
-}
-
-/// A progress bar over events, drawn on stderr (hidden when it is not a
-/// terminal), or a hidden one when `visible` is false.
-pub fn events_bar(verb: &str, visible: bool) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(0);
-    let template = format!(
-        "{{spinner}} {verb} [{{bar:40}}] {{pos}}/{{len}} events ({{per_sec}}, eta {{eta}})"
-    );
-    bar.set_style(
-        ProgressStyle::with_template(&template)
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.enable_steady_tick(Duration::from_millis(200));
-    bar
-}
-
-/// The fold's progress callback driving `bar`.
-pub fn bar_progress(bar: &ProgressBar) -> Progress {
-    let bar = bar.clone();
-    Arc::new(move |done, total| {
-        bar.set_length(total);
-        bar.set_position(done);
     })
 }
 

@@ -9,7 +9,7 @@ use command_api::config::JWT_SECRET_ENV;
 use event_store::{Principal, Role};
 use uuid::Uuid;
 
-pub use crate::cli::serve_child::{cpu_s, ServerChild};
+pub use crate::serve_child::{cpu_s, ServerChild};
 
 /// The bench's tenant.
 const TENANT: &str = "fanout";

@@ -7,14 +7,14 @@
 //! Mounting needs root (CI runs as root); elsewhere the test says it cannot
 //! mount and returns. The store's own tests cover the same rule in-process.
 
-mod serve_child;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
-use serve_child::{add_admin, login, ticketlog, ServeChild};
+use support::{add_admin, healthy_head, login, serve, stop, ticketlog};
 
 const DISK_MIB: u64 = 128;
 const RESERVE_MIB: u64 = 32;
@@ -97,9 +97,9 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
     let data = disk.dir.path().join("data");
     add_admin(&data, TENANT, ADMIN, PASSWORD);
     let reserve = RESERVE_MIB.to_string();
-    let server = ServeChild::start(&data, &["--disk-reserve-mib", &reserve]);
+    let server = serve(&data, &["--disk-reserve-mib", &reserve]).await;
     let client = reqwest::Client::new();
-    server.healthy_head(&client).await;
+    healthy_head(&client, &server).await;
     let (token, _) = login(&client, &server, TENANT, ADMIN, PASSWORD).await;
 
     let ticket = json!({"title": "disk", "description": "filling up", "priority": "high", "kind": "incident"});
@@ -107,7 +107,7 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
     assert_eq!(s, 201, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
     let comments = server.url(&format!("/api/v1/tickets/{id}/comments"));
-    let before = server.healthy_head(&client).await;
+    let before = healthy_head(&client, &server).await;
 
     let filler = fill(disk.dir.path(), LEAVE_MIB * MIB);
     for _ in 0..3 {
@@ -127,7 +127,7 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
         assert!(retry.is_some(), "503 for a full disk carries Retry-After");
     }
     assert_eq!(
-        server.healthy_head(&client).await,
+        healthy_head(&client, &server).await,
         before,
         "nothing was appended"
     );
@@ -146,9 +146,9 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
     std::fs::remove_file(filler).expect("free the space");
     let (s, b, _) = post(&client, comments, &token, json!({"body": "room again"})).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(server.healthy_head(&client).await, before + 1);
+    assert_eq!(healthy_head(&client, &server).await, before + 1);
 
-    server.stop();
+    stop(server).await;
     let verified = ticketlog(&["verify"], &data);
     assert!(verified.status.success(), "verify: {verified:?}");
 }

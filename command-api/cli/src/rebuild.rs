@@ -65,7 +65,7 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     let runtime = offline::runtime()?;
     runtime.block_on(async {
         let store = offline::open_store(&args.data)?;
-        let bar = offline::events_bar("rebuilding", true);
+        let bar = command_api::progress::events_bar("rebuilding", true);
         let folded = offline::fold_and_save(&store, ReadModel::default(), &bar).await;
         bar.finish_and_clear();
         let closed = store.close().await;

@@ -1,7 +1,9 @@
-//! `ticketlog serve` (this same executable) as a child process on
-//! 127.0.0.1:0, for the benchmarks that measure the server apart from their
-//! own load (`bench soak`, `bench fanout`): its address read from its JSON
-//! log, its warnings and errors counted, `/proc/<pid>` for its resources.
+//! `ticketlog serve` as a child process on 127.0.0.1:0, for the benchmarks
+//! that measure the server apart from their own load (`bench soak`, `bench
+//! fanout`: this same executable) and for the binary's tests that kill it,
+//! fill its disk or read its log (`CARGO_BIN_EXE_ticketlog`): its address
+//! read from its JSON log, its warnings and errors counted, `/proc/<pid>`
+//! for its resources.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -26,6 +28,33 @@ const RATE_LIMIT_UNBOUNDED: &str = "1000000";
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
 const CLOCK_TICKS_PER_S: f64 = 100.0;
 
+/// Variables of the caller's environment that would override the flags
+/// the harness gives (or seed data it does not expect).
+const ENV_REMOVED: [&str; 6] = [
+    "TICKETLOG_LISTEN",
+    "TICKETLOG_DATA",
+    "TICKETLOG_DEMO",
+    "TICKETLOG_JWT_SECRET",
+    "TICKETLOG_CACHE_MIB",
+    "TICKETLOG_DISK_RESERVE_MIB",
+];
+
+/// How to start `serve`, besides its data directory.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Launch<'a> {
+    /// The `ticketlog` executable (`None`: this process's own, as under
+    /// `ticketlog bench`).
+    pub exe: Option<&'a Path>,
+    /// Flags after `serve` (the harness gives `--listen`, `--log-format`,
+    /// `--data` and unbounded rate limits).
+    pub args: &'a [&'a str],
+    /// Environment variables set for it (`RUST_LOG` replaces the harness's).
+    pub env: &'a [(&'a str, &'a str)],
+    /// Keep every line of its log ([`ServerLog::text`]), not only the
+    /// counts and first warnings and errors.
+    pub keep_log: bool,
+}
+
 /// Warnings and errors the server logged.
 #[derive(Debug, Default)]
 pub struct ServerLog {
@@ -35,10 +64,24 @@ pub struct ServerLog {
     pub errors: AtomicU64,
     /// The first of them.
     pub first: Mutex<Vec<String>>,
+    /// Every line, when [`Launch::keep_log`] asked for it.
+    all: Option<Mutex<String>>,
 }
 
 impl ServerLog {
+    /// Every line logged so far (empty unless [`Launch::keep_log`]).
+    pub fn text(&self) -> String {
+        self.all.as_ref().map_or_else(String::new, |all| {
+            all.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        })
+    }
+
     fn note(&self, line: &str) {
+        if let Some(all) = &self.all {
+            let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
+            all.push_str(line);
+            all.push('\n');
+        }
         let counter = if line.contains("\"level\":\"ERROR\"") {
             &self.errors
         } else if line.contains("\"level\":\"WARN\"") {
@@ -68,43 +111,63 @@ pub struct ServerChild {
     pub addr: String,
     /// What it logged.
     pub log: Arc<ServerLog>,
+    /// The thread reading its log (joined after a clean stop, so that the
+    /// log is whole).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl ServerChild {
-    /// Starts `serve` on `data` with `extra` flags and `env`, without rate
-    /// limits, and waits until it answers `/healthz`.
+    /// Starts `serve` (this same executable) on `data` with `extra` flags
+    /// and `env`, without rate limits, and waits until it answers `/healthz`.
     pub async fn start(
         data: &Path,
         extra: &[String],
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("locating the ticketlog executable")?;
+        let args: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let launch = Launch {
+            args: &args,
+            env,
+            ..Launch::default()
+        };
+        Self::launch(data, launch).await
+    }
+
+    /// Starts `serve` on `data` as `launch` says, without rate limits, and
+    /// waits until it answers `/healthz`.
+    pub async fn launch(data: &Path, launch: Launch<'_>) -> anyhow::Result<Self> {
+        let exe = match launch.exe {
+            Some(exe) => exe.to_path_buf(),
+            None => std::env::current_exe().context("locating the ticketlog executable")?,
+        };
         let mut command = Command::new(exe);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
             .args(["--rate-limit-per-s", RATE_LIMIT_UNBOUNDED])
             .args(["--rate-limit-burst", RATE_LIMIT_UNBOUNDED])
-            .args(extra)
+            .args(launch.args)
             .arg("--data")
             .arg(data)
-            .env("RUST_LOG", "info,sled=warn")
-            .env_remove("TICKETLOG_LISTEN")
-            .env_remove("TICKETLOG_DATA")
-            .env_remove("TICKETLOG_DEMO")
-            .env_remove("TICKETLOG_JWT_SECRET")
-            .env_remove("TICKETLOG_CACHE_MIB")
-            .envs(env.iter().copied())
+            .env("RUST_LOG", "info,sled=warn");
+        for name in ENV_REMOVED {
+            command.env_remove(name);
+        }
+        command
+            .envs(launch.env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = command.spawn().context("spawning ticketlog serve")?;
         let pid = child.id();
         let stderr = child.stderr.take().context("the server's stderr")?;
-        let log = Arc::new(ServerLog::default());
+        let log = Arc::new(ServerLog {
+            all: launch.keep_log.then(Mutex::default),
+            ..ServerLog::default()
+        });
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<String, String>>();
         let thread_log = log.clone();
         // Reads the log until the process ends (so the server never blocks
         // on a full pipe): its address first, then warnings and errors.
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             let mut tx = Some(tx);
             let mut head = String::new();
             for line in BufReader::new(stderr).lines() {
@@ -136,6 +199,7 @@ impl ServerChild {
             pid,
             addr: String::new(),
             log,
+            reader: Some(reader),
         };
         server.addr = match tokio::time::timeout(START_TIMEOUT, rx).await {
             Ok(Ok(Ok(a))) => a,
@@ -163,6 +227,17 @@ impl ServerChild {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The URL of `path` (`/healthz`, `/api/v1/...`) on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// SIGKILL (std's `Child::kill` on Unix), and reap: a crash.
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.child.kill()?;
+        self.child.wait().map(drop)
     }
 
     /// The exit status, if the process has ended.
@@ -223,6 +298,10 @@ impl ServerChild {
         loop {
             if let Some(status) = self.exited() {
                 if status.success() {
+                    if let Some(reader) = self.reader.take() {
+                        // The pipe is closed: the reader ends at once.
+                        let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+                    }
                     return Ok(());
                 }
                 bail!("serve exited with {status} on SIGTERM");

@@ -16,14 +16,14 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::ProjectionError;
-use crate::limits::READ_PAGE_EVENTS;
-use crate::model::ReadModel;
-use crate::persist::TREE_NAME;
-use crate::query::TicketQuery;
-use crate::replay::fold_into;
-use crate::runner::{Progress, Projections, ProjectionsConfig};
-use crate::stats::{GroupBy, StatsQuery};
+use projections::error::ProjectionError;
+use projections::limits::READ_PAGE_EVENTS;
+use projections::model::ReadModel;
+use projections::persist::TREE_NAME;
+use projections::query::TicketQuery;
+use projections::replay::fold_into;
+use projections::runner::{Progress, Projections, ProjectionsConfig};
+use projections::stats::{GroupBy, StatsQuery};
 
 /// Events each generated ticket's life consists of.
 pub const EVENTS_PER_TICKET: u64 = 10;
@@ -335,10 +335,11 @@ pub async fn run(
 
     // Snapshot of the full model.
     let started = Instant::now();
-    let encoded = crate::persist::encode(&model)?;
+    let encoded = projections::persist::encode(&model)?;
     let snapshot_bytes = encoded.len();
     store.drop_tree(TREE_NAME)?;
-    crate::persist::SnapshotSlot::new(store.tree(TREE_NAME)?).save(model.position, encoded)?;
+    projections::persist::SnapshotSlot::new(store.tree(TREE_NAME)?)
+        .save(model.position, encoded)?;
     let snapshot_write_s = started.elapsed().as_secs_f64();
     drop(model);
 
@@ -420,7 +421,7 @@ pub async fn run(
     if first.items.is_empty()
         || !matches!(
             report.snapshot,
-            crate::runner::SnapshotSource::Loaded { .. }
+            projections::runner::SnapshotSource::Loaded { .. }
         )
     {
         return Err(bench_err(format!(

@@ -1,19 +1,64 @@
-//! `ticketlog bench projections`, `bench dispatch` and `bench all`.
+//! `ticketlog bench …`: the subcommands, their flags, and the small ones
+//! (`append`, `projections`, `dispatch`, `all`) that only print a report.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Args;
-use command_api::dispatch_bench::{run_dispatch_bench, DispatchBenchOptions};
-use projections::bench::BenchOptions;
+use clap::{Args, Subcommand};
+use command_api::progress;
 
-use super::offline;
+use crate::append::{run_append_bench, AppendBenchOptions};
+use crate::dispatch::{run_dispatch_bench, DispatchBenchOptions};
+use crate::fanout::BenchFanoutArgs;
+use crate::http::BenchHttpArgs;
+use crate::projections::BenchOptions;
+use crate::soak::BenchSoakArgs;
 
 /// Environment variable naming the repository `bench all` runs `bench/run` in.
 pub const REPO_ENV: &str = "TICKETLOG_REPO";
 /// The script `bench all` runs, relative to the repository.
 const BENCH_SCRIPT: &str = "bench/run";
+
+/// `ticketlog bench`.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Raw event-store appends (1, 16, 64 writers) and replay.
+    Append(BenchArgs),
+    /// 50 HTTP clients posting comments to 1,000 tickets on an in-process server.
+    Http(BenchHttpArgs),
+    /// Projection rebuild rate, restart-to-serving time, stats query latency.
+    Projections(BenchProjectionsArgs),
+    /// Choosing the nearest available technician among 10,000.
+    Dispatch(BenchDispatchArgs),
+    /// Every benchmark and the peers (runs `bash bench/run` in the repository).
+    All(BenchAllArgs),
+    /// 10 minutes of mixed load on a `serve` child: RSS, fds, latency sampled and charted.
+    Soak(BenchSoakArgs),
+    /// N WebSocket clients over 100 ticket rooms of a `serve` child: delivery latency, RSS per connection.
+    Fanout(BenchFanoutArgs),
+}
+
+/// Runs one `ticketlog bench` subcommand.
+pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Append(args) => append(args),
+        BenchCommand::Http(args) => crate::http::run(args),
+        BenchCommand::Projections(args) => projections(args),
+        BenchCommand::Dispatch(args) => dispatch(args),
+        BenchCommand::All(args) => all(args),
+        BenchCommand::Soak(args) => crate::soak::run(args),
+        BenchCommand::Fanout(args) => crate::fanout::run(args),
+    }
+}
+
+/// Common bench flags.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
 
 /// `ticketlog bench projections`.
 #[derive(Debug, Args)]
@@ -65,6 +110,13 @@ fn print_report<T: serde::Serialize>(report: &T, json: bool) -> anyhow::Result<(
     Ok(())
 }
 
+/// Raw store appends (see [`crate::append`]).
+pub fn append(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let report = run_append_bench(AppendBenchOptions::default()).context("append benchmark")?;
+    print_report(&report, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Rebuild rate, restart-to-serving and stats latency over a generated log.
 pub fn projections(args: BenchProjectionsArgs) -> anyhow::Result<ExitCode> {
     let temp = tempfile::tempdir().context("creating a temporary directory")?;
@@ -73,11 +125,11 @@ pub fn projections(args: BenchProjectionsArgs) -> anyhow::Result<ExitCode> {
         events: args.events,
         stats_queries: args.stats_queries,
     };
-    let runtime = offline::runtime()?;
-    let bar = offline::events_bar("generating", true);
-    let report = runtime.block_on(projections::bench::run(
+    let runtime = tokio::runtime::Runtime::new()?;
+    let bar = progress::events_bar("generating", true);
+    let report = runtime.block_on(crate::projections::run(
         &opts,
-        Some(offline::bar_progress(&bar)),
+        Some(progress::bar_progress(&bar)),
     ));
     bar.finish_and_clear();
     let report = report.context("projections benchmark")?;

@@ -1,19 +1,12 @@
-//! Command-line interface. Every flag can also come from the environment
-//! as `TICKETLOG_<FLAG>`.
+//! The `ticketlog` binary: `serve`, `user add`, `verify`, `rebuild`,
+//! `stats`, `replay` and `bench` (from `ticketlog-bench`). Every flag can
+//! also come from the environment as `TICKETLOG_<FLAG>`.
 
-mod bench;
-mod bench_fanout;
-mod bench_http;
-mod bench_more;
-mod bench_soak;
 mod expiry;
-mod fd_limit;
-mod logging;
 mod offline;
 mod rebuild;
 mod replay;
 mod serve;
-mod serve_child;
 mod signals;
 mod stats;
 mod user;
@@ -28,6 +21,15 @@ use command_api::auth::JwtAlgorithm;
 use command_api::http::limits::{
     RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
 };
+use command_api::logging;
+use ticketlog_bench::cli::BenchCommand;
+
+/// jemalloc, not glibc's malloc: under a server's many threads glibc kept
+/// every arena's high-water mark (each argon2 verification takes 19 MiB; a
+/// demo server grew from 129 to 207 MiB over 24 logins), jemalloc gives
+/// freed pages back (15 MiB after the same logins).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Ticketlog: an event-sourced helpdesk.
 #[derive(Debug, Parser)]
@@ -139,74 +141,18 @@ struct VerifyArgs {
     data: PathBuf,
 }
 
-#[derive(Debug, Subcommand)]
-enum BenchCommand {
-    /// Raw event-store appends (1, 16, 64 writers) and replay.
-    Append(BenchArgs),
-    /// 50 HTTP clients posting comments to 1,000 tickets on an in-process server.
-    Http(BenchHttpArgs),
-    /// Projection rebuild rate, restart-to-serving time, stats query latency.
-    Projections(bench_more::BenchProjectionsArgs),
-    /// Choosing the nearest available technician among 10,000.
-    Dispatch(bench_more::BenchDispatchArgs),
-    /// Every benchmark and the peers (runs `bash bench/run` in the repository).
-    All(bench_more::BenchAllArgs),
-    /// 10 minutes of mixed load on a `serve` child: RSS, fds, latency sampled and charted.
-    Soak(bench_soak::BenchSoakArgs),
-    /// N WebSocket clients over 100 ticket rooms of a `serve` child: delivery latency, RSS per connection.
-    Fanout(bench_fanout::BenchFanoutArgs),
-}
-
-/// Common bench flags.
-#[derive(Debug, Args)]
-struct BenchArgs {
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-/// `ticketlog bench http`.
-#[derive(Debug, Args)]
-struct BenchHttpArgs {
-    /// Print one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// Concurrent HTTP clients.
-    #[arg(long, default_value_t = 50)]
-    clients: usize,
-    /// Tickets commented on.
-    #[arg(long, default_value_t = 1000)]
-    tickets: usize,
-    /// Comments posted in the measured phase.
-    #[arg(long, default_value_t = 100_000)]
-    requests: u64,
-    /// Directory for the bench's store (default: a temporary directory).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// Tokio worker threads shared by clients and server (default: 2, the
-    /// issue's machine, capped at the cores present).
-    #[arg(long)]
-    worker_threads: Option<usize>,
-}
-
 /// Parses arguments and runs the subcommand; errors print and exit 1 (2 for
 /// a failed verification).
-pub fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::User(UserCommand::Add(args)) => user::add(args),
         Command::Verify(args) => verify::run(args),
-        Command::Bench(BenchCommand::Append(args)) => bench::append(args),
-        Command::Bench(BenchCommand::Http(args)) => bench::http(args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Replay(args) => replay::run(args),
-        Command::Bench(BenchCommand::Projections(args)) => bench_more::projections(args),
-        Command::Bench(BenchCommand::Dispatch(args)) => bench_more::dispatch(args),
-        Command::Bench(BenchCommand::All(args)) => bench_more::all(args),
-        Command::Bench(BenchCommand::Soak(args)) => bench_soak::run(args),
-        Command::Bench(BenchCommand::Fanout(args)) => bench_fanout::run(args),
+        Command::Bench(command) => ticketlog_bench::cli::run(command),
     };
     match result {
         Ok(code) => code,

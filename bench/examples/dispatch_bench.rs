@@ -1,8 +1,8 @@
-//! `cargo run --release -p command-api --example dispatch_bench [technicians] [choices]`:
+//! `cargo run --release -p ticketlog-bench --example dispatch_bench [technicians] [choices]`:
 //! the dispatch choice benchmark, printed as JSON (what `ticketlog bench
 //! dispatch --json` prints).
 
-use command_api::dispatch_bench::{run_dispatch_bench, DispatchBenchOptions};
+use ticketlog_bench::dispatch::{run_dispatch_bench, DispatchBenchOptions};
 
 fn main() {
     let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().ok());

@@ -137,7 +137,7 @@ pub fn run(args: BenchSoakArgs) -> anyhow::Result<ExitCode> {
 /// one, and refuse to start rather than count `EMFILE`s as errors.
 fn check_fd_limit(ws_clients: usize) -> anyhow::Result<()> {
     let needed = ws_clients as u64 + FDS_HEADROOM;
-    let limit = super::fd_limit::raise_to_hard();
+    let limit = command_api::fd_limit::raise_to_hard();
     if !limit.allows(needed) {
         bail!(
             "the open-files limit is {:?} (hard {:?}), {needed} are needed for {ws_clients} \

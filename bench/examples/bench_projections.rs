@@ -1,7 +1,7 @@
 //! Runs the projections benchmark and prints its JSON report.
-//! `cargo run --release -p projections --example bench_projections [DIR] [EVENTS] [STATS_QUERIES]`
+//! `cargo run --release -p ticketlog-bench --example bench_projections [DIR] [EVENTS] [STATS_QUERIES]`
 
-use projections::bench::{run, BenchOptions};
+use ticketlog_bench::projections::{run, BenchOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

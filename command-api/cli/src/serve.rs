@@ -17,7 +17,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     logging::init(args.log_format, "info,sled=warn");
     // One descriptor per WebSocket client: 10,000 of them need more than
     // the usual soft limit of 1,024.
-    let nofile = super::fd_limit::raise_to_hard();
+    let nofile = command_api::fd_limit::raise_to_hard();
     tracing::info!(soft = ?nofile.soft, hard = ?nofile.hard, "open-files limit");
     if !command_api::heap::purge_in_background() {
         tracing::warn!("jemalloc background purging unavailable: freed pages return only as the server allocates");

@@ -11,9 +11,9 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::limits::{DISPATCH_RADIUS_KM_DEFAULT, TRAVEL_SPEED_KMH_DEFAULT};
-use crate::domain::proximity::choose_technician_excluding;
-use crate::domain::TechnicianInfo;
+use command_api::domain::limits::{DISPATCH_RADIUS_KM_DEFAULT, TRAVEL_SPEED_KMH_DEFAULT};
+use command_api::domain::proximity::choose_technician_excluding;
+use command_api::domain::TechnicianInfo;
 
 /// Share of technicians on another dispatch, in percent.
 const BUSY_PERCENT: u32 = 10;

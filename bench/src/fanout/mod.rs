@@ -20,8 +20,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
-use super::fd_limit;
 use clients::Shared;
+use command_api::fd_limit;
 use report::{Report, Targets, DELIVERY_P99_MS_TARGET, RSS_BYTES_PER_CONNECTION_TARGET};
 use writer::Pace;
 

@@ -1,7 +1,7 @@
 //! Runs the append benchmark and prints the JSON report.
-//! `cargo run --release -p event-store --example bench_append [w1 w16 w64 baseline passes]`
+//! `cargo run --release -p ticketlog-bench --example bench_append [w1 w16 w64 baseline passes]`
 
-use event_store::bench::{run_append_bench, AppendBenchOptions};
+use ticketlog_bench::append::{run_append_bench, AppendBenchOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<u64> = std::env::args()
