@@ -15,6 +15,8 @@ pub mod record;
 pub mod schema;
 pub mod sled_store;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod upcast;
 
 pub use access::{can_see, can_see_stream, Permission, Principal, Role, StreamAudience};

@@ -30,7 +30,6 @@ pub mod query;
 pub mod replay;
 pub mod runner;
 pub mod stats;
-pub mod testing;
 pub mod ticket;
 pub mod time;
 

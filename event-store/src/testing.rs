@@ -1,18 +1,23 @@
-//! Test support: an in-memory event store and side-tree provider, and a
-//! script builder for recorded events with fixed times. Public so other
-//! crates' tests can use it; not for production use.
+//! The test doubles of this crate's traits, for every crate's tests (the
+//! `testing` feature, enabled only in `[dev-dependencies]`): an in-memory
+//! [`EventStore`] ([`MemoryStore`]), side tree ([`MemoryTree`]) and tree
+//! provider ([`MemoryKv`]), and a script builder for recorded events with
+//! fixed times ([`Script`]). Not for production use.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use event_store::{
-    codec, Actor, AppendOutcome, AppendRequest, EventPayload, EventStore, EventStream, Hash,
-    KvProvider, KvTree, RecordedEvent, StoreError, StreamId, VerifyReport, Visibility,
-    SCHEMA_VERSION,
-};
 use uuid::Uuid;
+
+use crate::codec;
+use crate::error::StoreError;
+use crate::kv::{KvEntry, KvProvider, KvTree};
+use crate::limits::READ_PAGE_MAX;
+use crate::record::{Actor, AppendOutcome, AppendRequest, Hash, RecordedEvent, Visibility};
+use crate::schema::{EventPayload, StreamId, SCHEMA_VERSION};
+use crate::store::{EventStore, EventStream, VerifyReport};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -99,28 +104,51 @@ impl Script {
     }
 }
 
-/// An in-memory [`EventStore`] with the real subscription semantics (log
-/// first, then live, no gap, no duplicate) and an injectable lag.
-pub struct MemStore {
+/// An in-memory [`EventStore`] with the real store's rules (optimistic
+/// concurrency, a repeated command id answered as a duplicate, no empty
+/// append, a hash chain) and subscription semantics (log first, then live,
+/// no gap, no duplicate), an injectable lag, and counters of stream reads.
+pub struct MemoryStore {
     log: Arc<Mutex<Vec<Arc<RecordedEvent>>>>,
     head: tokio::sync::watch::Sender<u64>,
     lag_at: Mutex<Option<u64>>,
+    commands: Mutex<HashMap<Uuid, AppendOutcome>>,
+    reads: Mutex<StreamReads>,
 }
 
-impl Default for MemStore {
+/// What `read_stream` handed out so far.
+#[derive(Default)]
+struct StreamReads {
+    calls: u64,
+    events: u64,
+}
+
+impl Default for MemoryStore {
     fn default() -> Self {
-        MemStore {
+        MemoryStore {
             log: Arc::new(Mutex::new(vec![])),
             head: tokio::sync::watch::channel(0).0,
             lag_at: Mutex::new(None),
+            commands: Mutex::default(),
+            reads: Mutex::default(),
         }
     }
 }
 
-impl MemStore {
+impl MemoryStore {
     /// An empty store.
     pub fn new() -> Arc<Self> {
-        Arc::new(MemStore::default())
+        Arc::new(MemoryStore::default())
+    }
+
+    /// Events handed out by `read_stream` so far.
+    pub fn events_read(&self) -> u64 {
+        lock(&self.reads).events
+    }
+
+    /// Calls of `read_stream` so far (an empty page counts too).
+    pub fn stream_reads(&self) -> u64 {
+        lock(&self.reads).calls
     }
 
     /// Appends pre-built events (their positions must continue the log).
@@ -146,8 +174,18 @@ impl MemStore {
 }
 
 #[async_trait]
-impl EventStore for MemStore {
+impl EventStore for MemoryStore {
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
+        let mut commands = lock(&self.commands);
+        if let Some(first) = commands.get(&req.command_id) {
+            return Ok(AppendOutcome {
+                duplicate: true,
+                ..*first
+            });
+        }
+        if req.events.is_empty() {
+            return Err(StoreError::Invalid("no events".into()));
+        }
         let mut log = lock(&self.log);
         let actual = log.iter().filter(|e| e.stream_id == req.stream_id).count() as u64;
         if !req.expected.matches(actual) {
@@ -181,14 +219,17 @@ impl EventStore for MemStore {
         }
         let position = log.len() as u64;
         drop(log);
-        self.head.send_replace(position);
-        Ok(AppendOutcome {
+        let outcome = AppendOutcome {
             stream_id: req.stream_id,
             version: actual + req.events.len() as u64,
             first_position,
             position,
             duplicate: false,
-        })
+        };
+        commands.insert(req.command_id, outcome);
+        drop(commands);
+        self.head.send_replace(position);
+        Ok(outcome)
     }
 
     async fn read_stream(
@@ -197,13 +238,17 @@ impl EventStore for MemStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let limit = limit.min(event_store::limits::READ_PAGE_MAX);
-        Ok(lock(&self.log)
+        let limit = limit.min(READ_PAGE_MAX);
+        let page: Vec<RecordedEvent> = lock(&self.log)
             .iter()
             .filter(|e| e.stream_id == stream && e.stream_version >= from_version)
             .take(limit)
             .map(|e| (**e).clone())
-            .collect())
+            .collect();
+        let mut reads = lock(&self.reads);
+        reads.calls += 1;
+        reads.events += page.len() as u64;
+        Ok(page)
     }
 
     async fn read_all(
@@ -211,7 +256,7 @@ impl EventStore for MemStore {
         from_position: u64,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let limit = limit.min(event_store::limits::READ_PAGE_MAX);
+        let limit = limit.min(READ_PAGE_MAX);
         let log = lock(&self.log);
         let start = usize::try_from(from_position.max(1) - 1)
             .unwrap_or(usize::MAX)
@@ -284,16 +329,36 @@ impl EventStore for MemStore {
 
 /// An in-memory side tree.
 #[derive(Default)]
-pub struct MemTree {
+pub struct MemoryTree {
     entries: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
 }
 
-impl KvTree for MemTree {
+impl MemoryTree {
+    /// Every entry, in key order (for tests that look at what was written).
+    pub fn entries(&self) -> Vec<KvEntry> {
+        lock(&self.entries)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        lock(&self.entries).len()
+    }
+
+    /// Whether it holds no entry.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.entries).is_empty()
+    }
+}
+
+impl KvTree for MemoryTree {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(lock(&self.entries).get(key).cloned())
     }
 
-    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvEntry>, StoreError> {
         Ok(lock(&self.entries)
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
@@ -301,11 +366,7 @@ impl KvTree for MemTree {
             .map(|(k, v)| (k.clone(), v.clone())))
     }
 
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError> {
         Ok(lock(&self.entries)
             .range(prefix.to_vec()..)
             .take_while(|(k, _)| k.starts_with(prefix))
@@ -336,20 +397,20 @@ impl KvTree for MemTree {
 }
 
 /// An in-memory [`KvProvider`]; trees survive as long as the provider, so
-/// reopening projections over the same provider is a restart.
+/// reopening a reader over the same provider is a restart.
 #[derive(Default)]
-pub struct MemKv {
-    trees: Mutex<HashMap<String, Arc<MemTree>>>,
+pub struct MemoryKv {
+    trees: Mutex<HashMap<String, Arc<MemoryTree>>>,
 }
 
-impl MemKv {
+impl MemoryKv {
     /// An empty provider.
     pub fn new() -> Arc<Self> {
-        Arc::new(MemKv::default())
+        Arc::new(MemoryKv::default())
     }
 
     /// The tree called `name`, typed (for tests that damage it on purpose).
-    pub fn mem_tree(&self, name: &str) -> Arc<MemTree> {
+    pub fn mem_tree(&self, name: &str) -> Arc<MemoryTree> {
         lock(&self.trees)
             .entry(name.to_string())
             .or_default()
@@ -357,7 +418,7 @@ impl MemKv {
     }
 }
 
-impl KvProvider for MemKv {
+impl KvProvider for MemoryKv {
     fn tree(&self, name: &str) -> Result<Arc<dyn KvTree>, StoreError> {
         Ok(self.mem_tree(name))
     }
