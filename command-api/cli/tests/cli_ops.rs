@@ -2,6 +2,8 @@
 //! `rebuild`) run as a process against a data directory seeded with the
 //! demo tenant, checking what a person would read.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -10,8 +12,7 @@ use command_api::auth::JwtAuth;
 use command_api::config::store_path;
 use command_api::http::{AppState, HttpOptions};
 use event_store::{EventStore, SledOptions, SledStore};
-
-const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
+use support::{copy_dir, ticketlog, BIN};
 
 /// A data directory holding the demo tenant, seeded once (argon2 makes
 /// seeding the slow part) and copied for each test, since the store admits
@@ -42,36 +43,12 @@ fn seeded_template() -> &'static Path {
         .path()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
-}
-
 /// A fresh copy of the seeded data directory.
 fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("data dir");
     let data = dir.path().join("data");
     copy_dir(seeded_template(), &data);
     (dir, data)
-}
-
-fn ticketlog(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .env_remove("TICKETLOG_DATA")
-        .env_remove("TICKETLOG_TENANT")
-        .output()
-        .expect("run ticketlog")
 }
 
 fn stdout(out: &Output) -> String {
@@ -87,7 +64,7 @@ fn stdout(out: &Output) -> String {
 #[test]
 fn stats_exports_the_same_figures_as_csv_and_json() {
     let (_dir, data) = data_dir();
-    let csv = stdout(&ticketlog(&data, &["stats", "--format", "csv"]));
+    let csv = stdout(&ticketlog(&["stats", "--format", "csv"], &data));
     let mut lines = csv.lines();
     let header = lines.next().expect("header");
     assert!(
@@ -104,7 +81,7 @@ fn stats_exports_the_same_figures_as_csv_and_json() {
     let fields: Vec<&str> = all.split(',').collect();
     assert_eq!(fields[0], "all");
 
-    let json = stdout(&ticketlog(&data, &["stats", "--format", "json"]));
+    let json = stdout(&ticketlog(&["stats", "--format", "json"], &data));
     let report: serde_json::Value = serde_json::from_str(&json).expect("json");
     let count = report["total"]["count"].as_u64().expect("total count");
     assert!(count >= 3, "the demo has several tickets: {report}");
@@ -112,8 +89,8 @@ fn stats_exports_the_same_figures_as_csv_and_json() {
     assert_eq!(report["group_by"], "priority");
 
     let by_site = stdout(&ticketlog(
-        &data,
         &["stats", "--format", "csv", "--group-by", "site"],
+        &data,
     ));
     assert!(
         by_site.lines().any(|l| l.starts_with("HQ,")),
@@ -125,11 +102,11 @@ fn stats_exports_the_same_figures_as_csv_and_json() {
 fn stats_of_an_empty_window_counts_nothing_and_bad_flags_fail() {
     let (_dir, data) = data_dir();
     let csv = stdout(&ticketlog(
-        &data,
         &["stats", "--format", "csv", "--to", "2000-01-01T00:00:00Z"],
+        &data,
     ));
     assert_eq!(csv.lines().nth(1).map(|l| &l[..6]), Some("all,0,"), "{csv}");
-    let bad = ticketlog(&data, &["stats", "--group-by", "colour"]);
+    let bad = ticketlog(&["stats", "--group-by", "colour"], &data);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("priority, kind"));
 }
@@ -137,7 +114,7 @@ fn stats_of_an_empty_window_counts_nothing_and_bad_flags_fail() {
 #[test]
 fn replay_prints_the_whole_history_to_the_auditor() {
     let (_dir, data) = data_dir();
-    let text = stdout(&ticketlog(&data, &["replay", "--ticket", "1"]));
+    let text = stdout(&ticketlog(&["replay", "--ticket", "1"], &data));
     assert!(text.contains("TicketCreated"), "{text}");
     // The auditor reads internal notes too.
     assert!(text.contains("Internal: likely the fuser unit"), "{text}");
@@ -153,17 +130,17 @@ fn replay_prints_the_whole_history_to_the_auditor() {
     );
 
     // By id too, as JSON.
-    let json = stdout(&ticketlog(&data, &["replay", "--ticket", "#1", "--json"]));
+    let json = stdout(&ticketlog(&["replay", "--ticket", "#1", "--json"], &data));
     let report: serde_json::Value = serde_json::from_str(&json).expect("json");
     let id = report["ticket"]["id"].as_str().expect("id").to_string();
     let first = report["events"][0]["position"].as_u64().expect("position");
-    let by_id = stdout(&ticketlog(&data, &["replay", "--ticket", &id]));
+    let by_id = stdout(&ticketlog(&["replay", "--ticket", &id], &data));
     assert_eq!(by_id, text);
 
     // As of its creation: one event, the ticket still open and unassigned.
     let then = stdout(&ticketlog(
-        &data,
         &["replay", "--ticket", "1", "--as-of", &first.to_string()],
+        &data,
     ));
     assert_eq!(
         then.lines().filter(|l| l.starts_with('#')).count(),
@@ -179,19 +156,19 @@ fn replay_prints_the_whole_history_to_the_auditor() {
 #[test]
 fn replay_of_an_unknown_ticket_fails_plainly() {
     let (_dir, data) = data_dir();
-    let out = ticketlog(&data, &["replay", "--ticket", "9999"]);
+    let out = ticketlog(&["replay", "--ticket", "9999"], &data);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no ticket 9999 in tenant demo"), "{err}");
     // Another tenant's principal does not see demo's tickets.
-    let out = ticketlog(&data, &["replay", "--ticket", "1", "--tenant", "other"]);
+    let out = ticketlog(&["replay", "--ticket", "1", "--tenant", "other"], &data);
     assert!(!out.status.success());
 }
 
 #[test]
 fn rebuild_folds_the_whole_log_and_checks_the_projection_name() {
     let (_dir, data) = data_dir();
-    let out = stdout(&ticketlog(&data, &["rebuild", "--json"]));
+    let out = stdout(&ticketlog(&["rebuild", "--json"], &data));
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
     let events = summary["events"].as_u64().expect("events");
     assert!(events > 10, "{summary}");
@@ -199,15 +176,15 @@ fn rebuild_folds_the_whole_log_and_checks_the_projection_name() {
     assert_eq!(summary["projection"], "read_model");
 
     let text = stdout(&ticketlog(
-        &data,
         &["rebuild", "--projection", "read_model"],
+        &data,
     ));
     assert!(
         text.starts_with(&format!("rebuilt read_model: {events} events")),
         "{text}"
     );
 
-    let bad = ticketlog(&data, &["rebuild", "--projection", "tickets"]);
+    let bad = ticketlog(&["rebuild", "--projection", "tickets"], &data);
     assert_eq!(bad.status.code(), Some(1));
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
@@ -216,7 +193,7 @@ fn rebuild_folds_the_whole_log_and_checks_the_projection_name() {
     );
 
     // The rebuilt snapshot serves the next reader.
-    let replay = stdout(&ticketlog(&data, &["replay", "--ticket", "1"]));
+    let replay = stdout(&ticketlog(&["replay", "--ticket", "1"], &data));
     assert!(replay.contains("Printer on floor 3"));
 }
 
@@ -225,7 +202,7 @@ fn commands_on_a_missing_data_directory_fail() {
     let dir = tempfile::tempdir().expect("dir");
     let missing = dir.path().join("nothing");
     for args in [&["stats"][..], &["replay", "--ticket", "1"], &["rebuild"]] {
-        let out = ticketlog(&missing, args);
+        let out = ticketlog(args, &missing);
         assert!(!out.status.success(), "{args:?}");
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("no event store"),

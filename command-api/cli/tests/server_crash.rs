@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use support::{add_admin, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
+use support::{add_admin, copy_dir, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
 use uuid::Uuid;
 
 const CYCLES_ENV: &str = "TICKETLOG_CRASH_CYCLES";
@@ -354,19 +354,6 @@ async fn check_restarted(
         );
     }
     head
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy file");
-        }
-    }
 }
 
 /// Tickets keyed by id, for comparing two servers' answers.

@@ -62,6 +62,20 @@ pub async fn healthy_head(client: &reqwest::Client, server: &ServerChild) -> u64
     }
 }
 
+/// Copies the directory `from` (a data directory) to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
 /// Runs `ticketlog <args> --data <data>` to completion.
 pub fn ticketlog(args: &[&str], data: &Path) -> std::process::Output {
     Command::new(BIN)
