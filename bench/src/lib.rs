@@ -12,3 +12,4 @@ pub mod http;
 pub mod projections;
 pub mod serve_child;
 pub mod soak;
+pub mod ws_client;

@@ -11,22 +11,19 @@ use anyhow::{anyhow, bail};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use uuid::Uuid;
 
 use super::server::Cast;
+use crate::ws_client::{self, Socket};
 
 /// Handshakes in flight during the ramp (the listen backlog is finite).
 const RAMP_HANDSHAKES_PARALLEL: usize = 64;
 /// Longest connect + subscribe before it counts as an error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Longest wait for the server's answer to the client's close.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Initial read buffer of a client (tungstenite's default is 128 KiB).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Largest frame a client accepts (the server's event frames are small).
@@ -36,8 +33,6 @@ const FRAME_BYTES_MAX: usize = 64 * 1024;
 const AGENT_EVERY: usize = 4;
 /// Errors kept word for word.
 const ERRORS_KEPT: usize = 10;
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// What every client shares with the bench, updated as it goes.
 #[derive(Debug)]
@@ -234,16 +229,8 @@ impl Client {
                 msg = ws.next() => msg,
                 _ = stop.wait_for(|s| *s) => return true,
             };
-            let problem = match msg {
-                Some(Ok(Message::Text(t))) => match self.frame(t.as_str()) {
-                    Ok(_) => continue,
-                    Err(e) => format!("{e:#}"),
-                },
-                Some(Ok(Message::Close(f))) => format!("closed by the server: {f:?}"),
-                // Pings are answered by tungstenite on the next read.
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => format!("{e}"),
-                None => "stream ended".to_string(),
+            let Some(problem) = ws_client::problem(msg, |t| self.frame(t).map(drop)) else {
+                continue;
             };
             self.shared.error(format!("client {}: {problem}", self.i));
             self.give_up();
@@ -252,15 +239,8 @@ impl Client {
     }
 
     /// A clean close: the client's close frame, then the server's.
-    async fn close(&self, mut ws: Socket) {
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
-            ws.close(None).await?;
-            while let Some(msg) = ws.next().await {
-                msg?;
-            }
-            Ok::<_, tokio_tungstenite::tungstenite::Error>(())
-        })
-        .await;
+    async fn close(&self, ws: Socket) {
+        let _ = ws_client::close(ws).await;
     }
 }
 

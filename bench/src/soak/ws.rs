@@ -16,15 +16,14 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Deserialize;
 use serde_json::json;
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::metrics::Metrics;
 use super::pool::TicketPool;
 use super::server::{Cast, ServerChild};
+use crate::ws_client::{self, Socket, CLOSE_TIMEOUT};
 
 /// Every this many clients one also joins the `tickets` room (its frames
 /// fan out to every member, so a few members are plenty).
@@ -35,16 +34,12 @@ const AGENT_EVERY: usize = 4;
 const RAMP_HANDSHAKES_PARALLEL: usize = 32;
 /// Longest connect + subscribe before it counts as an error.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest wait for the server's close after the client's.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Interval between two churn batches.
 const CHURN_PERIOD: Duration = Duration::from_secs(1);
 /// Delay of the first churn batch after the run starts.
 const CHURN_PHASE: Duration = Duration::from_millis(500);
 /// Pause before reconnecting after a failure.
 const RECONNECT_BACKOFF: Duration = Duration::from_millis(500);
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The running clients.
 pub struct Clients {
@@ -306,15 +301,8 @@ impl Client {
                 _ = churn.notified() => return Ended::Churn,
                 _ = self.stop.changed() => return Ended::Stop,
             };
-            let problem = match msg {
-                Some(Ok(Message::Text(t))) => match self.frame(t.as_str()) {
-                    Ok(_) => continue,
-                    Err(e) => format!("{e:#}"),
-                },
-                Some(Ok(Message::Close(f))) => format!("closed by the server: {f:?}"),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => format!("{e}"),
-                None => "stream ended".to_string(),
+            let Some(problem) = ws_client::problem(msg, |t| self.frame(t).map(drop)) else {
+                continue;
             };
             self.metrics
                 .error(format!("ws client {}: {problem}", self.i));
@@ -323,16 +311,8 @@ impl Client {
     }
 
     /// A clean close: the client's close frame, then the server's.
-    async fn close(&self, mut ws: Socket) {
-        let closed = tokio::time::timeout(CLOSE_TIMEOUT, async {
-            ws.close(None).await?;
-            while let Some(msg) = ws.next().await {
-                msg?;
-            }
-            Ok::<_, tokio_tungstenite::tungstenite::Error>(())
-        })
-        .await;
-        match closed {
+    async fn close(&self, ws: Socket) {
+        match ws_client::close(ws).await {
             Ok(Ok(())) | Ok(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => {}
             Ok(Err(e)) => self
                 .metrics
