@@ -7,7 +7,6 @@
 //! ([`access::can_see`]).
 
 pub mod access;
-pub mod bench;
 pub mod codec;
 pub mod error;
 pub mod faults;
@@ -18,6 +17,8 @@ pub mod record;
 pub mod schema;
 pub mod sled_store;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod upcast;
 
 pub use access::{

@@ -20,7 +20,6 @@
 //! ```
 
 pub mod audit;
-pub mod bench;
 pub mod chat;
 pub mod cursor;
 pub mod error;
@@ -31,7 +30,6 @@ pub mod query;
 pub mod replay;
 pub mod runner;
 pub mod stats;
-pub mod testing;
 pub mod ticket;
 pub mod time;
 

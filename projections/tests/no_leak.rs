@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use common::*;
+use event_store::testing::{MemoryKv, MemoryStore};
 use event_store::{EventStore, Principal};
-use projections::testing::{MemKv, MemStore};
 use projections::{AsOf, GroupBy, Projections, ProjectionsConfig, StatsQuery, TicketQuery};
 
 fn out<T: serde::Serialize>(r: Result<T, projections::ProjectionError>) -> String {
@@ -83,11 +83,11 @@ async fn every_response(p: &Projections, who: &Principal) -> Vec<String> {
 
 #[tokio::test]
 async fn internal_comment_text_never_reaches_a_customer() {
-    let store = MemStore::new();
+    let store = MemoryStore::new();
     store.push_all(scenario().events());
     let (p, _) = Projections::open(
         store.clone() as Arc<dyn EventStore>,
-        MemKv::new(),
+        MemoryKv::new(),
         ProjectionsConfig::default(),
     )
     .await

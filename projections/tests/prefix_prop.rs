@@ -7,9 +7,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use event_store::testing::{MemoryTree, Script};
 use event_store::{EventPayload, Priority, RecordedEvent, Role, TicketKind, TicketStatus};
 use projections::persist::{self, Loaded, SnapshotSlot};
-use projections::testing::{MemTree, Script};
 use projections::ReadModel;
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -174,7 +174,7 @@ proptest! {
         let n = (events.len() as u64 * u64::from(prefix_permille) / 1000) as usize;
         let prefix = &events[..n];
         let restart_at: Vec<usize> = restarts.iter().map(|i| i.index(n + 1)).collect();
-        let slot = SnapshotSlot::new(Arc::new(MemTree::default()));
+        let slot = SnapshotSlot::new(Arc::new(MemoryTree::default()));
 
         let mut incremental = ReadModel::default();
         for (i, e) in prefix.iter().enumerate() {

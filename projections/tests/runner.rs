@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use event_store::testing::{MemoryKv, MemoryStore};
 use event_store::{EventStore, KvProvider, KvTree};
 use projections::persist::TREE_NAME;
-use projections::testing::{MemKv, MemStore};
 use projections::{ProjectionError, Projections, ProjectionsConfig, SnapshotSource};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -23,8 +23,8 @@ fn config(every: u64) -> ProjectionsConfig {
 }
 
 async fn open(
-    store: &Arc<MemStore>,
-    kv: &Arc<MemKv>,
+    store: &Arc<MemoryStore>,
+    kv: &Arc<MemoryKv>,
     every: u64,
 ) -> (Projections, projections::OpenReport) {
     Projections::open(
@@ -44,8 +44,8 @@ fn model_of(p: &Projections) -> projections::ReadModel {
 async fn follows_live_log_and_restarts_from_snapshot() {
     let events = scenario().events().to_vec();
     let (head, tail) = events.split_at(10);
-    let store = MemStore::new();
-    let kv = MemKv::new();
+    let store = MemoryStore::new();
+    let kv = MemoryKv::new();
     store.push_all(head);
 
     let (p, report) = open(&store, &kv, 4).await;
@@ -77,8 +77,8 @@ async fn follows_live_log_and_restarts_from_snapshot() {
 #[tokio::test]
 async fn restart_replays_only_the_tail_after_the_snapshot() {
     let events = scenario().events().to_vec();
-    let store = MemStore::new();
-    let kv = MemKv::new();
+    let store = MemoryStore::new();
+    let kv = MemoryKv::new();
     store.push_all(&events[..12]);
     let (p, _) = open(&store, &kv, 1_000_000).await;
     p.snapshot().await.expect("snapshot");
@@ -93,8 +93,8 @@ async fn restart_replays_only_the_tail_after_the_snapshot() {
 #[tokio::test]
 async fn lagged_subscription_resumes_without_loss_or_duplicate() {
     let events = scenario().events().to_vec();
-    let store = MemStore::new();
-    let kv = MemKv::new();
+    let store = MemoryStore::new();
+    let kv = MemoryKv::new();
     store.push_all(&events[..5]);
     let (p, _) = open(&store, &kv, 1_000_000).await;
     store.lag_once_at(8);
@@ -111,8 +111,8 @@ async fn lagged_subscription_resumes_without_loss_or_duplicate() {
 #[tokio::test]
 async fn corrupt_snapshot_rebuilds_from_position_one() {
     let events = scenario().events().to_vec();
-    let store = MemStore::new();
-    let kv = MemKv::new();
+    let store = MemoryStore::new();
+    let kv = MemoryKv::new();
     store.push_all(&events);
     let (p, _) = open(&store, &kv, 1).await;
     p.snapshot().await.expect("snapshot");
@@ -153,8 +153,8 @@ async fn corrupt_snapshot_rebuilds_from_position_one() {
 #[tokio::test]
 async fn rebuild_beside_and_swap_while_following() {
     let events = scenario().events().to_vec();
-    let store = MemStore::new();
-    let kv = MemKv::new();
+    let store = MemoryStore::new();
+    let kv = MemoryKv::new();
     store.push_all(&events[..20]);
     let (p, _) = open(&store, &kv, 1_000_000).await;
     let follower = p.spawn();
@@ -186,9 +186,9 @@ async fn rebuild_beside_and_swap_while_following() {
 
 #[tokio::test]
 async fn wait_for_times_out_with_the_reached_position() {
-    let store = MemStore::new();
+    let store = MemoryStore::new();
     store.push_all(&scenario().events()[..3]);
-    let (p, _) = open(&store, &MemKv::new(), 100).await;
+    let (p, _) = open(&store, &MemoryKv::new(), 100).await;
     match p.wait_for(99, Duration::from_millis(20)).await {
         Err(ProjectionError::NotCaughtUp {
             wanted: 99,
@@ -206,9 +206,9 @@ async fn wait_for_times_out_with_the_reached_position() {
 
 #[tokio::test]
 async fn events_are_permission_filtered_and_paged() {
-    let store = MemStore::new();
+    let store = MemoryStore::new();
     store.push_all(scenario().events());
-    let (p, _) = open(&store, &MemKv::new(), 100).await;
+    let (p, _) = open(&store, &MemoryKv::new(), 100).await;
     assert!(matches!(
         p.events(&alice(), None, None).await,
         Err(ProjectionError::Forbidden { .. })

@@ -239,7 +239,7 @@ fn not_visible_is_not_found() {
     ));
 }
 
-fn stream(s: &projections::testing::Script, id: uuid::Uuid) -> Vec<event_store::RecordedEvent> {
+fn stream(s: &event_store::testing::Script, id: uuid::Uuid) -> Vec<event_store::RecordedEvent> {
     s.events()
         .iter()
         .filter(|e| e.stream_id == id)

@@ -8,7 +8,7 @@ use event_store::{EventPayload, EventStore, KvTree, Priority, RecordedEvent};
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 use snapshots::{Aggregate, Blob, Loaded, SnapshotConfig, SnapshotError, SnapshotStore};
-use support::{append_all, shared_kv, MemKv, MemStore};
+use support::{append_all, shared_kv, MemoryStore, MemoryTree};
 use uuid::Uuid;
 
 /// An order-sensitive fold, so a skipped, repeated or reordered event shows.
@@ -98,11 +98,11 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-fn snaps(kv: &Arc<MemKv>, every_events: u64) -> SnapshotStore {
+fn snaps(kv: &Arc<MemoryTree>, every_events: u64) -> SnapshotStore {
     SnapshotStore::new(kv.clone(), SnapshotConfig { every_events })
 }
 
-async fn full_replay(store: &MemStore, stream: Uuid) -> Loaded<Tally> {
+async fn full_replay(store: &MemoryStore, stream: Uuid) -> Loaded<Tally> {
     snaps(&shared_kv(), 0)
         .load(store, stream)
         .await
@@ -121,7 +121,7 @@ proptest! {
         every_events in 1u64..10,
     ) {
         rt().block_on(async {
-            let store = MemStore::default();
+            let store = MemoryStore::default();
             let kv = shared_kv();
             let snapshots = snaps(&kv, every_events);
             let stream = Uuid::new_v4();
@@ -146,22 +146,20 @@ proptest! {
 }
 
 /// Writes a snapshot at `n` events and returns (store, kv, snapshots, stream).
-async fn setup(n: usize, every_events: u64) -> (MemStore, Arc<MemKv>, SnapshotStore, Uuid) {
-    let store = MemStore::default();
+async fn setup(n: usize, every_events: u64) -> (MemoryStore, Arc<MemoryTree>, SnapshotStore, Uuid) {
+    let store = MemoryStore::default();
     let kv = shared_kv();
     let snapshots = snaps(&kv, every_events);
     let stream = Uuid::new_v4();
     append_all(&store, stream, &payloads(n)).await;
     let first: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
     assert_eq!(first.snapshot_version, None);
-    assert_eq!(kv.map.lock().expect("lock").len(), 1, "snapshot written");
+    assert_eq!(kv.len(), 1, "snapshot written");
     (store, kv, snapshots, stream)
 }
 
-fn only_value(kv: &MemKv) -> (Vec<u8>, Vec<u8>) {
-    let map = kv.map.lock().expect("lock");
-    let (k, v) = map.iter().next().expect("one snapshot");
-    (k.clone(), v.clone())
+fn only_value(kv: &MemoryTree) -> (Vec<u8>, Vec<u8>) {
+    kv.entries().into_iter().next().expect("one snapshot")
 }
 
 #[test]
@@ -255,13 +253,13 @@ fn snapshot_that_does_not_match_the_log_falls_back() {
     rt().block_on(async {
         // A snapshot of another log (same stream id, different events).
         let (_other_store, kv, snapshots, stream) = setup(30, 10).await;
-        let store = MemStore::default();
+        let store = MemoryStore::default();
         append_all(&store, stream, &payloads(40)).await;
         let loaded: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
         assert_eq!(loaded.snapshot_version, None);
         assert_eq!(loaded.state, full_replay(&store, stream).await.state);
         // A snapshot ahead of the log (the log is shorter than its version).
-        let short = MemStore::default();
+        let short = MemoryStore::default();
         append_all(&short, stream, &payloads(5)).await;
         kv.clear().expect("clear");
         snapshots
@@ -277,13 +275,13 @@ fn snapshot_that_does_not_match_the_log_falls_back() {
 #[test]
 fn catch_up_from_a_cached_state_folds_only_new_events_and_snapshots_when_due() {
     rt().block_on(async {
-        let store = MemStore::default();
+        let store = MemoryStore::default();
         let kv = shared_kv();
         let snapshots = snaps(&kv, 10);
         let stream = Uuid::new_v4();
         append_all(&store, stream, &payloads(4)).await;
         let mut cached: Loaded<Tally> = snapshots.load(&store, stream).await.expect("load");
-        assert!(kv.map.lock().expect("lock").is_empty(), "not due yet");
+        assert!(kv.is_empty(), "not due yet");
         for round in 1..=5u64 {
             append_all(&store, stream, &payloads(3)).await;
             let before = store.events_read();
@@ -307,7 +305,7 @@ fn catch_up_from_a_cached_state_folds_only_new_events_and_snapshots_when_due() {
 #[test]
 fn catch_up_of_a_current_state_reads_no_events_and_a_tail_in_one_page() {
     rt().block_on(async {
-        let store = MemStore::default();
+        let store = MemoryStore::default();
         let snapshots = snaps(&shared_kv(), 0);
         let stream = Uuid::new_v4();
         append_all(&store, stream, &payloads(4)).await;
@@ -340,7 +338,7 @@ fn catch_up_of_a_current_state_reads_no_events_and_a_tail_in_one_page() {
 #[test]
 fn advance_folds_appended_records_like_a_load_and_snapshots_when_due() {
     rt().block_on(async {
-        let store = MemStore::default();
+        let store = MemoryStore::default();
         let kv = shared_kv();
         let snapshots = snaps(&kv, 5);
         let stream = Uuid::new_v4();
@@ -365,7 +363,7 @@ fn advance_folds_appended_records_like_a_load_and_snapshots_when_due() {
 #[test]
 fn missing_stream_is_the_default_state_at_version_zero() {
     rt().block_on(async {
-        let store = MemStore::default();
+        let store = MemoryStore::default();
         let loaded: Loaded<Tally> = snaps(&shared_kv(), 1)
             .load(&store, Uuid::new_v4())
             .await
@@ -378,7 +376,7 @@ fn missing_stream_is_the_default_state_at_version_zero() {
 #[test]
 fn long_streams_are_read_in_pages() {
     rt().block_on(async {
-        let store = MemStore::default();
+        let store = MemoryStore::default();
         let stream = Uuid::new_v4();
         append_all(&store, stream, &payloads(2_345)).await;
         let loaded: Loaded<Tally> = snaps(&shared_kv(), 100)
@@ -406,13 +404,12 @@ fn blobs_round_trip_and_corruption_reads_as_missing() {
             bytes: b"state bytes".to_vec()
         })
     );
-    let key = {
-        let map = kv.map.lock().expect("lock");
-        map.keys()
-            .find(|k| k.ends_with(b"proj"))
-            .expect("blob key")
-            .clone()
-    };
+    let key = kv
+        .entries()
+        .into_iter()
+        .map(|(k, _)| k)
+        .find(|k| k.ends_with(b"proj"))
+        .expect("blob key");
     let mut bad = kv.get(&key).expect("get").expect("present");
     let last = bad.len() - 1;
     bad[last] ^= 1;

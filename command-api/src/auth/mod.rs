@@ -12,6 +12,3 @@ pub use claims::Claims;
 pub use error::AuthError;
 pub use jwt::{IssuedToken, JwtAlgorithm, JwtAuth};
 pub use users::{NewUser, User, UserDirectory};
-
-#[cfg(test)]
-pub(crate) mod test_tree;

@@ -195,7 +195,7 @@ impl UserDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::test_tree::MemoryTree;
+    use event_store::testing::MemoryTree;
 
     fn directory() -> UserDirectory {
         UserDirectory::new(Arc::new(MemoryTree::default()))

@@ -172,8 +172,9 @@ impl SledStore {
         }))
     }
 
-    /// The sled tree holding the log, for benchmarks comparing raw scans.
-    pub(crate) fn log_tree(&self) -> &sled::Tree {
+    /// The sled tree holding the log, for the append benchmark's raw-scan
+    /// baseline (`ticketlog-bench`): read it, never write it.
+    pub fn log_tree(&self) -> &sled::Tree {
         &self.shared.log
     }
 

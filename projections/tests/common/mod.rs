@@ -2,11 +2,11 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, TimeZone, Utc};
+use event_store::testing::Script;
 use event_store::{
     Actor, DispatchChoice, DispatchPhase, EventPayload, Location, Principal, Priority,
     RecordedEvent, Role, TicketKind, TicketStatus,
 };
-use projections::testing::Script;
 use uuid::Uuid;
 
 /// Text of the internal comments; must never reach a customer.

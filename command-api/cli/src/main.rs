@@ -1,0 +1,164 @@
+//! The `ticketlog` binary: `serve`, `user add`, `verify`, `rebuild`,
+//! `stats`, `replay` and `bench` (from `ticketlog-bench`). Every flag can
+//! also come from the environment as `TICKETLOG_<FLAG>`.
+
+mod expiry;
+mod offline;
+mod rebuild;
+mod replay;
+mod serve;
+mod signals;
+mod stats;
+mod user;
+mod verify;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use command_api::auth::JwtAlgorithm;
+use command_api::http::limits::{
+    RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
+};
+use command_api::logging;
+use ticketlog_bench::cli::BenchCommand;
+
+/// jemalloc, not glibc's malloc: under a server's many threads glibc kept
+/// every arena's high-water mark (each argon2 verification takes 19 MiB; a
+/// demo server grew from 129 to 207 MiB over 24 logins), jemalloc gives
+/// freed pages back (15 MiB after the same logins).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Ticketlog: an event-sourced helpdesk.
+#[derive(Debug, Parser)]
+#[command(name = "ticketlog", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (API, live feed) on one port.
+    Serve(ServeArgs),
+    /// Manage the built-in user directory.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Check every record of the log (checksums, contiguity, hash chain).
+    Verify(VerifyArgs),
+    /// Rebuild the read model from position 1 and save its snapshot (server stopped).
+    Rebuild(rebuild::RebuildArgs),
+    /// Statistics of a tenant as JSON or CSV (as an analyst).
+    Stats(stats::StatsArgs),
+    /// A ticket's recorded history, or its state at a moment (as an auditor).
+    Replay(replay::ReplayArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `ticketlog serve`.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "TICKETLOG_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Data directory (event store, generated secret).
+    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Seed the `demo` tenant with users and tickets (idempotent).
+    #[arg(long, env = "TICKETLOG_DEMO")]
+    demo: bool,
+    /// File holding the HS256 secret (else TICKETLOG_JWT_SECRET, else generated in the data dir).
+    #[arg(
+        long,
+        env = "TICKETLOG_JWT_SECRET_FILE",
+        conflicts_with = "jwt_public_key"
+    )]
+    jwt_secret_file: Option<PathBuf>,
+    /// PEM public key of an outside token issuer (requires --jwt-alg).
+    #[arg(long, env = "TICKETLOG_JWT_PUBLIC_KEY", requires = "jwt_alg")]
+    jwt_public_key: Option<PathBuf>,
+    /// Algorithm of the public key: EdDSA or RS256.
+    #[arg(long, env = "TICKETLOG_JWT_ALG", requires = "jwt_public_key")]
+    jwt_alg: Option<JwtAlgorithm>,
+    /// Lifetime of tokens issued by /api/v1/auth/token.
+    #[arg(long, env = "TICKETLOG_TOKEN_TTL_SECS", default_value_t = command_api::auth::jwt::TOKEN_TTL_SECS_DEFAULT)]
+    token_ttl_secs: u64,
+    /// Sustained requests per second per user.
+    #[arg(long, env = "TICKETLOG_RATE_LIMIT_PER_S", default_value_t = RATE_LIMIT_PER_USER_PER_S_DEFAULT)]
+    rate_limit_per_s: u32,
+    /// Burst size per user.
+    #[arg(long, env = "TICKETLOG_RATE_LIMIT_BURST", default_value_t = RATE_LIMIT_BURST_REQUESTS_DEFAULT)]
+    rate_limit_burst: u32,
+    /// Log format: text or json.
+    #[arg(long, env = "TICKETLOG_LOG_FORMAT", default_value = "text")]
+    log_format: logging::LogFormat,
+    /// Free disk space, in MiB, below which appends are refused with 503 (0: never).
+    #[arg(long, env = "TICKETLOG_DISK_RESERVE_MIB", default_value_t = event_store::sled_store::DISK_RESERVE_BYTES_DEFAULT / MIB)]
+    disk_reserve_mib: u64,
+    /// sled's page cache, in MiB (sled treats it as a soft cap).
+    #[arg(long, env = "TICKETLOG_CACHE_MIB", default_value_t = event_store::sled_store::CACHE_CAPACITY_BYTES_DEFAULT / MIB)]
+    cache_mib: u64,
+}
+
+/// Bytes in a MiB, for flags given in MiB.
+const MIB: u64 = 1024 * 1024;
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user (password from --password or a line on stdin).
+    Add(UserAddArgs),
+}
+
+/// `ticketlog user add`.
+#[derive(Debug, Args)]
+struct UserAddArgs {
+    /// Data directory.
+    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Tenant.
+    #[arg(long, env = "TICKETLOG_TENANT")]
+    tenant: String,
+    /// User name (login).
+    #[arg(long, env = "TICKETLOG_NAME")]
+    name: String,
+    /// Role: customer, agent, technician, auditor, analyst, admin.
+    #[arg(long, env = "TICKETLOG_ROLE")]
+    role: String,
+    /// Password; prompted from stdin when absent.
+    #[arg(long, env = "TICKETLOG_PASSWORD")]
+    password: Option<String>,
+}
+
+/// `ticketlog verify`.
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// Data directory.
+    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
+    data: PathBuf,
+}
+
+/// Parses arguments and runs the subcommand; errors print and exit 1 (2 for
+/// a failed verification).
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::User(UserCommand::Add(args)) => user::add(args),
+        Command::Verify(args) => verify::run(args),
+        Command::Rebuild(args) => rebuild::run(args),
+        Command::Stats(args) => stats::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Bench(command) => ticketlog_bench::cli::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

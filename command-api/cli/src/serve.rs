@@ -1,0 +1,93 @@
+//! `ticketlog serve`: the store, the API and (with `--demo`) the demo data,
+//! on one port, until SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use command_api::config::{build_jwt, store_path, JwtConfig, JWT_SECRET_ENV};
+use command_api::http::rate_limit::RateLimit;
+use command_api::http::{AppState, HttpOptions};
+use event_store::{EventStore, SledOptions, SledStore};
+
+use super::{expiry, logging, signals, ServeArgs};
+
+/// Runs the server until a shutdown signal, then closes the store.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    logging::init(args.log_format, "info,sled=warn");
+    // One descriptor per WebSocket client: 10,000 of them need more than
+    // the usual soft limit of 1,024.
+    let nofile = command_api::fd_limit::raise_to_hard();
+    tracing::info!(soft = ?nofile.soft, hard = ?nofile.hard, "open-files limit");
+    if !command_api::heap::purge_in_background() {
+        tracing::warn!("jemalloc background purging unavailable: freed pages return only as the server allocates");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("creating {}", args.data.display()))?;
+    let jwt_config = match (&args.jwt_public_key, args.jwt_alg) {
+        (Some(path), Some(algorithm)) => JwtConfig::PublicKey {
+            algorithm,
+            path: path.clone(),
+        },
+        _ => JwtConfig::Secret {
+            env_secret: std::env::var(JWT_SECRET_ENV).ok(),
+            secret_file: args.jwt_secret_file.clone(),
+        },
+    };
+    let (jwt, key_source) = build_jwt(&jwt_config, &args.data, args.token_ttl_secs)?;
+    tracing::info!(keys = %key_source, "token verification configured");
+    let store = SledStore::open(
+        store_path(&args.data),
+        SledOptions {
+            disk_reserve_bytes: args.disk_reserve_mib.saturating_mul(super::MIB),
+            cache_capacity_bytes: args.cache_mib.saturating_mul(super::MIB),
+            ..SledOptions::default()
+        },
+    )
+    .with_context(|| {
+        format!(
+            "opening the store in {} (is another server running on it?)",
+            args.data.display()
+        )
+    })?;
+    let options = HttpOptions {
+        rate_limit: RateLimit {
+            per_second: f64::from(args.rate_limit_per_s),
+            burst: f64::from(args.rate_limit_burst),
+        },
+        ..HttpOptions::default()
+    };
+    let store_dyn: Arc<dyn EventStore> = store.clone();
+    let state = AppState::open(store_dyn, store.clone(), jwt, options).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    if args.demo {
+        let summary = command_api::demo::seed(&state)
+            .await
+            .context("seeding the demo tenant")?;
+        println!("{}", summary.instructions(addr));
+    }
+    tracing::info!(%addr, data = %args.data.display(), "ticketlog listening");
+    let expiry = expiry::spawn(state.service().clone());
+    let served =
+        command_api::http::serve(listener, state.clone(), signals::shutdown_signal()).await;
+    expiry.stop().await;
+    state.shutdown().await;
+    // In-flight requests have finished (graceful shutdown); make every
+    // acknowledged write durable and stop the writer before exiting.
+    let closed = store.close().await;
+    served.context("serving")?;
+    closed.context("closing the store")?;
+    tracing::info!("store closed cleanly");
+    Ok(())
+}
