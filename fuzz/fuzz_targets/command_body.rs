@@ -11,8 +11,6 @@
 //! decode unchanged.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use command_api::domain::{self, Action, Command, DomainError, TicketState};
 use command_api::http::extract::parse_body;
 use command_api::http::ApiError;
@@ -22,19 +20,6 @@ use event_store::Principal;
 use libfuzzer_sys::fuzz_target;
 use ticketlog_fuzz::world::{self, DISPATCH, TICKET};
 use uuid::Uuid;
-
-struct World {
-    states: Vec<TicketState>,
-    principals: Vec<Principal>,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| World {
-        states: world::states(),
-        principals: world::principals(),
-    })
-}
 
 /// The command routes. Input: `who` (route and principal), `what`
 /// (state and target), then the body.
@@ -47,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let Some(([who, what], body)) = data.split_first_chunk::<2>() else {
         return;
     };
-    let w = world();
+    let w = world::cached();
     let route = usize::from(*who) % ROUTES;
     let principal = &w.principals[(usize::from(*who) / ROUTES) % w.principals.len()];
     let state = &w.states[usize::from(*what) % w.states.len()];

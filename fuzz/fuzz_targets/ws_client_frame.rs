@@ -9,29 +9,13 @@
 //! refused with a typed 4xx error.
 #![no_main]
 
-use std::sync::OnceLock;
-
-use command_api::domain::{self, Action, Command, RecordRead, TicketState};
+use command_api::domain::{self, Action, Command, RecordRead};
 use command_api::http::ApiError;
-use event_store::Principal;
 use libfuzzer_sys::fuzz_target;
 use live_feed::frames::{self, ClientFrame, ErrorCode};
 use live_feed::limits::CLIENT_FRAME_BYTES_MAX;
 use live_feed::RoomId;
 use ticketlog_fuzz::world;
-
-struct World {
-    states: Vec<TicketState>,
-    principals: Vec<Principal>,
-}
-
-fn world() -> &'static World {
-    static WORLD: OnceLock<World> = OnceLock::new();
-    WORLD.get_or_init(|| World {
-        states: world::states(),
-        principals: world::principals(),
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
     // The socket layer hands the session only UTF-8 text within the limit.
@@ -64,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn read_receipt(ticket: uuid::Uuid, position: u64, salt: usize) {
-    let w = world();
+    let w = world::cached();
     let state = &w.states[salt % w.states.len()];
     let principal = &w.principals[(salt / w.states.len()) % w.principals.len()];
     let command = Command {

@@ -241,6 +241,24 @@ pub mod world {
 
     use super::{at, id, record};
 
+    /// The states and principals every target decides against, built once
+    /// per fuzzing process.
+    pub struct World {
+        /// Ticket states from new to closed, with and without dispatches.
+        pub states: Vec<TicketState>,
+        /// One principal per role, plus another tenant's.
+        pub principals: Vec<Principal>,
+    }
+
+    /// The process's [`World`].
+    pub fn cached() -> &'static World {
+        static WORLD: std::sync::OnceLock<World> = std::sync::OnceLock::new();
+        WORLD.get_or_init(|| World {
+            states: states(),
+            principals: principals(),
+        })
+    }
+
     /// The ticket every state is about (its stream id).
     pub const TICKET: Uuid = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0006);
     /// The dispatch of the dispatched states.
