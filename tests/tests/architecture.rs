@@ -58,8 +58,14 @@ fn missing_paths(doc: &str, root: &Path) -> Vec<String> {
 fn every_path_in_architecture_md_exists() {
     let root = repository_root();
     let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("read ARCHITECTURE.md");
-    let named = code_spans(&doc).into_iter().filter(|s| names_a_path(s)).count();
-    assert!(named >= 20, "ARCHITECTURE.md names only {named} paths: is it still the map?");
+    let named = code_spans(&doc)
+        .into_iter()
+        .filter(|s| names_a_path(s))
+        .count();
+    assert!(
+        named >= 20,
+        "ARCHITECTURE.md names only {named} paths: is it still the map?"
+    );
     let missing = missing_paths(&doc, &root);
     assert!(
         missing.is_empty(),
@@ -74,6 +80,9 @@ fn the_check_catches_a_moved_file_and_a_bare_name() {
                `event-store/src/no_such_file.rs` moved; `GET /ws` and `ticket:<id>` are not paths.";
     assert_eq!(
         missing_paths(doc, &root),
-        vec!["store.rs".to_string(), "event-store/src/no_such_file.rs".to_string()]
+        vec![
+            "store.rs".to_string(),
+            "event-store/src/no_such_file.rs".to_string()
+        ]
     );
 }
