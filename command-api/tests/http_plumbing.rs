@@ -181,3 +181,80 @@ async fn rate_limit_answers_429_with_retry_after_per_user() {
     assert_eq!(status, 200, "another user is not limited");
     server.stop().await;
 }
+
+/// The value of an unlabelled counter in the `/metrics` text.
+async fn counter(server: &TestServer, name: &str) -> u64 {
+    let text = server
+        .client
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+#[tokio::test]
+async fn metrics_count_only_what_was_appended() {
+    let server = TestServer::start().await;
+    let cast = server.cast("acme");
+    let agent = &cast.alice.1;
+    let ticket = server.create_ticket(agent, "Printer jams").await;
+    let events = counter(&server, "ticketlog_events_appended_total").await;
+    let commands = counter(&server, "ticketlog_commands_appended_total").await;
+    let head = server.head().await;
+    assert!(events >= 1 && commands >= 1, "{events} {commands}");
+
+    // An edit that changes nothing appends nothing and counts nothing.
+    let path = format!("/api/v1/tickets/{ticket}");
+    let (status, _, body) = server
+        .send(
+            Method::PATCH,
+            &path,
+            Some(agent),
+            Some(json!({"title": "Printer jams"})),
+            &[],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.head().await, head);
+    assert_eq!(
+        counter(&server, "ticketlog_events_appended_total").await,
+        events
+    );
+    assert_eq!(
+        counter(&server, "ticketlog_commands_appended_total").await,
+        commands
+    );
+
+    // A retry with the same key appends nothing and counts as a duplicate.
+    let key = [("idempotency-key", "0190a5a4-0000-7000-8000-000000000001")];
+    let comment = json!({"body": "on it"});
+    let path = format!("/api/v1/tickets/{ticket}/comments");
+    for _ in 0..2 {
+        let (status, _, body) = server
+            .send(
+                Method::POST,
+                &path,
+                Some(agent),
+                Some(comment.clone()),
+                &key,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(server.head().await, head + 1);
+    assert_eq!(
+        counter(&server, "ticketlog_events_appended_total").await,
+        events + 1
+    );
+    assert_eq!(
+        counter(&server, "ticketlog_commands_duplicate_total").await,
+        1
+    );
+    server.stop().await;
+}
