@@ -15,9 +15,8 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::auth::{AuthError, NewUser, User};
-use crate::http::routes::commands::command_id;
 use crate::http::{ApiError, AppState};
-use crate::request::Request;
+use crate::request::{command_id, Request};
 use crate::service::CommandOutcome;
 
 /// The demo's story, as data.

@@ -3,7 +3,9 @@
 //! The HTTP handlers, the demo seed and the fuzz target all map through
 //! [`Request::into_action`].
 
-use event_store::{DispatchPhase, GeoPoint, Location, Priority, TicketKind, TicketStatus, UserId};
+use event_store::{
+    DispatchPhase, GeoPoint, Location, Principal, Priority, TicketKind, TicketStatus, UserId,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
@@ -12,6 +14,22 @@ use crate::domain::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse, EditTicket,
     PostComment, ProgressDispatch, ReportLocation, RespondDispatch,
 };
+
+/// Namespace of command ids derived from `Idempotency-Key`s: keys are
+/// scoped to the user who sent them, so one user's key can never replay
+/// another user's answer.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x3e0f_9a77_51d2_4c8b_a6e4_0b9d_2c71_f5a3);
+
+/// The command id of a request: derived from its `Idempotency-Key`, else fresh.
+pub fn command_id(principal: &Principal, key: Option<Uuid>) -> Uuid {
+    match key {
+        Some(k) => Uuid::new_v5(
+            &IDEMPOTENCY_NAMESPACE,
+            format!("{}/{}/{k}", principal.tenant, principal.user_id).as_bytes(),
+        ),
+        None => Uuid::now_v7(),
+    }
+}
 
 /// A route's body type: JSON, and whether an empty body stands for one.
 pub trait RequestBody: DeserializeOwned + Send + 'static {

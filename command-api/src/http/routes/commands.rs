@@ -16,24 +16,8 @@ use uuid::Uuid;
 use crate::http::error::ApiError;
 use crate::http::extract::{Auth, CommandJson, IdempotencyKey, IfMatch, PathTarget};
 use crate::http::state::AppState;
-use crate::request::{Request, RequestBody};
+use crate::request::{command_id, Request, RequestBody};
 use crate::service::{Appended, CommandOutcome};
-
-/// Namespace of command ids derived from `Idempotency-Key`s: keys are
-/// scoped to the user who sent them, so one user's key can never replay
-/// another user's answer.
-const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x3e0f_9a77_51d2_4c8b_a6e4_0b9d_2c71_f5a3);
-
-/// The command id of a request: derived from its `Idempotency-Key`, else fresh.
-pub fn command_id(principal: &Principal, key: Option<Uuid>) -> Uuid {
-    match key {
-        Some(k) => Uuid::new_v5(
-            &IDEMPOTENCY_NAMESPACE,
-            format!("{}/{}/{k}", principal.tenant, principal.user_id).as_bytes(),
-        ),
-        None => Uuid::now_v7(),
-    }
-}
 
 /// The handler of the command route whose body is a `B`, made into a
 /// request by `route` (a [`Request`] variant). The extractors run in this
