@@ -12,8 +12,11 @@
 //! `command-api/cli/tests/log_secrets.rs` (it runs the binary).
 //!
 //! Public routes and why:
-//! - `GET /healthz`, `GET /metrics`: liveness and Prometheus scraping; they
-//!   hold only the log head and request counters, nothing of a tenant.
+//! - `GET /healthz`: liveness only (`{"status":"ok"}`, no store read, no
+//!   head position: issue 14).
+//! - `GET /metrics`: Prometheus scraping; the log head and request
+//!   counters, nothing of a tenant (a later issue puts it behind
+//!   credentials).
 //! - `POST /api/v1/auth/token`: the login itself.
 //! - `/`, `/app...`, `/assets/...`: static console shells and files; every
 //!   datum they show is fetched from `/api/v1` with the user's token.

@@ -47,19 +47,37 @@ pub async fn stop(mut server: ServerChild) {
     }
 }
 
-/// Waits until `/healthz` answers; returns the log head it reports.
+/// The gauge on `/metrics` that carries the log head (`/healthz` answers
+/// liveness only and never shows it).
+const HEAD_GAUGE: &str = "ticketlog_log_head_position ";
+
+/// Waits until `/healthz` answers and `/metrics` shows the log head (the
+/// gauge is left out while the store cannot be read); returns that head.
 pub async fn healthy_head(client: &reqwest::Client, server: &ServerChild) -> u64 {
     let deadline = Instant::now() + HEALTHY_TIMEOUT;
     loop {
-        if let Ok(r) = client.get(server.url("/healthz")).send().await {
-            if r.status().is_success() {
-                let v: Value = r.json().await.expect("healthz body");
-                return v["head"].as_u64().expect("head");
-            }
+        if let Some(head) = head_if_healthy(client, server).await {
+            return head;
         }
         assert!(Instant::now() < deadline, "server not healthy in time");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// One try of [`healthy_head`]: `None` while either answer is missing.
+async fn head_if_healthy(client: &reqwest::Client, server: &ServerChild) -> Option<u64> {
+    let live = client.get(server.url("/healthz")).send().await.ok()?;
+    if !live.status().is_success() {
+        return None;
+    }
+    let metrics = client.get(server.url("/metrics")).send().await.ok()?;
+    if !metrics.status().is_success() {
+        return None;
+    }
+    let text = metrics.text().await.ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix(HEAD_GAUGE))
+        .map(|n| n.trim().parse().expect("head gauge is a number"))
 }
 
 /// Copies the directory `from` (a data directory) to `to`, recursively.
