@@ -30,6 +30,11 @@ pub enum ClientFrame {
         room: String,
         /// Whether the user is typing.
         typing: bool,
+        /// Whether what is being typed is an internal note: then only those
+        /// who may see the room's internal events hear of it. Optional (old
+        /// clients never send it), and never relayed to anyone.
+        #[serde(default)]
+        internal: bool,
     },
     /// The user read a room up to a position.
     Read {
@@ -150,6 +155,29 @@ mod tests {
         );
         let f: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).expect("valid");
         assert_eq!(f, ClientFrame::Ping);
+    }
+
+    #[test]
+    fn typing_is_public_unless_marked_internal() {
+        let parse = |s: &str| serde_json::from_str::<ClientFrame>(s).expect("valid");
+        let typing = |internal| ClientFrame::Typing {
+            room: "r".into(),
+            typing: true,
+            internal,
+        };
+        assert_eq!(
+            parse(r#"{"type":"typing","room":"r","typing":true}"#),
+            typing(false)
+        );
+        assert_eq!(
+            parse(r#"{"type":"typing","room":"r","typing":true,"internal":true}"#),
+            typing(true)
+        );
+        // Unknown fields are ignored, as for every client frame.
+        assert_eq!(
+            parse(r#"{"type":"typing","room":"r","typing":true,"draft":"x"}"#),
+            typing(false)
+        );
     }
 
     #[test]

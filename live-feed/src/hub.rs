@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
 use event_store::schema::{StreamId, StreamKind};
-use event_store::{can_see, EventStore, Principal, RecordedEvent, StoreError, StreamAudience};
+use event_store::{
+    can_see, can_see_visibility, EventStore, Principal, RecordedEvent, StoreError, StreamAudience,
+    Visibility,
+};
 use futures::StreamExt;
 use tokio::sync::watch;
 
@@ -203,14 +206,31 @@ impl Hub {
         }
     }
 
-    /// Tells everyone else in the room that `from` is (not) typing.
-    pub fn typing(&self, room: RoomId, from: &ConnHandle, typing: bool) {
+    /// Tells everyone else in the room who may see a message of
+    /// `visibility` there that `from` is (not) typing one: typing an
+    /// internal note must not reveal that one is being written (issue 14).
+    /// `joined_with` is the stream's audience as `from` joined with it,
+    /// for streams the hub has not folded (yet, or any more).
+    pub fn typing(
+        &self,
+        room: RoomId,
+        from: &ConnHandle,
+        typing: bool,
+        visibility: Visibility,
+        joined_with: &StreamAudience,
+    ) {
         let state = self.lock();
         let Some(r) = state.rooms.get(&room) else {
             return;
         };
+        let audience = match room {
+            RoomId::Ticket(stream) => state.audiences.get(&stream).unwrap_or(joined_with),
+            RoomId::User(_) | RoomId::Tickets => joined_with,
+        };
         let frame = frames::typing(room, &from.principal, typing);
-        for m in r.members.values().filter(|m| m.conn.id != from.id) {
+        for m in r.members.values().filter(|m| {
+            m.conn.id != from.id && can_see_visibility(&m.conn.principal, visibility, audience)
+        }) {
             m.conn.offer(frame.clone());
         }
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use chrono::{DateTime, Utc};
-use event_store::{can_see_stream, Permission, Principal, StreamAudience};
+use event_store::{
+    can_see_stream, can_see_visibility, Permission, Principal, StreamAudience, Visibility,
+};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
@@ -127,8 +129,13 @@ enum ReaderEnd {
 /// A room this connection is in.
 #[derive(Debug, Default)]
 struct RoomSub {
-    typing: bool,
+    /// Whether the others were told this connection is typing, and of a
+    /// message of which visibility: the stop goes to the same members.
+    typing: Option<Visibility>,
     last_typing_at: Option<Instant>,
+    /// The stream's audience as last known here (ticket rooms; empty for
+    /// others), for the visibility rule where the hub has not folded it.
+    audience: StreamAudience,
 }
 
 struct Session {
@@ -149,8 +156,8 @@ impl Drop for Session {
 /// Takes `conn` out of `room`; a typing indicator it left on is turned off
 /// first, or the others would see it typing until they reload.
 fn leave(feed: &FeedState, conn: &ConnHandle, room: RoomId, sub: &RoomSub) {
-    if sub.typing {
-        feed.hub().typing(room, conn, false);
+    if let Some(shown) = sub.typing {
+        feed.hub().typing(room, conn, false, shown, &sub.audience);
     }
     feed.hub().leave(room, conn.id);
 }
@@ -303,7 +310,11 @@ impl Session {
         match frame {
             ClientFrame::Subscribe { room, after } => self.subscribe(&room, after).await,
             ClientFrame::Unsubscribe { room } => self.unsubscribe(&room),
-            ClientFrame::Typing { room, typing } => self.typing(&room, typing),
+            ClientFrame::Typing {
+                room,
+                typing,
+                internal,
+            } => self.typing(&room, typing, internal),
             ClientFrame::Read { room, position } => self.read(&room, position).await,
             ClientFrame::Ping => self.reply(frames::pong()),
         }
@@ -330,7 +341,11 @@ impl Session {
         let hub = self.feed.hub();
         hub.wait_ready().await;
         let joined = hub.join(room, &self.conn, after);
-        self.rooms.insert(room, RoomSub::default());
+        let sub = RoomSub {
+            audience: audience.clone().unwrap_or_default(),
+            ..RoomSub::default()
+        };
+        self.rooms.insert(room, sub);
         if !joined.replay {
             return;
         }
@@ -410,7 +425,9 @@ impl Session {
         RoomId::parse(name).filter(|r| matches!(r, RoomId::Ticket(_)) && self.rooms.contains_key(r))
     }
 
-    fn typing(&mut self, name: &str, typing: bool) {
+    /// A typing frame; `internal` when what is typed is an internal note,
+    /// which only members who may see the room's internal events hear of.
+    fn typing(&mut self, name: &str, typing: bool, internal: bool) {
         let Some(room) = self.joined_ticket_room(name) else {
             return self.error(
                 ErrorCode::BadRequest,
@@ -419,27 +436,57 @@ impl Session {
             );
         };
         let now = Instant::now();
+        let hub = self.feed.hub();
         let Some(sub) = self.rooms.get_mut(&room) else {
             return;
         };
-        if typing {
-            let interval = Duration::from_millis(TYPING_INTERVAL_MS);
-            if sub
-                .last_typing_at
-                .is_some_and(|at| now.duration_since(at) < interval)
-            {
-                return self.error(
-                    ErrorCode::RateLimited,
-                    name,
-                    "typing indicators are rate limited",
-                );
+        if let Some(folded) = match room {
+            RoomId::Ticket(stream) => hub.audience(stream),
+            RoomId::User(_) | RoomId::Tickets => None,
+        } {
+            sub.audience = folded;
+        }
+        let visibility = if internal {
+            Visibility::Internal
+        } else {
+            Visibility::Public
+        };
+        if !can_see_visibility(&self.conn.principal, visibility, &sub.audience) {
+            // One who may not read internal notes cannot be writing one.
+            return self.error(
+                ErrorCode::Forbidden,
+                name,
+                "may not type internal notes here",
+            );
+        }
+        if !typing {
+            // The stop goes to those who were told of the start.
+            if let Some(shown) = sub.typing.take() {
+                hub.typing(room, &self.conn, false, shown, &sub.audience);
             }
-            sub.last_typing_at = Some(now);
-        } else if !sub.typing {
             return;
         }
-        sub.typing = typing;
-        self.feed.hub().typing(room, &self.conn, typing);
+        if let Some(shown) = sub.typing.filter(|v| *v != visibility) {
+            // Switching between a public message and an internal note: the
+            // old indicator stops first, whatever the rate limit says, so a
+            // customer never watches an agent "typing" a note.
+            sub.typing = None;
+            hub.typing(room, &self.conn, false, shown, &sub.audience);
+        }
+        let interval = Duration::from_millis(TYPING_INTERVAL_MS);
+        if sub
+            .last_typing_at
+            .is_some_and(|at| now.duration_since(at) < interval)
+        {
+            return self.error(
+                ErrorCode::RateLimited,
+                name,
+                "typing indicators are rate limited",
+            );
+        }
+        sub.last_typing_at = Some(now);
+        sub.typing = Some(visibility);
+        hub.typing(room, &self.conn, true, visibility, &sub.audience);
     }
 
     async fn read(&mut self, name: &str, position: u64) {

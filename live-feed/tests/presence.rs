@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{Client, Harness};
+use common::{principal, Client, Harness, TENANT};
 use event_store::schema::TicketId;
+use event_store::Role;
 use serde_json::{json, Value};
 
 fn names(presence: &Value) -> Vec<String> {
@@ -58,6 +59,22 @@ impl Room {
         client
             .send(json!({"type": "typing", "room": self.name, "typing": typing}))
             .await;
+    }
+
+    /// Like [`Room::typing`], of an internal note.
+    async fn typing_internal(&self, client: &mut Client, typing: bool) {
+        client
+            .send(json!({"type": "typing", "room": self.name, "typing": typing, "internal": true}))
+            .await;
+    }
+
+    /// A second agent (bob), with the token `bob`, joined to the room.
+    async fn join_second_agent(&self) -> Client {
+        let bob = principal("bob", Role::Agent, TENANT);
+        self.h
+            .auth
+            .add("bob", bob, chrono::Utc::now() + chrono::Duration::hours(1));
+        self.join("bob").await
     }
 
     /// `client` unsubscribes from the room.
@@ -190,4 +207,92 @@ async fn presence_of_a_filling_room_is_coalesced() {
         "{presence_frames} presence frames for {JOINS} joins"
     );
     assert_presence(&mut customer, &["alice", "carol"]).await;
+}
+
+/// (who, typing) of a typing frame, checking it has the contract's shape
+/// and nothing more (no `internal` flag goes out).
+fn who_typing(t: &Value) -> (String, bool) {
+    let mut keys: Vec<&str> = t
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["room", "type", "typing", "user"], "{t}");
+    (
+        t["user"]["name"].as_str().expect("name").to_string(),
+        t["typing"].as_bool().expect("typing"),
+    )
+}
+
+/// Typing an internal note reaches the staff in the room, never the
+/// customer; public typing still reaches everyone (issue 14).
+#[tokio::test]
+async fn internal_typing_reaches_staff_only() {
+    let r = Room::open().await;
+    let mut alice = r.join("agent").await;
+    let mut bob = r.join_second_agent().await;
+    let mut customer = r.join("customer").await;
+
+    r.typing_internal(&mut alice, true).await;
+    assert_eq!(
+        who_typing(&bob.next_of("typing").await),
+        ("alice".into(), true)
+    );
+    // Bob answers in public only after alice's frame was fanned out: had it
+    // gone to the customer too, it would come before bob's.
+    r.typing(&mut bob, true).await;
+    assert_eq!(
+        who_typing(&customer.next_of("typing").await),
+        ("bob".into(), true)
+    );
+    assert_eq!(
+        who_typing(&alice.next_of("typing").await),
+        ("bob".into(), true)
+    );
+
+    r.typing_internal(&mut alice, false).await;
+    assert_eq!(
+        who_typing(&bob.next_of("typing").await),
+        ("alice".into(), false)
+    );
+
+    // Bob switches to an internal note while typing in public: everyone is
+    // told he stopped (the new start itself is within the rate limit). The
+    // customer's next typing frame is that stop, so alice's stop of her
+    // note, fanned out before, did not reach it either.
+    r.typing_internal(&mut bob, true).await;
+    assert_eq!(
+        who_typing(&customer.next_of("typing").await),
+        ("bob".into(), false)
+    );
+    assert_eq!(
+        who_typing(&alice.next_of("typing").await),
+        ("bob".into(), false)
+    );
+    assert_eq!(bob.next_main().await["code"], "rate_limited");
+}
+
+/// A customer may not read internal notes, so it cannot be typing one: the
+/// frame is refused and nobody hears of it.
+#[tokio::test]
+async fn a_customer_cannot_type_internally() {
+    let r = Room::open().await;
+    let mut agent = r.join("agent").await;
+    let mut customer = r.join("customer").await;
+
+    r.typing_internal(&mut customer, true).await;
+    let e = customer.next_main().await;
+    assert_eq!(
+        (e["type"].as_str(), e["code"].as_str(), e["room"].as_str()),
+        (Some("error"), Some("forbidden"), Some(r.name.as_str()))
+    );
+    // The refused frame used no rate and reached nobody: the agent's next
+    // typing frame is this public one.
+    r.typing(&mut customer, true).await;
+    assert_eq!(
+        who_typing(&agent.next_of("typing").await),
+        ("carol".into(), true)
+    );
 }
