@@ -207,16 +207,12 @@
   composer.hidden = !canComment;
   $("readonly").hidden = canComment;
   $("internal-wrap").hidden = !TL.can("tickets.comment.internal");
-  internalToggle.addEventListener("change", () => {
-    composer.classList.toggle("internal", internalToggle.checked);
-    text.placeholder = internalToggle.checked ? "Internal note — only staff see this" : "Write a reply…";
-  });
-
   let typingSent = 0;
   let typingStop = null;
   function updateSend() { send.disabled = text.value.trim().length === 0; }
   text.addEventListener("input", () => {
     updateSend();
+    if (internalToggle.checked) return; // internal notes are typed unannounced
     const now = Date.now();
     if (now - typingSent > 3000 && text.value.trim()) { feed.send({ type: "typing", room, typing: true }); typingSent = now; }
     clearTimeout(typingStop);
@@ -225,6 +221,14 @@
   function stopTyping() {
     if (typingSent) { feed.send({ type: "typing", room, typing: false }); typingSent = 0; }
   }
+  internalToggle.addEventListener("change", () => {
+    // Typing an internal note is never announced (a customer in the room
+    // would learn that one is being written): a public indicator stops
+    // before the composer turns internal.
+    if (internalToggle.checked) { clearTimeout(typingStop); stopTyping(); }
+    composer.classList.toggle("internal", internalToggle.checked);
+    text.placeholder = internalToggle.checked ? "Internal note — only staff see this" : "Write a reply…";
+  });
   text.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); composer.requestSubmit(); }
   });

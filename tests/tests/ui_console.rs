@@ -79,6 +79,17 @@ async fn assert_fits_a_phone(s: &Session, page: &str) {
     );
 }
 
+/// Script: from now on, the page keeps the `typing` value of every typing
+/// frame its sockets send in `window.typingFramesSent`.
+const RECORD_TYPING_FRAMES: &str = "
+    window.typingFramesSent = [];
+    const send = WebSocket.prototype.send;
+    WebSocket.prototype.send = function (data) {
+        const f = JSON.parse(data);
+        if (f.type === 'typing') window.typingFramesSent.push(f.typing);
+        return send.call(this, data);
+    };";
+
 /// Waits until `s` shows that someone else is typing.
 async fn wait_typing(s: &Session, what: &str) {
     s.wait_for(
@@ -224,9 +235,26 @@ async fn agent_and_customer_converse_live_and_survive_a_restart() {
 
     // An internal note with markup: shown, marked and escaped for the agent,
     // never shown to the customer.
+    // Typing it is never announced: the agent's page records the typing
+    // frames it sends from here on (issue 14).
     let note = "Internal: printer is out of warranty, ordering a loaner.";
+    agent.js(RECORD_TYPING_FRAMES, json!([])).await;
+    let draft = agent.find("#composer-text").await;
+    agent.type_into(&draft, "Draft").await;
     agent.click(&agent.find("#internal-wrap").await).await;
+    let sent = "return window.typingFramesSent;";
+    assert_eq!(
+        agent.js(sent, json!([])).await,
+        json!([true, false]),
+        "public typing stops as the composer turns internal"
+    );
+    agent.clear(&draft).await;
     send_message(&agent, note).await;
+    assert_eq!(
+        agent.js(sent, json!([])).await,
+        json!([true, false]),
+        "the note is typed unannounced"
+    );
     wait_bubble(&agent, note, UI_WAIT).await;
     let marked = agent
         .js(
