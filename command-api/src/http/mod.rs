@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod headers;
 pub mod limits;
 pub mod live;
 pub mod metrics;

@@ -13,6 +13,7 @@ use axum::Router;
 
 use self::commands::command;
 use super::error::ApiError;
+use super::headers::security_headers;
 use super::limits::BODY_BYTES_MAX;
 use super::observe::observe;
 use super::state::AppState;
@@ -76,6 +77,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(live_feed::router(state.feed().clone()))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        // Inside `observe`, so the log line sees the final status; outside
+        // everything else, so every answer gets the headers.
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state, observe))
 }
 
