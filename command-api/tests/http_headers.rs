@@ -92,3 +92,63 @@ async fn assets_and_pages_keep_their_caching_and_get_nosniff() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_missing_asset_is_the_json_error_object() {
+    let server = TestServer::start().await;
+    let res = server
+        .client
+        .get(server.url("/assets/nope.js"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(res.status().as_u16(), 404);
+    assert_eq!(
+        header(&res, "cache-control").as_deref(),
+        Some("no-store"),
+        "an error, not an asset"
+    );
+    let body: serde_json::Value = res.json().await.expect("JSON body");
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].is_string());
+    assert!(body["error"]["details"].is_object());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_query_string_over_the_limit_is_414_before_routing() {
+    use command_api::http::limits::QUERY_BYTES_MAX;
+    let server = TestServer::start().await;
+    let user = server.add_user("acme", "ann", Role::Agent);
+    let token = server.token_for(&user);
+    // At the limit: answered by the route (an unknown parameter or not, it
+    // is not a 414).
+    let at = format!("/api/v1/tickets?q={}", "a".repeat(QUERY_BYTES_MAX - 2));
+    let res = server
+        .client
+        .get(server.url(&at))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("send");
+    assert_ne!(res.status().as_u16(), 414);
+    // One byte over, even on a route that does not exist and without a
+    // token: refused before routing and authentication.
+    for path in ["/api/v1/tickets", "/no/such/route"] {
+        let over = format!("{path}?q={}", "a".repeat(QUERY_BYTES_MAX - 1));
+        let res = server
+            .client
+            .get(server.url(&over))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(res.status().as_u16(), 414, "{path}");
+        let body: serde_json::Value = res.json().await.expect("JSON body");
+        assert_eq!(body["error"]["code"], "uri_too_long", "{path}");
+        assert_eq!(
+            body["error"]["details"]["limit_bytes"], QUERY_BYTES_MAX,
+            "{path}"
+        );
+    }
+    server.stop().await;
+}

@@ -4,6 +4,8 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
 
 use crate::auth::{find_token, origin_allowed, AuthRejected, TokenSource, BEARER_PROTOCOL};
 use crate::limits::{
@@ -22,7 +24,13 @@ pub async fn ws_handler(
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&feed.config().origins, &headers) {
-        return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
+        // The contract's error object, like every other refusal of the server.
+        let body = json!({"error": {
+            "code": "forbidden",
+            "message": "origin not allowed",
+            "details": {"reason": "origin"},
+        }});
+        return (StatusCode::FORBIDDEN, Json(body)).into_response();
     }
     let token = find_token(&headers, &uri, ws.requested_protocols());
     let mut ws = ws

@@ -1,11 +1,16 @@
 //! Response headers every answer of the API shares: API and error answers
 //! are never cached (they are per-user and change with every event), and no
-//! answer may be content-sniffed into something executable.
+//! answer may be content-sniffed into something executable. Also the
+//! query-string limit, checked before routing.
 
 use axum::extract::Request;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::error::ApiError;
+use super::limits::QUERY_BYTES_MAX;
 
 /// Paths under this prefix are API answers.
 pub const API_PREFIX: &str = "/api/";
@@ -39,4 +44,20 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+/// The middleware: a query string over [`QUERY_BYTES_MAX`] is refused with
+/// 414 before any route parses it.
+pub async fn query_limit(req: Request, next: Next) -> Response {
+    let len = req.uri().query().map_or(0, str::len);
+    if len > QUERY_BYTES_MAX {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("query string over {QUERY_BYTES_MAX} bytes"),
+        )
+        .with_details(json!({"limit_bytes": QUERY_BYTES_MAX}))
+        .into_response();
+    }
+    next.run(req).await
 }

@@ -19,3 +19,6 @@ pub const LOGIN_BURST_ATTEMPTS: u32 = 10;
 pub const LOGIN_CONCURRENCY_MAX: usize = 4;
 /// Longest `X-Request-Id` taken from a client; longer ones are replaced.
 pub const REQUEST_ID_CHARS_MAX: usize = 64;
+/// Longest query string accepted (after `?`); longer ones are refused with
+/// 414 before routing.
+pub const QUERY_BYTES_MAX: usize = 8 * 1024;

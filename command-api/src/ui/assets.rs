@@ -1,8 +1,10 @@
 //! The console's static files, compiled into the binary.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+
+use crate::http::ApiError;
 
 const CSS: &str = "text/css; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
@@ -34,7 +36,7 @@ pub fn find(name: &str) -> Option<(&'static str, &'static str)> {
 /// `GET /assets/{file}`.
 pub async fn serve(Path(file): Path<String>) -> Response {
     let Some((ty, body)) = find(&file) else {
-        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+        return ApiError::not_found("asset").into_response();
     };
     let mut r = body.into_response();
     let h = r.headers_mut();

@@ -27,8 +27,7 @@ pub const UI_PREFIX: &str = "/app";
 /// own origin, so even a missed escape cannot run injected script. The
 /// console only talks to its own origin (`connect-src 'self'` covers the
 /// same-origin `ws:`/`wss:` feed), so injected code cannot send data away.
-const CONTENT_SECURITY_POLICY: &str =
-    "default-src 'self'; script-src 'self'; style-src 'self'; \
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
      form-action 'self'";
 

@@ -13,7 +13,7 @@ use axum::Router;
 
 use self::commands::command;
 use super::error::ApiError;
-use super::headers::security_headers;
+use super::headers::{query_limit, security_headers};
 use super::limits::BODY_BYTES_MAX;
 use super::observe::observe;
 use super::state::AppState;
@@ -77,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(live_feed::router(state.feed().clone()))
         .layer(DefaultBodyLimit::max(BODY_BYTES_MAX))
+        .layer(middleware::from_fn(query_limit))
         // Inside `observe`, so the log line sees the final status; outside
         // everything else, so every answer gets the headers.
         .layer(middleware::from_fn(security_headers))
