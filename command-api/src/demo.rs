@@ -90,6 +90,7 @@ impl DemoSummary {
             .collect();
         format!(
             "Demo tenant '{DEMO_TENANT}' ready: {} tickets; users {} — password '{DEMO_PASSWORD}' for all.\n\
+             Console: http://{addr}/app/login\n\
              Log in:\n  curl -s -X POST http://{addr}/api/v1/auth/token -H 'content-type: application/json' \\\n    \
              -d '{{\"tenant\":\"{DEMO_TENANT}\",\"username\":\"alice\",\"password\":\"{DEMO_PASSWORD}\"}}'\n\
              Then: curl -s http://{addr}/api/v1/tickets/<id> -H \"Authorization: Bearer $TOKEN\"",

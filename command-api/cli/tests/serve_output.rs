@@ -1,5 +1,6 @@
 //! What `ticketlog serve` writes for a person (issue 15): a log sent to a
-//! pipe carries no ANSI colour codes.
+//! pipe carries no ANSI colour codes, and `--demo`'s greeting names the
+//! console's address beside the curl line.
 
 mod support;
 
@@ -14,6 +15,8 @@ use support::BIN;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// The log line that says the server is up.
 const LISTENING: &str = "ticketlog listening";
+/// The greeting's last line.
+const GREETING_LAST: &str = "Then: curl";
 
 /// Kills the child when the test ends, passing or not.
 struct Killed(Child);
@@ -95,4 +98,21 @@ fn a_piped_text_log_has_no_colours() {
         "ANSI escapes in a piped log: {log:?}"
     );
     assert!(log.contains(" INFO "), "the text format: {log}");
+}
+
+#[test]
+fn the_demo_greeting_names_the_console() {
+    let (_child, stdout, _stderr, _dir) = serve(&["--demo"]);
+    let greeting = read_until(&stdout, GREETING_LAST, "stdout").join("\n");
+    // The address the server bound, as the curl line shows it.
+    let curl = greeting
+        .split("/api/v1/auth/token")
+        .next()
+        .and_then(|before| before.rsplit("http://").next())
+        .expect("the curl line");
+    assert!(curl.starts_with("127.0.0.1:"), "{greeting}");
+    assert!(
+        greeting.contains(&format!("http://{curl}/app/login")),
+        "{greeting}"
+    );
 }
