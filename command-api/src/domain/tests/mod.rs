@@ -1176,3 +1176,86 @@ fn expire_refused() {
         }),
     ));
 }
+
+// ---------------------------------------------------------------- Text fields
+
+/// Characters no single-line field may hold: NUL, a C0 control, a line
+/// break, DEL, a C1 control, the bidi override that shows "evil" as
+/// "live", an isolate and a mark.
+const NOT_SINGLE_LINE: [&str; 9] = [
+    "\u{0}", "\u{7}", "\n", "\t", "\u{7f}", "\u{85}", "\u{202e}", "\u{2067}", "\u{200f}",
+];
+/// Characters no multi-line field may hold (line breaks and tabs may).
+const NOT_MULTI_LINE: [&str; 6] = [
+    "\u{0}", "\u{1b}", "\u{7f}", "\u{9b}", "\u{202e}", "\u{2066}",
+];
+
+#[test]
+fn text_fields_refuse_control_and_bidi_characters() {
+    let create_with = |f: &dyn Fn(&mut CreateTicket)| {
+        let mut c = create_cmd();
+        f(&mut c);
+        when(&given(), carol(), Action::CreateTicket(c))
+    };
+    let loc = |c: &mut CreateTicket| c.location.as_mut().expect("loc").clone();
+    for bad in NOT_SINGLE_LINE {
+        let s = format!("ev{bad}il");
+        assert_invalid(create_with(&|c| c.title = s.clone()), "title");
+        assert_invalid(
+            create_with(&|c| c.tags = vec!["ok".into(), s.clone()]),
+            "tags[1]",
+        );
+        assert_invalid(create_with(&|c| c.device = Some(s.clone())), "device");
+        for field in ["site", "building", "floor", "address"] {
+            let set = |c: &mut CreateTicket| {
+                let mut l = loc(c);
+                match field {
+                    "site" => l.site = Some(s.clone()),
+                    "building" => l.building = Some(s.clone()),
+                    "floor" => l.floor = Some(s.clone()),
+                    _ => l.address = Some(s.clone()),
+                }
+                c.location = Some(l);
+            };
+            assert_invalid(create_with(&set), &format!("location.{field}"));
+        }
+        let g = open_ticket();
+        assert_invalid(when(&g, alice(), edit(Some(&s), None, None, None)), "title");
+        assert_invalid(
+            when(&g, alice(), edit(None, None, None, Some(vec![s.as_str()]))),
+            "tags[0]",
+        );
+        let note = Action::ChangeStatus(ChangeStatus {
+            ticket_id: TICKET,
+            status: TicketStatus::Assigned,
+            note: Some(s.clone()),
+        });
+        assert_invalid(when(&g, alice(), note), "note");
+        let mut decline = respond(DISPATCH, DispatchResponse::Decline);
+        if let Action::RespondDispatch(r) = &mut decline {
+            r.reason = Some(s.clone());
+        }
+        assert_invalid(when(&dispatched(), dave(), decline), "reason");
+        let mut report = location(1.0, 1.0);
+        if let Action::ReportLocation(r) = &mut report {
+            r.floor = Some(s.clone());
+        }
+        assert_invalid(when(&given(), dave(), report), "floor");
+    }
+    for bad in NOT_MULTI_LINE {
+        let s = format!("line one\n{bad}line two");
+        assert_invalid(create_with(&|c| c.description = s.clone()), "description");
+        let g = open_ticket();
+        assert_invalid(
+            when(&g, alice(), edit(None, Some(&s), None, None)),
+            "description",
+        );
+        assert_invalid(when(&g, carol(), comment(&s, false)), "body");
+    }
+    // Multi-line text keeps its line breaks and tabs; any language and
+    // emoji pass everywhere.
+    let text = "Étape 1:\r\n\tpapier coincé — 打印机 🖨️ עברית";
+    assert!(create_with(&|c| c.description = text.into()).is_ok());
+    assert!(when(&open_ticket(), carol(), comment(text, false)).is_ok());
+    assert!(create_with(&|c| c.title = "打印机 🖨️ עברית — Ünïcödé".into()).is_ok());
+}
