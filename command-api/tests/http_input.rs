@@ -127,3 +127,48 @@ async fn control_and_bidi_characters_are_refused_naming_the_field() {
     assert_eq!(s, 200, "{b}");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn tags_have_a_count_and_a_length_limit() {
+    use command_api::domain::limits::{TAGS_COUNT_MAX, TAG_CHARS_MAX};
+    let server = TestServer::start().await;
+    let cast = server.cast("demo");
+    let (carol, alice) = (&cast.carol.1, &cast.alice.1);
+    let tagged = |tags: Value| {
+        let mut b = ticket_body("Printer jams");
+        b["tags"] = tags;
+        b
+    };
+    let many = |n: usize| json!((0..n).map(|i| format!("t{i}")).collect::<Vec<_>>());
+    let head = server.head().await;
+    let answer = server
+        .post("/api/v1/tickets", carol, tagged(many(TAGS_COUNT_MAX + 1)))
+        .await;
+    assert_invalid("one tag too many", answer, "tags");
+    let answer = server
+        .post("/api/v1/tickets", carol, tagged(json!(vec!["x"; 5_000])))
+        .await;
+    assert_invalid("5,000 tags", answer, "tags");
+    let long = json!(["ok", "y".repeat(TAG_CHARS_MAX + 1)]);
+    let answer = server.post("/api/v1/tickets", carol, tagged(long)).await;
+    assert_invalid("a tag too long", answer, "tags[1]");
+    assert_eq!(
+        server.head().await,
+        head,
+        "a refused command appends nothing"
+    );
+
+    let (s, b) = server
+        .post("/api/v1/tickets", carol, tagged(many(TAGS_COUNT_MAX)))
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let ticket = format!("/api/v1/tickets/{}", b["id"].as_str().expect("id"));
+    let (_, t) = server.get(&ticket, alice).await;
+    assert_eq!(t["tags"], many(TAGS_COUNT_MAX), "{t}");
+    let edit = json!({"tags": many(TAGS_COUNT_MAX + 1)});
+    let (s, _, b) = server
+        .send(Method::PATCH, &ticket, Some(alice), Some(edit), &[])
+        .await;
+    assert_invalid("one tag too many on edit", (s, b), "tags");
+    server.stop().await;
+}

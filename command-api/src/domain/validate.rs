@@ -3,7 +3,7 @@
 use event_store::{GeoPoint, Location};
 
 use super::error::DomainError;
-use super::limits::{SHORT_TEXT_CHARS_MAX, TAGS_MAX, TAG_CHARS_MAX, TITLE_CHARS_MAX};
+use super::limits::{SHORT_TEXT_CHARS_MAX, TAGS_COUNT_MAX, TAG_CHARS_MAX, TITLE_CHARS_MAX};
 
 /// Whether a text field may span lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,31 +93,35 @@ pub fn chars_at_most(field: &str, raw: Option<&str>, max: usize) -> Result<(), D
     }
 }
 
-/// Tags: each trimmed, non-empty and single-line, duplicates dropped
-/// (first kept).
+/// Tags: at most `TAGS_COUNT_MAX` of them, each trimmed, non-empty, at
+/// most `TAG_CHARS_MAX` characters and single-line; duplicates dropped
+/// (first kept). A bad tag is named by its index (`tags[3]`).
 pub fn tags(raw: &[String]) -> Result<Vec<String>, DomainError> {
+    // Counted before duplicates are dropped, so a list of thousands of
+    // copies is refused before the quadratic de-duplication below.
+    if raw.len() > TAGS_COUNT_MAX {
+        return Err(DomainError::invalid(
+            "tags",
+            format!("more than {TAGS_COUNT_MAX} tags"),
+        ));
+    }
     let mut out: Vec<String> = Vec::new();
     for (i, tag) in raw.iter().enumerate() {
+        let field = format!("tags[{i}]");
         let t = tag.trim();
         if t.is_empty() {
-            return Err(DomainError::invalid("tags", "a tag must not be empty"));
+            return Err(DomainError::invalid(&field, "a tag must not be empty"));
         }
         if t.chars().count() > TAG_CHARS_MAX {
             return Err(DomainError::invalid(
-                "tags",
+                &field,
                 format!("a tag is longer than {TAG_CHARS_MAX} characters"),
             ));
         }
-        text(&format!("tags[{i}]"), t, Lines::Single)?;
+        text(&field, t, Lines::Single)?;
         if !out.iter().any(|o| o == t) {
             out.push(t.to_string());
         }
-    }
-    if out.len() > TAGS_MAX {
-        return Err(DomainError::invalid(
-            "tags",
-            format!("more than {TAGS_MAX} tags"),
-        ));
     }
     Ok(out)
 }

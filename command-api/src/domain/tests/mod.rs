@@ -373,7 +373,7 @@ fn create_ticket_refused() {
         with(|c| c.description = "x".repeat(16 * 1024 + 1)),
         "description",
     );
-    assert_invalid(with(|c| c.tags = vec!["".into()]), "tags");
+    assert_invalid(with(|c| c.tags = vec!["".into()]), "tags[0]");
     assert_invalid(
         with(|c| c.tags = (0..21).map(|i| format!("t{i}")).collect()),
         "tags",
@@ -454,7 +454,7 @@ fn edit_ticket_refused() {
     assert_invalid(when(&g, alice(), edit(Some(""), None, None, None)), "title");
     assert_invalid(
         when(&g, alice(), edit(None, None, None, Some(vec![" "]))),
-        "tags",
+        "tags[0]",
     );
     // Visible but without tickets.manage.
     assert_forbidden(when(&g, carol(), edit(Some("x"), None, None, None)));
@@ -1258,4 +1258,40 @@ fn text_fields_refuse_control_and_bidi_characters() {
     assert!(create_with(&|c| c.description = text.into()).is_ok());
     assert!(when(&open_ticket(), carol(), comment(text, false)).is_ok());
     assert!(create_with(&|c| c.title = "打印机 🖨️ עברית — Ünïcödé".into()).is_ok());
+}
+
+#[test]
+fn tag_limits() {
+    let with_tags = |tags: Vec<String>| {
+        let mut c = create_cmd();
+        c.tags = tags;
+        when(&given(), carol(), Action::CreateTicket(c))
+    };
+    let many = |n: usize| (0..n).map(|i| format!("t{i}")).collect::<Vec<_>>();
+    assert!(with_tags(many(limits::TAGS_COUNT_MAX)).is_ok());
+    assert_invalid(with_tags(many(limits::TAGS_COUNT_MAX + 1)), "tags");
+    // Counted as sent: thousands of copies of one tag are refused too.
+    assert_invalid(with_tags(vec!["printer".into(); 5_000]), "tags");
+    let longest = "é".repeat(limits::TAG_CHARS_MAX);
+    assert!(with_tags(vec![longest.clone()]).is_ok());
+    assert_invalid(
+        with_tags(vec!["ok".into(), "ok".into(), format!("{longest}x")]),
+        "tags[2]",
+    );
+    let g = open_ticket();
+    let edit_tags = |n: usize| {
+        let tags = many(n);
+        when(
+            &g,
+            alice(),
+            edit(
+                None,
+                None,
+                None,
+                Some(tags.iter().map(String::as_str).collect()),
+            ),
+        )
+    };
+    assert!(edit_tags(limits::TAGS_COUNT_MAX).is_ok());
+    assert_invalid(edit_tags(limits::TAGS_COUNT_MAX + 1), "tags");
 }
