@@ -172,3 +172,76 @@ async fn tags_have_a_count_and_a_length_limit() {
     assert_invalid("one tag too many on edit", (s, b), "tags");
     server.stop().await;
 }
+
+/// Sends `text` as a JSON body to `POST path`.
+async fn post_raw(server: &TestServer, path: &str, token: &str, text: &str) -> (u16, Value) {
+    let resp = server
+        .client
+        .post(server.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(text.to_string())
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn type_errors_name_the_field_and_no_rust_type() {
+    let server = TestServer::start().await;
+    let cast = server.cast("demo");
+    let alice = &cast.alice.1;
+    let cases = [
+        ("an array body", "[]", "body"),
+        ("an array of one", r#"[{"title": "x"}]"#, "body"),
+        ("a number body", "42", "body"),
+        ("null", "null", "body"),
+        (
+            "a number for an enum",
+            r#"{"title": "x", "priority": 5, "kind": "incident"}"#,
+            "priority",
+        ),
+        (
+            "an object for an enum",
+            r#"{"title": "x", "priority": "high", "kind": {"a": 1}}"#,
+            "kind",
+        ),
+        (
+            "a number for the location",
+            r#"{"title": "x", "priority": "high", "kind": "incident", "location": 5}"#,
+            "location",
+        ),
+        (
+            "a string for a coordinate",
+            r#"{"title": "x", "priority": "high", "kind": "incident", "location": {"lat": "n"}}"#,
+            "location.lat",
+        ),
+    ];
+    for (what, text, field) in cases {
+        let answer = post_raw(&server, "/api/v1/tickets", alice, text).await;
+        let body = assert_invalid(what, answer, field);
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        for word in [
+            "struct",
+            "enum ",
+            "CreateTicketBody",
+            "Location",
+            "TicketKind",
+            "Priority",
+            "f64",
+        ] {
+            assert!(!message.contains(word), "{what}: {word} in {body}");
+        }
+    }
+    let answer = post_raw(&server, "/api/v1/tickets", alice, "[]").await;
+    assert_eq!(
+        answer.1["error"]["details"]["reason"],
+        "expected a JSON object"
+    );
+    // Broken JSON is still malformed_json.
+    let (s, b) = post_raw(&server, "/api/v1/tickets", alice, "[{").await;
+    assert_eq!((s, error_code(&b).as_str()), (400, "malformed_json"), "{b}");
+    server.stop().await;
+}
