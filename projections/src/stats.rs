@@ -623,9 +623,15 @@ fn push_dispatch_csv(out: &mut String, d: &DispatchFigures) {
     ));
 }
 
-/// Quotes a field that would break the row, and defuses spreadsheet formulas.
+/// First characters with which a spreadsheet reads a cell as a formula
+/// (OWASP's CSV injection list): a text cell starting with one gets a
+/// leading `'`. Text cells only: the numbers are the server's own.
+const CSV_FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Quotes a text field that would break the row, and defuses spreadsheet
+/// formulas (group keys such as site names come from customers).
 fn csv_field(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) {
+    let s = if s.starts_with(CSV_FORMULA_STARTS) {
         format!("'{s}")
     } else {
         s.to_string()
@@ -682,6 +688,54 @@ mod tests {
         };
         let now = instant(30 * HOUR_US);
         compute(rows, &[], &[], &query, &SlaTargets::default(), now).total
+    }
+
+    #[test]
+    fn csv_text_cells_cannot_start_a_formula() {
+        for (raw, cell) in [
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("+1+1", "'+1+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("=1,2", "\"'=1,2\""),
+            ("HQ", "HQ"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_field(raw), cell, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn csv_export_defuses_customer_sites_but_not_numbers() {
+        let mut r = row(Some(2), Some(1));
+        r.site = Some(0);
+        let sites = ["\t=cmd|' /C calc'!A0".to_string()];
+        let query = StatsQuery {
+            from: None,
+            to: None,
+            group_by: GroupBy::Site,
+        };
+        let report = compute(
+            &[r],
+            &[],
+            &sites,
+            &query,
+            &SlaTargets::default(),
+            instant(30 * HOUR_US),
+        );
+        let csv = report.to_csv();
+        let rows: Vec<&str> = csv.lines().collect();
+        assert!(
+            rows[1].starts_with("'\t=cmd|' /C calc'!A0,1,0,1,7200,"),
+            "{csv}"
+        );
+        assert!(rows[2].starts_with("all,1,0,1,"), "{csv}");
     }
 
     #[test]

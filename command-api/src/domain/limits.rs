@@ -4,8 +4,8 @@
 pub const TITLE_CHARS_MAX: usize = 200;
 /// Longest ticket description.
 pub const DESCRIPTION_BYTES_MAX: usize = 16 * 1024;
-/// Most tags on one ticket.
-pub const TAGS_MAX: usize = 20;
+/// Most tags on one ticket (as sent, before duplicates are dropped).
+pub const TAGS_COUNT_MAX: usize = 20;
 /// Longest tag.
 pub const TAG_CHARS_MAX: usize = 50;
 /// Longest short free-text field (device, site, building, floor, address).

@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request}
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use event_store::Principal;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -37,30 +37,42 @@ async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 
 /// Parses `bytes` as `T`, naming the failing field on error.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let is_json = || serde_json::from_slice::<IgnoredAny>(bytes);
+    // Every body is an object; saying so beats serde's "expected struct
+    // CreateTicketBody", which names a type of ours.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        is_json().map_err(|e| malformed(&e))?;
+        return Err(ApiError::invalid_field("body", "expected a JSON object"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let syntax = |inner: &serde_json::Error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("malformed JSON: {inner}"),
-        )
-        .with_details(serde_json::json!({
-            "field": "body", "line": inner.line(), "column": inner.column()
-        }))
-    };
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de);
-    let value = match value {
-        Ok(v) => v,
-        Err(e) => {
-            let inner = e.inner();
-            if inner.is_syntax() || inner.is_eof() {
-                return Err(syntax(inner));
-            }
-            return Err(data_error(&e));
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|e| malformed(&e))?;
+            Ok(value)
         }
-    };
-    de.end().map_err(|e| syntax(&e))?;
-    Ok(value)
+        Err(e) if e.inner().is_syntax() || e.inner().is_eof() => {
+            // serde_json reports some type errors as syntax errors (a
+            // number or an object where an enum's string belongs is
+            // "expected value"): in a body that is valid JSON, the field
+            // the typed pass stopped at is the one at fault.
+            match is_json() {
+                Ok(_) => Err(data_error(&e)),
+                Err(_) => Err(malformed(e.inner())),
+            }
+        }
+        Err(e) => Err(data_error(&e)),
+    }
+}
+
+fn malformed(inner: &serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+        format!("malformed JSON: {inner}"),
+    )
+    .with_details(serde_json::json!({
+        "field": "body", "line": inner.line(), "column": inner.column()
+    }))
 }
 
 fn data_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -74,12 +86,76 @@ fn data_error(e: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         None if path == "." => "body".to_string(),
         None => path,
     };
-    let reason = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_string();
-    ApiError::invalid_field(field, reason)
+    let reason = message.split(" at line ").next().unwrap_or(&message);
+    ApiError::invalid_field(field, plain_reason(reason))
+}
+
+/// serde's reason in the words of JSON, without the names of our Rust
+/// types (`expected struct Location`, `expected enum TicketKind`, `f64`).
+/// "unknown variant `x`, expected one of ..." and the like stay as they
+/// are: they list the valid values.
+fn plain_reason(reason: &str) -> String {
+    // What serde_json says when an enum gets a number, an object or an
+    // array (the syntax is known to be fine by now).
+    if reason == "expected value" {
+        return "invalid type, expected a string".to_string();
+    }
+    if let Some(rest) = reason.strip_prefix("invalid type: ") {
+        if let Some((unexpected, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "invalid type: {}, expected {}",
+                plain_unexpected(unexpected),
+                plain_expected(expected)
+            );
+        }
+    }
+    if let Some(rest) = reason.strip_prefix("invalid value: ") {
+        if let Some((unexpected, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "invalid value: {}, expected {}",
+                plain_unexpected(unexpected),
+                plain_expected(expected)
+            );
+        }
+    }
+    if let Some(rest) = reason.strip_prefix("invalid length ") {
+        if let Some((_, expected)) = rest.split_once(", expected ") {
+            // An array where a struct belongs ("expected struct X with 2
+            // elements"): the array is the fault, not its length.
+            if expected.starts_with("struct ") {
+                return "invalid type: array, expected a JSON object".to_string();
+            }
+        }
+    }
+    reason.to_string()
+}
+
+/// serde's name of what was found, as JSON names it.
+fn plain_unexpected(unexpected: &str) -> &str {
+    match unexpected {
+        "sequence" => "array",
+        "map" => "object",
+        "unit value" => "null",
+        other => other,
+    }
+}
+
+/// serde's name of what was expected, as JSON names it.
+fn plain_expected(expected: &str) -> &str {
+    let first = expected.split_whitespace().next().unwrap_or(expected);
+    match first {
+        "struct" | "map" => "a JSON object",
+        "enum" => "a string",
+        "f32" | "f64" => "a number",
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative integer",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "an integer",
+        "tuple" | "unit" | "newtype" => "a value of another type",
+        _ => match expected {
+            "a sequence" => "an array",
+            "a map" => "a JSON object",
+            other => other,
+        },
+    }
 }
 
 fn missing_field(message: &str) -> Option<&str> {
@@ -294,5 +370,113 @@ mod tests {
             ("malformed_json".into(), "body".into())
         );
         assert_eq!(field(b"[]"), ("invalid_input".into(), "body".into()));
+    }
+}
+
+#[cfg(test)]
+mod plain_errors {
+    use super::*;
+    use crate::request::{CreateTicketBody, DispatchBody, ProgressBody, StatusBody};
+
+    /// Code, field and reason of the refusal of `body` as `T`.
+    fn refusal<T: DeserializeOwned + std::fmt::Debug>(body: &str) -> (String, String, String) {
+        let e = parse_json::<T>(body.as_bytes()).expect_err("must fail");
+        let reason = e.details["reason"].as_str().unwrap_or("").to_string();
+        // No answer names a Rust type or serde's words for JSON's.
+        for word in [
+            "struct", "enum ", "Body", "Location", "GeoPoint", "Ticket", "f64", "sequence",
+        ] {
+            assert!(!e.message.contains(word), "{word} in {}", e.message);
+        }
+        (
+            e.code.to_string(),
+            e.details["field"].as_str().unwrap_or("").to_string(),
+            reason,
+        )
+    }
+
+    fn invalid(field: &str, reason: &str) -> (String, String, String) {
+        ("invalid_input".into(), field.into(), reason.into())
+    }
+
+    const T: &str = r#""title": "x", "priority": "high", "kind": "incident""#;
+
+    #[test]
+    fn a_body_that_is_not_an_object() {
+        let not_object = invalid("body", "expected a JSON object");
+        for body in ["[]", "[1]", "5", "\"x\"", "null", " true "] {
+            assert_eq!(refusal::<CreateTicketBody>(body), not_object, "{body}");
+        }
+        assert_eq!(refusal::<ProgressBody>("[]"), not_object);
+        // Broken JSON stays malformed_json, whatever its first character.
+        let (code, field, _) = refusal::<CreateTicketBody>("[1,");
+        assert_eq!((code.as_str(), field.as_str()), ("malformed_json", "body"));
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_field_in_json_words() {
+        let create = |extra: &str| refusal::<CreateTicketBody>(&format!("{{{T}, {extra}}}"));
+        assert_eq!(
+            refusal::<CreateTicketBody>(r#"{"title": "x", "priority": 5, "kind": "incident"}"#),
+            invalid("priority", "invalid type, expected a string")
+        );
+        assert_eq!(
+            refusal::<CreateTicketBody>(r#"{"title": "x", "priority": "high", "kind": {}}"#),
+            invalid("kind", "invalid type, expected a string")
+        );
+        assert_eq!(
+            refusal::<ProgressBody>(r#"{"status": 5}"#),
+            invalid("status", "invalid type, expected a string")
+        );
+        assert_eq!(
+            create(r#""location": 5"#),
+            invalid(
+                "location",
+                "invalid type: integer `5`, expected a JSON object"
+            )
+        );
+        assert_eq!(
+            create(r#""location": []"#),
+            invalid("location", "invalid type: array, expected a JSON object")
+        );
+        assert_eq!(
+            create(r#""location": {"lat": "a"}"#),
+            invalid(
+                "location.lat",
+                "invalid type: string \"a\", expected a number"
+            )
+        );
+        assert_eq!(
+            create(r#""location": {"lat": 1e999}"#),
+            invalid("location.lat", "number out of range")
+        );
+        assert_eq!(
+            create(r#""tags": "a""#),
+            invalid("tags", "invalid type: string \"a\", expected an array")
+        );
+        assert_eq!(
+            create(r#""tags": {}"#),
+            invalid("tags", "invalid type: object, expected an array")
+        );
+        assert_eq!(
+            refusal::<ProgressBody>(r#"{"status": "en_route", "location": [1]}"#),
+            invalid("location", "invalid type: array, expected a JSON object")
+        );
+        assert_eq!(
+            refusal::<DispatchBody>(r#"{"radius_km": "far"}"#),
+            invalid(
+                "radius_km",
+                "invalid type: string \"far\", expected a number"
+            )
+        );
+        // The list of valid values is kept: it is the useful part.
+        assert_eq!(
+            refusal::<StatusBody>(r#"{"status": "gone"}"#),
+            invalid(
+                "status",
+                "unknown variant `gone`, expected one of `open`, `assigned`, `in_progress`, \
+                 `resolved`, `closed`"
+            )
+        );
     }
 }

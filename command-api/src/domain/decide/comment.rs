@@ -6,6 +6,7 @@ use super::{require, DomainError};
 use crate::domain::command::PostComment;
 use crate::domain::limits::COMMENT_BYTES_MAX;
 use crate::domain::state::Ticket;
+use crate::domain::validate::{self, Lines};
 
 /// `CommentPosted`. Who may comment on which ticket follows from
 /// visibility (customers see their own tickets, technicians the ones
@@ -32,6 +33,7 @@ pub(super) fn post(
             format!("longer than {COMMENT_BYTES_MAX} bytes"),
         ));
     }
+    validate::text("body", &c.body, Lines::Multi)?;
     Ok(vec![EventPayload::CommentPosted {
         comment_id: c.comment_id,
         body: c.body.clone(),

@@ -104,6 +104,7 @@ pub(super) fn respond(
 ) -> Result<Vec<EventPayload>, DomainError> {
     let dispatch = own_dispatch(ticket, principal, c.dispatch_id)?;
     validate::chars_at_most("reason", c.reason.as_deref(), NOTE_CHARS_MAX)?;
+    validate::text_opt("reason", c.reason.as_deref(), validate::Lines::Single)?;
     let to = match c.response {
         DispatchResponse::Accept => "accepted",
         DispatchResponse::Decline => "declined",

@@ -35,6 +35,7 @@ pub(super) fn report_location(
         ("floor", &c.floor),
     ] {
         validate::chars_at_most(name, value.as_deref(), SHORT_TEXT_CHARS_MAX)?;
+        validate::text_opt(name, value.as_deref(), validate::Lines::Single)?;
     }
     Ok(vec![EventPayload::TechnicianLocationReported {
         technician: principal.user_id,

@@ -6,7 +6,7 @@ use super::{require, DomainError};
 use crate::domain::command::{AssignTicket, ChangeStatus, CreateTicket, EditTicket};
 use crate::domain::limits::{DESCRIPTION_BYTES_MAX, NOTE_CHARS_MAX, SHORT_TEXT_CHARS_MAX};
 use crate::domain::state::{Ticket, TicketState};
-use crate::domain::validate;
+use crate::domain::validate::{self, Lines};
 
 /// `TicketCreated` with the allocated `number`, reported by the principal.
 /// The stream must be new.
@@ -44,11 +44,13 @@ pub(super) fn check_create(
     require(principal, Permission::TicketsCreate)?;
     let title = validate::title("title", &c.title)?;
     validate::bytes_at_most("description", &c.description, DESCRIPTION_BYTES_MAX)?;
+    validate::text("description", &c.description, Lines::Multi)?;
     if let Some(loc) = &c.location {
         validate::location(loc)?;
     }
     let tags = validate::tags(&c.tags)?;
     validate::chars_at_most("device", c.device.as_deref(), SHORT_TEXT_CHARS_MAX)?;
+    validate::text_opt("device", c.device.as_deref(), Lines::Single)?;
     Ok((title, tags))
 }
 
@@ -72,6 +74,7 @@ pub(super) fn edit(
         .transpose()?;
     if let Some(d) = &c.description {
         validate::bytes_at_most("description", d, DESCRIPTION_BYTES_MAX)?;
+        validate::text("description", d, Lines::Multi)?;
     }
     let tags = c.tags.as_deref().map(validate::tags).transpose()?;
     let title = title.filter(|t| *t != ticket.title);
@@ -126,6 +129,7 @@ pub(super) fn change_status(
 ) -> Result<Vec<EventPayload>, DomainError> {
     require(principal, Permission::TicketsManage)?;
     validate::chars_at_most("note", c.note.as_deref(), NOTE_CHARS_MAX)?;
+    validate::text_opt("note", c.note.as_deref(), Lines::Single)?;
     if !ticket.status.can_become(c.status) {
         return Err(DomainError::InvalidTransition {
             from: ticket.status.as_str().into(),

@@ -373,7 +373,7 @@ fn create_ticket_refused() {
         with(|c| c.description = "x".repeat(16 * 1024 + 1)),
         "description",
     );
-    assert_invalid(with(|c| c.tags = vec!["".into()]), "tags");
+    assert_invalid(with(|c| c.tags = vec!["".into()]), "tags[0]");
     assert_invalid(
         with(|c| c.tags = (0..21).map(|i| format!("t{i}")).collect()),
         "tags",
@@ -454,7 +454,7 @@ fn edit_ticket_refused() {
     assert_invalid(when(&g, alice(), edit(Some(""), None, None, None)), "title");
     assert_invalid(
         when(&g, alice(), edit(None, None, None, Some(vec![" "]))),
-        "tags",
+        "tags[0]",
     );
     // Visible but without tickets.manage.
     assert_forbidden(when(&g, carol(), edit(Some("x"), None, None, None)));
@@ -1175,4 +1175,123 @@ fn expire_refused() {
             dispatch_id: DISPATCH2,
         }),
     ));
+}
+
+// ---------------------------------------------------------------- Text fields
+
+/// Characters no single-line field may hold: NUL, a C0 control, a line
+/// break, DEL, a C1 control, the bidi override that shows "evil" as
+/// "live", an isolate and a mark.
+const NOT_SINGLE_LINE: [&str; 9] = [
+    "\u{0}", "\u{7}", "\n", "\t", "\u{7f}", "\u{85}", "\u{202e}", "\u{2067}", "\u{200f}",
+];
+/// Characters no multi-line field may hold (line breaks and tabs may).
+const NOT_MULTI_LINE: [&str; 6] = [
+    "\u{0}", "\u{1b}", "\u{7f}", "\u{9b}", "\u{202e}", "\u{2066}",
+];
+
+#[test]
+fn text_fields_refuse_control_and_bidi_characters() {
+    let create_with = |f: &dyn Fn(&mut CreateTicket)| {
+        let mut c = create_cmd();
+        f(&mut c);
+        when(&given(), carol(), Action::CreateTicket(c))
+    };
+    let loc = |c: &mut CreateTicket| c.location.as_mut().expect("loc").clone();
+    for bad in NOT_SINGLE_LINE {
+        let s = format!("ev{bad}il");
+        assert_invalid(create_with(&|c| c.title = s.clone()), "title");
+        assert_invalid(
+            create_with(&|c| c.tags = vec!["ok".into(), s.clone()]),
+            "tags[1]",
+        );
+        assert_invalid(create_with(&|c| c.device = Some(s.clone())), "device");
+        for field in ["site", "building", "floor", "address"] {
+            let set = |c: &mut CreateTicket| {
+                let mut l = loc(c);
+                match field {
+                    "site" => l.site = Some(s.clone()),
+                    "building" => l.building = Some(s.clone()),
+                    "floor" => l.floor = Some(s.clone()),
+                    _ => l.address = Some(s.clone()),
+                }
+                c.location = Some(l);
+            };
+            assert_invalid(create_with(&set), &format!("location.{field}"));
+        }
+        let g = open_ticket();
+        assert_invalid(when(&g, alice(), edit(Some(&s), None, None, None)), "title");
+        assert_invalid(
+            when(&g, alice(), edit(None, None, None, Some(vec![s.as_str()]))),
+            "tags[0]",
+        );
+        let note = Action::ChangeStatus(ChangeStatus {
+            ticket_id: TICKET,
+            status: TicketStatus::Assigned,
+            note: Some(s.clone()),
+        });
+        assert_invalid(when(&g, alice(), note), "note");
+        let mut decline = respond(DISPATCH, DispatchResponse::Decline);
+        if let Action::RespondDispatch(r) = &mut decline {
+            r.reason = Some(s.clone());
+        }
+        assert_invalid(when(&dispatched(), dave(), decline), "reason");
+        let mut report = location(1.0, 1.0);
+        if let Action::ReportLocation(r) = &mut report {
+            r.floor = Some(s.clone());
+        }
+        assert_invalid(when(&given(), dave(), report), "floor");
+    }
+    for bad in NOT_MULTI_LINE {
+        let s = format!("line one\n{bad}line two");
+        assert_invalid(create_with(&|c| c.description = s.clone()), "description");
+        let g = open_ticket();
+        assert_invalid(
+            when(&g, alice(), edit(None, Some(&s), None, None)),
+            "description",
+        );
+        assert_invalid(when(&g, carol(), comment(&s, false)), "body");
+    }
+    // Multi-line text keeps its line breaks and tabs; any language and
+    // emoji pass everywhere.
+    let text = "Étape 1:\r\n\tpapier coincé — 打印机 🖨️ עברית";
+    assert!(create_with(&|c| c.description = text.into()).is_ok());
+    assert!(when(&open_ticket(), carol(), comment(text, false)).is_ok());
+    assert!(create_with(&|c| c.title = "打印机 🖨️ עברית — Ünïcödé".into()).is_ok());
+}
+
+#[test]
+fn tag_limits() {
+    let with_tags = |tags: Vec<String>| {
+        let mut c = create_cmd();
+        c.tags = tags;
+        when(&given(), carol(), Action::CreateTicket(c))
+    };
+    let many = |n: usize| (0..n).map(|i| format!("t{i}")).collect::<Vec<_>>();
+    assert!(with_tags(many(limits::TAGS_COUNT_MAX)).is_ok());
+    assert_invalid(with_tags(many(limits::TAGS_COUNT_MAX + 1)), "tags");
+    // Counted as sent: thousands of copies of one tag are refused too.
+    assert_invalid(with_tags(vec!["printer".into(); 5_000]), "tags");
+    let longest = "é".repeat(limits::TAG_CHARS_MAX);
+    assert!(with_tags(vec![longest.clone()]).is_ok());
+    assert_invalid(
+        with_tags(vec!["ok".into(), "ok".into(), format!("{longest}x")]),
+        "tags[2]",
+    );
+    let g = open_ticket();
+    let edit_tags = |n: usize| {
+        let tags = many(n);
+        when(
+            &g,
+            alice(),
+            edit(
+                None,
+                None,
+                None,
+                Some(tags.iter().map(String::as_str).collect()),
+            ),
+        )
+    };
+    assert!(edit_tags(limits::TAGS_COUNT_MAX).is_ok());
+    assert_invalid(edit_tags(limits::TAGS_COUNT_MAX + 1), "tags");
 }
