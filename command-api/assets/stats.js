@@ -64,9 +64,13 @@
     $("csv").disabled = false;
   }
 
+  // Text that a spreadsheet would run as a formula (site names come from
+  // customers) is defused with a leading quote, as the server's CSV does
+  // (projections/src/stats.rs, CSV_FORMULA_STARTS); numbers are ours.
   function csvCell(v) {
-    const s = v === null || v === undefined ? "" : String(v);
-    return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+    let s = v === null || v === undefined ? "" : String(v);
+    if (typeof v === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
   }
   function csv() {
     const cols = ["count", "open", "resolved", "avg", "p50", "p90", "p99", "first_response_p50", "sla_breaches"];
