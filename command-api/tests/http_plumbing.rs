@@ -31,15 +31,7 @@ async fn healthz_metrics_and_request_ids() {
         headers.get("x-request-id").and_then(|v| v.to_str().ok()),
         Some("abc-123")
     );
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = metrics_text(&server).await;
     assert!(
         text.contains(
             "ticketlog_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"
@@ -182,9 +174,9 @@ async fn rate_limit_answers_429_with_retry_after_per_user() {
     server.stop().await;
 }
 
-/// The value of an unlabelled counter in the `/metrics` text.
-async fn counter(server: &TestServer, name: &str) -> u64 {
-    let text = server
+/// The `/metrics` text.
+async fn metrics_text(server: &TestServer) -> String {
+    server
         .client
         .get(server.url("/metrics"))
         .send()
@@ -192,7 +184,12 @@ async fn counter(server: &TestServer, name: &str) -> u64 {
         .expect("metrics")
         .text()
         .await
-        .expect("text");
+        .expect("text")
+}
+
+/// The value of an unlabelled counter in the `/metrics` text.
+async fn counter(server: &TestServer, name: &str) -> u64 {
+    let text = metrics_text(server).await;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("{name} in {text}"))
