@@ -340,7 +340,7 @@ pub mod world {
     /// What the service would supply to every decision.
     pub fn context() -> Context {
         Context {
-            ticket_number: TICKET_NUMBER,
+            ticket_number: Some(TICKET_NUMBER),
             fleet: technicians(),
             speed_kmh: SPEED_KMH,
             dispatch_timeout_secs: DISPATCH_TIMEOUT_SECS,

@@ -202,8 +202,9 @@ pub struct ExpireDispatch {
 /// stream's state: facts from elsewhere in the log and configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
-    /// The tenant-wide number allocated to a new ticket (`CreateTicket`).
-    pub ticket_number: u64,
+    /// The tenant-wide number allocated to a new ticket: `Some` only for a
+    /// `CreateTicket`, once the service has allocated it.
+    pub ticket_number: Option<u64>,
     /// The tenant's technicians with last positions and availability,
     /// gathered from their streams (`AssignDispatch`; may be empty).
     pub fleet: Vec<TechnicianInfo>,

@@ -456,7 +456,7 @@ impl CommandService {
             None
         };
         let mut context = Context {
-            ticket_number: 0,
+            ticket_number: None,
             fleet: Vec::new(),
             speed_kmh: self.config.speed_kmh,
             dispatch_timeout_secs: self.config.dispatch_timeout_secs,
@@ -593,7 +593,7 @@ impl CommandService {
         if let Action::CreateTicket(c) = &mut command.action {
             c.ticket_id = ticket;
         }
-        context.ticket_number = number;
+        context.ticket_number = Some(number);
         let events = decide(&loaded.state, &command, &context)?;
         self.append(ticket, loaded, events, &command, command_id)
             .await

@@ -28,7 +28,14 @@ pub fn decide(
 ) -> Result<Vec<EventPayload>, DomainError> {
     let p = &command.principal;
     match &command.action {
-        Action::CreateTicket(c) => ticket::create(state, p, c, context.ticket_number),
+        Action::CreateTicket(c) => {
+            // The service allocates the number before deciding; a create
+            // decided without one is refused rather than numbered 0.
+            let number = context
+                .ticket_number
+                .ok_or_else(|| DomainError::invalid("number", "no ticket number was allocated"))?;
+            ticket::create(state, p, c, number)
+        }
         Action::EditTicket(c) => ticket::edit(visible(state, p, Some(c.ticket_id))?, p, c),
         Action::AssignTicket(c) => ticket::assign(visible(state, p, Some(c.ticket_id))?, p, c),
         Action::ChangeStatus(c) => {

@@ -150,7 +150,7 @@ impl From<Action> for Asked {
         Asked {
             action,
             context: Context {
-                ticket_number: TICKET_NUMBER,
+                ticket_number: Some(TICKET_NUMBER),
                 fleet: vec![],
                 speed_kmh: SPEED_KMH,
                 dispatch_timeout_secs: 0,
@@ -355,6 +355,17 @@ fn create_ticket_by_agent_and_admin_minimal() {
             matches!(&events[..], [EventPayload::TicketCreated { reporter, .. }] if *reporter == p.user_id)
         );
     }
+}
+
+#[test]
+fn create_without_an_allocated_number_is_refused() {
+    let mut asked = Asked::from(create());
+    asked.context.ticket_number = None;
+    let refused = when(&given(), carol(), asked).expect_err("no number");
+    assert!(
+        matches!(&refused, DomainError::Invalid { field, .. } if field == "number"),
+        "{refused:?}"
+    );
 }
 
 #[test]
