@@ -133,8 +133,9 @@ struct RoomSub {
     /// message of which visibility: the stop goes to the same members.
     typing: Option<Visibility>,
     last_typing_at: Option<Instant>,
-    /// The stream's audience as last known here (ticket rooms; empty for
-    /// others), for the visibility rule where the hub has not folded it.
+    /// The stream's audience this subscription was authorized with (ticket
+    /// rooms; empty for others): the sender's check, and the hub's fallback
+    /// where it has not folded the stream.
     audience: StreamAudience,
 }
 
@@ -440,17 +441,14 @@ impl Session {
         let Some(sub) = self.rooms.get_mut(&room) else {
             return;
         };
-        if let Some(folded) = match room {
-            RoomId::Ticket(stream) => hub.audience(stream),
-            RoomId::User(_) | RoomId::Tickets => None,
-        } {
-            sub.audience = folded;
-        }
         let visibility = if internal {
             Visibility::Internal
         } else {
             Visibility::Public
         };
+        // The audience this subscription was authorized with decides what
+        // the sender may type; the hub decides who hears it on the stream's
+        // current audience (no second lookup and clone here per frame).
         if !can_see_visibility(&self.conn.principal, visibility, &sub.audience) {
             // One who may not read internal notes cannot be writing one.
             return self.error(
