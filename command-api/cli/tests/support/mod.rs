@@ -14,6 +14,8 @@ pub use ticketlog_bench::serve_child::{Launch, ServerChild};
 pub const BIN: &str = env!("CARGO_BIN_EXE_ticketlog");
 /// How long a started server may take to answer `/healthz` again.
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between two health polls while waiting for a condition.
+const HEALTH_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Starts the binary's `serve` on 127.0.0.1:0 over `data` with `extra`
 /// flags (rate limits off) and waits until it answers `/healthz`.
@@ -60,7 +62,7 @@ pub async fn healthy_head(client: &reqwest::Client, server: &ServerChild) -> u64
             return head;
         }
         assert!(Instant::now() < deadline, "server not healthy in time");
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(HEALTH_POLL_INTERVAL).await;
     }
 }
 
