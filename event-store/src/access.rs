@@ -191,6 +191,15 @@ impl Principal {
     pub fn permissions(&self) -> Vec<Permission> {
         self.role.permissions().to_vec()
     }
+
+    /// Whether the principal is shown versions (in answers, frames, `ETag`s
+    /// and conflict details) and may send `If-Match`. A version counts every
+    /// event of a stream, so one who may not see internal events is shown
+    /// none: a step in it would betray a hidden note (issue 14). Such a
+    /// principal's `If-Match` is refused as malformed.
+    pub fn sees_versions(&self) -> bool {
+        self.role.sees(Visibility::Internal)
+    }
 }
 
 /// What the visibility rule needs to know about a stream, folded from the
@@ -303,6 +312,12 @@ impl Gate {
             public: can_see_visibility(principal, Visibility::Public, audience),
             internal: can_see_visibility(principal, Visibility::Internal, audience),
         }
+    }
+
+    /// Whether the stream's versions, and the instant of its last event of
+    /// any visibility, may be shown (see [`Principal::sees_versions`]).
+    pub fn shows_everything(&self) -> bool {
+        self.internal
     }
 
     /// Whether a record of `visibility` of this stream may be shown.

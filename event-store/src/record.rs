@@ -181,8 +181,10 @@ impl RecordedEvent {
     }
 
     /// The record as the API's JSON event object (payload fields, `kind`,
-    /// `actor`, `at`, and the record's coordinates).
-    pub fn to_json(&self) -> serde_json::Value {
+    /// `actor`, `at`, and the record's coordinates) for a reader who is
+    /// shown versions (`Principal::sees_versions`); for one who is not, the
+    /// object has no `version`.
+    pub fn to_json(&self, with_version: bool) -> serde_json::Value {
         let mut v = self.payload.to_json();
         if let serde_json::Value::Object(map) = &mut v {
             map.insert(
@@ -191,7 +193,9 @@ impl RecordedEvent {
             );
             map.insert("at".into(), serde_json::json!(self.recorded_at));
             map.insert("stream_id".into(), serde_json::json!(self.stream_id));
-            map.insert("version".into(), serde_json::json!(self.stream_version));
+            if with_version {
+                map.insert("version".into(), serde_json::json!(self.stream_version));
+            }
             map.insert("position".into(), serde_json::json!(self.position));
             map.insert("event_id".into(), serde_json::json!(self.event_id));
             map.insert("visibility".into(), serde_json::json!(self.visibility));

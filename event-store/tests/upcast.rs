@@ -163,7 +163,7 @@ fn v1_fixture_decodes_chains_and_upcasts() {
         assert_eq!(rec.schema_version, 1);
         assert_eq!(rec.prev_hash, prev_hash);
         prev_hash = codec::check_hash(*position, bytes, &prev_hash).expect("chain holds");
-        let mut json = rec.to_json();
+        let mut json = rec.to_json(true);
         json["schema_version"] = rec.schema_version.into();
         decoded.push(json);
     }

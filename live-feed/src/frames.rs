@@ -84,13 +84,14 @@ pub fn user_json(p: &Principal) -> Value {
     json!({"id": p.user_id, "name": p.name, "role": p.role})
 }
 
-/// `{"type":"event",...}` for one event in one room.
-pub fn event(room: RoomId, event: &RecordedEvent) -> Utf8Bytes {
+/// `{"type":"event",...}` for one event in one room; the event object has
+/// a `version` only for a reader shown versions (`Principal::sees_versions`).
+pub fn event(room: RoomId, event: &RecordedEvent, with_version: bool) -> Utf8Bytes {
     text(&json!({
         "type": "event",
         "room": room.to_string(),
         "position": event.position,
-        "event": event.to_json(),
+        "event": event.to_json(with_version),
     }))
 }
 

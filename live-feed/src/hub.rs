@@ -65,6 +65,8 @@ struct Member {
     held: Option<Vec<Utf8Bytes>>,
     /// The room's presence version of the last presence frame it got.
     presence_seen: u64,
+    /// Whether it got `subscribed`: nothing else of the room comes before.
+    welcomed: bool,
 }
 
 /// What joining a room gave.
@@ -116,29 +118,50 @@ impl Hub {
         self.lock().audiences.get(&stream).cloned()
     }
 
-    /// Adds `conn` to `room`. Sends `subscribed` (and presence) from under
-    /// the lock, so they precede every live event of the room. The others
-    /// hear of the newcomer with the next coalesced presence round: sending
-    /// every join to everyone would cost m² frames while a room fills.
+    /// Adds `conn` to `room` at the cursor. Live events after it are held
+    /// until [`Hub::finish_replay`], so that [`Hub::welcome`] (once the
+    /// subscriber's room head is known) and the replay precede them. The
+    /// others hear of the newcomer with the next coalesced presence round:
+    /// sending every join to everyone would cost m² frames while a room fills.
     pub fn join(&self, room: RoomId, conn: &Arc<ConnHandle>, after: Option<u64>) -> Joined {
         let mut state = self.lock();
         let head = state.cursor;
         let replay = after.is_some_and(|a| a < head);
-        conn.offer(frames::subscribed(room, head));
         let r = state.rooms.entry(room).or_default();
         r.presence_version += 1;
         let member = Member {
             conn: Arc::clone(conn),
             after: after.unwrap_or(head).max(head),
-            held: replay.then(Vec::new),
+            held: Some(Vec::new()),
             presence_seen: r.presence_version,
+            welcomed: false,
         };
         r.members.insert(conn.id, member);
         if matches!(room, RoomId::Ticket(_)) {
-            conn.offer(presence_frame(room, &r.members));
             state.presence_due.insert(room);
         }
         Joined { head, replay }
+    }
+
+    /// Sends a member `subscribed` with its room head `position` (the last
+    /// position in the room it may see, `heads::room_head`) and, in ticket
+    /// rooms, who is there: the first frames of the room it gets.
+    pub fn welcome(&self, room: RoomId, conn: ConnId, position: u64) {
+        let mut state = self.lock();
+        let Some(r) = state.rooms.get_mut(&room) else {
+            return;
+        };
+        let version = r.presence_version;
+        let presence = matches!(room, RoomId::Ticket(_)).then(|| presence_frame(room, &r.members));
+        let Some(member) = r.members.get_mut(&conn) else {
+            return;
+        };
+        member.welcomed = true;
+        member.conn.offer(frames::subscribed(room, position));
+        if let Some(frame) = presence {
+            member.presence_seen = version;
+            member.conn.offer(frame);
+        }
     }
 
     /// Ends a member's replay: releases the live events held meanwhile.
@@ -196,7 +219,7 @@ impl Hub {
                     continue;
                 }
                 let frame = presence_frame(room, &r.members);
-                for m in r.members.values_mut() {
+                for m in r.members.values_mut().filter(|m| m.welcomed) {
                     if m.presence_seen != version {
                         m.presence_seen = version;
                         m.conn.offer(frame.clone());
@@ -229,7 +252,9 @@ impl Hub {
         };
         let frame = frames::typing(room, &from.principal, typing);
         for m in r.members.values().filter(|m| {
-            m.conn.id != from.id && can_see_visibility(&m.conn.principal, visibility, audience)
+            m.welcomed
+                && m.conn.id != from.id
+                && can_see_visibility(&m.conn.principal, visibility, audience)
         }) {
             m.conn.offer(frame.clone());
         }
@@ -365,7 +390,8 @@ impl Hub {
 }
 
 /// Hands the event to every member of `room` allowed to see it; the frame
-/// is serialized once for the room, not once per member.
+/// is serialized once for the room per form (with and without `version`),
+/// not once per member.
 fn deliver(
     rooms: &mut HashMap<RoomId, Room>,
     room: RoomId,
@@ -375,7 +401,7 @@ fn deliver(
     let Some(r) = rooms.get_mut(&room) else {
         return 0;
     };
-    let mut frame: Option<Utf8Bytes> = None;
+    let mut forms: [Option<Utf8Bytes>; 2] = [None, None];
     let mut delivered = 0;
     for m in r.members.values_mut() {
         if event.position <= m.after
@@ -384,8 +410,9 @@ fn deliver(
         {
             continue;
         }
-        let f = frame
-            .get_or_insert_with(|| frames::event(room, event))
+        let with_version = m.conn.principal.sees_versions();
+        let f = forms[usize::from(with_version)]
+            .get_or_insert_with(|| frames::event(room, event, with_version))
             .clone();
         match &mut m.held {
             Some(held) if held.len() >= REPLAY_BUFFER_EVENTS_MAX => {

@@ -29,6 +29,7 @@ pub mod config;
 pub mod conn;
 pub mod frames;
 pub mod handler;
+pub mod heads;
 pub mod hub;
 pub mod limits;
 pub mod rate;

@@ -15,6 +15,9 @@ pub const OUTBOUND_QUEUE_FRAMES: usize = 256;
 pub const REPLAY_BUFFER_EVENTS_MAX: usize = 1024;
 /// Events read from the log per page during a replay.
 pub const REPLAY_PAGE_EVENTS: usize = 500;
+/// Events read backwards at most to find a room's head for a subscriber
+/// (the last one it may see); beyond, the head is given as 0.
+pub const HEAD_SCAN_EVENTS_MAX: usize = 10_000;
 /// Client data frames per second a connection may sustain.
 pub const CLIENT_FRAMES_PER_SECOND: u32 = 20;
 /// Client data frames a connection may send in a burst.

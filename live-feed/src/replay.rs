@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use event_store::schema::{StreamId, StreamKind};
 use event_store::{can_see, EventStore, Pages, RecordedEvent, StoreError, StreamAudience};
 
-use crate::audience;
 use crate::conn::ConnHandle;
 use crate::frames;
+use crate::heads::audience_of;
 use crate::hub::Hub;
 use crate::limits::REPLAY_PAGE_EVENTS;
 use crate::room::RoomId;
@@ -55,7 +55,9 @@ async fn replay_ticket(
             }
             if event.position > after
                 && can_see(&conn.principal, event, audience)
-                && !conn.send(frames::event(room, event)).await
+                && !conn
+                    .send(frames::event(room, event, conn.principal.sees_versions()))
+                    .await
             {
                 return Ok(());
             }
@@ -83,18 +85,11 @@ async fn replay_log(
                 // tenants' streams; `can_see` below still decides.
                 continue;
             }
-            let audience = match audiences.get(&event.stream_id) {
-                Some(a) => a,
-                None => {
-                    let a = match hub.audience(event.stream_id) {
-                        Some(a) => a,
-                        None => audience::load(store, event.stream_id, None).await?,
-                    };
-                    audiences.entry(event.stream_id).or_insert(a)
-                }
-            };
+            let audience = audience_of(store, hub, &mut audiences, event).await?;
             if can_see(&conn.principal, event, audience)
-                && !conn.send(frames::event(room, event)).await
+                && !conn
+                    .send(frames::event(room, event, conn.principal.sees_versions()))
+                    .await
             {
                 return Ok(());
             }
@@ -103,8 +98,8 @@ async fn replay_log(
     Ok(())
 }
 
-/// Whether a `tickets` or `user:` room carries the event (before visibility).
-fn belongs(room: RoomId, event: &RecordedEvent) -> bool {
+/// Whether a room carries the event (before visibility).
+pub(crate) fn belongs(room: RoomId, event: &RecordedEvent) -> bool {
     if event.payload.stream_kind() != StreamKind::Ticket {
         return false;
     }

@@ -11,7 +11,8 @@ use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use chrono::{DateTime, Utc};
 use event_store::{
-    can_see_stream, can_see_visibility, Permission, Principal, StreamAudience, Visibility,
+    can_see_stream, can_see_visibility, Permission, Principal, StoreError, StreamAudience,
+    Visibility,
 };
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
@@ -22,6 +23,7 @@ use crate::audience;
 use crate::auth::AuthRejected;
 use crate::conn::ConnHandle;
 use crate::frames::{self, ClientFrame, ErrorCode};
+use crate::heads::room_head;
 use crate::limits::{
     CLIENT_FRAMES_BURST, CLIENT_FRAMES_PER_SECOND, CLOSE_FLUSH_MS, CLOSE_GOING_AWAY,
     CLOSE_LINGER_MS, CLOSE_NORMAL, CLOSE_NOT_AUTHENTICATED, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG,
@@ -347,25 +349,38 @@ impl Session {
             ..RoomSub::default()
         };
         self.rooms.insert(room, sub);
-        if !joined.replay {
-            return;
-        }
-        let from = after.unwrap_or(0);
         let store = self.feed.store();
-        match replay(
-            store.as_ref(),
-            &hub,
-            &self.conn,
-            room,
-            from,
-            joined.head,
-            audience.as_ref(),
-        )
-        .await
-        {
+        let principal = &self.conn.principal;
+        let started = async {
+            let position = room_head(
+                store.as_ref(),
+                &hub,
+                principal,
+                room,
+                joined.head,
+                audience.as_ref(),
+            )
+            .await?;
+            hub.welcome(room, self.conn.id, position);
+            if joined.replay {
+                let from = after.unwrap_or(0);
+                replay(
+                    store.as_ref(),
+                    &hub,
+                    &self.conn,
+                    room,
+                    from,
+                    joined.head,
+                    audience.as_ref(),
+                )
+                .await?;
+            }
+            Ok::<(), StoreError>(())
+        };
+        match started.await {
             Ok(()) => hub.finish_replay(room, self.conn.id),
             Err(e) => {
-                tracing::warn!(error = %e, %room, "live feed: replay failed");
+                tracing::warn!(error = %e, %room, "live feed: subscribe failed");
                 self.rooms.remove(&room);
                 hub.leave(room, self.conn.id);
                 self.error(

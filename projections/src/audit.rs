@@ -151,9 +151,10 @@ pub struct EventsPage {
     pub next_cursor: Option<String>,
 }
 
-/// An event as the raw log query shows it.
-pub fn event_json(e: &RecordedEvent) -> serde_json::Value {
-    let mut v = e.to_json();
+/// An event as the raw log query shows it (`version` when the reader is
+/// shown versions).
+pub fn event_json(e: &RecordedEvent, with_version: bool) -> serde_json::Value {
+    let mut v = e.to_json(with_version);
     if let serde_json::Value::Object(map) = &mut v {
         map.insert("hash".into(), RecordedEvent::hex(&e.hash).into());
         map.insert("prev_hash".into(), RecordedEvent::hex(&e.prev_hash).into());

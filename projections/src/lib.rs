@@ -45,4 +45,4 @@ pub use runner::{
 pub use stats::{
     DispatchFigures, DispatchReport, GroupBy, GroupStats, SlaTargets, StatsQuery, StatsReport,
 };
-pub use ticket::{DispatchView, TicketView};
+pub use ticket::{DispatchView, ShownTicket, TicketView};

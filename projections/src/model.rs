@@ -15,7 +15,7 @@ use crate::cursor;
 use crate::error::ProjectionError;
 use crate::query::{page_limit, search_text, Page, TicketQuery};
 use crate::stats::{self, DispatchRow, SlaTargets, StatRow, StatsQuery, StatsReport};
-use crate::ticket::TicketView;
+use crate::ticket::{ShownTicket, TicketView};
 
 /// One ticket's views.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,9 +224,9 @@ impl ReadModel {
         &self,
         principal: &Principal,
         id: TicketId,
-    ) -> Result<TicketView, ProjectionError> {
+    ) -> Result<ShownTicket, ProjectionError> {
         self.visible_ticket(principal, id)
-            .map(|(e, _)| e.state.clone())
+            .map(|(e, gate)| e.state.clone().shown(&gate))
     }
 
     /// `GET /api/v1/tickets`: newest first (descending creation order,
@@ -235,7 +235,7 @@ impl ReadModel {
         &self,
         principal: &Principal,
         query: &TicketQuery,
-    ) -> Result<Page<TicketView>, ProjectionError> {
+    ) -> Result<Page<ShownTicket>, ProjectionError> {
         if !principal.has(Permission::TicketsView) {
             return Err(ProjectionError::Forbidden {
                 permission: Permission::TicketsView.as_str(),
@@ -262,14 +262,14 @@ impl ReadModel {
         let mut matches = tenant.order[..before]
             .iter()
             .rev()
-            .filter_map(|id| tenant.tickets.get(id))
-            .filter(|e| self.can_open(principal, e.state.id))
-            .filter(|e| matches_filters(&e.state, query, q.as_deref()));
+            .filter_map(|id| Some((tenant.tickets.get(id)?, self.audiences.get(id)?)))
+            .map(|(e, audience)| (e, Gate::of(principal, audience)))
+            .filter(|(e, gate)| gate.stream && matches_filters(&e.state, query, q.as_deref()));
         let mut items = Vec::with_capacity(limit.min(64));
         let mut last_seq = 0;
-        for e in matches.by_ref().take(limit) {
+        for (e, gate) in matches.by_ref().take(limit) {
             last_seq = e.seq;
-            items.push(e.state.clone());
+            items.push(e.state.clone().shown(&gate));
         }
         let next_cursor =
             (items.len() == limit && matches.next().is_some()).then(|| cursor::encode(last_seq));

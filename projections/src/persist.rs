@@ -18,7 +18,7 @@ pub const TREE_NAME: &str = "projections";
 /// shape so old snapshots are rebuilt instead of misread. 4: one
 /// `TicketView` per ticket, its dispatch phase the schema's `DispatchPhase`;
 /// chat lines keep the record's `Visibility`, not a copied `internal` flag.
-pub const MODEL_FORMAT: u32 = 4;
+pub const MODEL_FORMAT: u32 = 5;
 
 const META_KEY: &[u8] = b"meta";
 const CHUNK_PREFIX: &str = "chunk/";

@@ -28,7 +28,7 @@ use crate::persist::{self, Loaded, SnapshotSlot, TREE_NAME};
 use crate::query::{page_limit, AsOf, Page, TicketQuery};
 use crate::replay::fold_into;
 use crate::stats::{SlaTargets, StatsQuery, StatsReport};
-use crate::ticket::TicketView;
+use crate::ticket::ShownTicket;
 
 /// Names accepted by `rebuild --projection`: every view lives in one read
 /// model so that they always agree on the position they reflect.
@@ -242,7 +242,7 @@ impl Projections {
         &self,
         principal: &Principal,
         query: &TicketQuery,
-    ) -> Result<Page<TicketView>, ProjectionError> {
+    ) -> Result<Page<ShownTicket>, ProjectionError> {
         self.read().tickets(principal, query)
     }
 
@@ -251,7 +251,7 @@ impl Projections {
         &self,
         principal: &Principal,
         id: TicketId,
-    ) -> Result<TicketView, ProjectionError> {
+    ) -> Result<ShownTicket, ProjectionError> {
         self.read().ticket(principal, id)
     }
 
@@ -342,7 +342,7 @@ impl Projections {
                     .audience(e.stream_id)
                     .is_some_and(|a| can_see(principal, e, a))
                 {
-                    items.push(event_json(e));
+                    items.push(event_json(e, principal.sees_versions()));
                     if items.len() == limit {
                         break;
                     }

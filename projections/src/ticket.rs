@@ -2,8 +2,8 @@
 //! shows it: one type for both, its instants encoded by `time::Shown`.
 
 use event_store::{
-    DispatchChoice, DispatchId, DispatchPhase, EventPayload, GeoPoint, Location, Priority,
-    RecordedEvent, TicketId, TicketKind, TicketStatus, UserId,
+    DispatchChoice, DispatchId, DispatchPhase, EventPayload, Gate, GeoPoint, Location, Priority,
+    RecordedEvent, TicketId, TicketKind, TicketStatus, UserId, Visibility,
 };
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
@@ -81,6 +81,10 @@ pub struct TicketView {
     /// First public comment by someone other than a customer (not in JSON).
     #[serde(default)]
     pub first_response_at: Option<Micros>,
+    /// Last change by a public event: the `updated_at` shown to those who
+    /// may not see internal ones (issue 14; not in JSON).
+    #[serde(default)]
+    pub public_updated_at: Micros,
 }
 
 impl TicketView {
@@ -120,6 +124,7 @@ impl TicketView {
             version: event.stream_version,
             dispatch: None,
             first_response_at: None,
+            public_updated_at: at,
         })
     }
 
@@ -200,6 +205,17 @@ impl TicketView {
             | EventPayload::TicketNumberAllocated { .. } => {}
         }
         self.updated_at = at;
+        if event.visibility == Visibility::Public {
+            self.public_updated_at = at;
+        }
+    }
+
+    /// The ticket as a reader with `gate` is shown it.
+    pub fn shown(self, gate: &Gate) -> ShownTicket {
+        ShownTicket {
+            everything: gate.shows_everything(),
+            view: self,
+        }
     }
 
     fn dispatch_moved(
@@ -231,13 +247,52 @@ impl TicketView {
     }
 }
 
-/// Human-readable encodings (the API's JSON) leave out `first_response_at`,
-/// which only the statistics read; the snapshot keeps every field in the
-/// order `Deserialize` expects.
+/// A ticket as one reader is shown it: the contract's JSON. A reader who
+/// may not see internal events is shown no `version` and the `updated_at`
+/// of the last event it may see, so a hidden note leaves no trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShownTicket {
+    /// The ticket.
+    pub view: TicketView,
+    /// Whether the reader sees every event (`Gate::shows_everything`).
+    pub everything: bool,
+}
+
+/// Reads as the ticket it shows.
+impl std::ops::Deref for ShownTicket {
+    type Target = TicketView;
+
+    fn deref(&self) -> &TicketView {
+        &self.view
+    }
+}
+
+impl Serialize for ShownTicket {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.view.write(serializer, Some(self.everything))
+    }
+}
+
+/// Human-readable encodings (the API's JSON) are the staff's view (see
+/// [`ShownTicket`]); the snapshot keeps every field in the order
+/// `Deserialize` expects.
 impl Serialize for TicketView {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let json = serializer.is_human_readable();
-        let mut t = serializer.serialize_struct("TicketView", if json { 17 } else { 18 })?;
+        let shown = serializer.is_human_readable().then_some(true);
+        self.write(serializer, shown)
+    }
+}
+
+impl TicketView {
+    /// Writes the JSON shown to a reader (`Some(everything)`) or, with
+    /// `None`, every field for the snapshot.
+    fn write<S: Serializer>(&self, serializer: S, shown: Option<bool>) -> Result<S::Ok, S::Error> {
+        let fields = match shown {
+            None => 19,
+            Some(true) => 17,
+            Some(false) => 16,
+        };
+        let mut t = serializer.serialize_struct("TicketView", fields)?;
         t.serialize_field("id", &self.id)?;
         t.serialize_field("number", &self.number)?;
         t.serialize_field("title", &self.title)?;
@@ -251,14 +306,24 @@ impl Serialize for TicketView {
         t.serialize_field("tags", &self.tags)?;
         t.serialize_field("device", &self.device)?;
         t.serialize_field("created_at", &Shown(self.created_at))?;
-        t.serialize_field("updated_at", &Shown(self.updated_at))?;
+        let updated_at = match shown {
+            Some(false) => self.public_updated_at,
+            _ => self.updated_at,
+        };
+        t.serialize_field("updated_at", &Shown(updated_at))?;
         t.serialize_field("resolved_at", &self.resolved_at.map(Shown))?;
-        t.serialize_field("version", &self.version)?;
+        if shown == Some(false) {
+            t.skip_field("version")?;
+        } else {
+            t.serialize_field("version", &self.version)?;
+        }
         t.serialize_field("dispatch", &self.dispatch)?;
-        if json {
+        if shown.is_some() {
             t.skip_field("first_response_at")?;
+            t.skip_field("public_updated_at")?;
         } else {
             t.serialize_field("first_response_at", &self.first_response_at)?;
+            t.serialize_field("public_updated_at", &self.public_updated_at)?;
         }
         t.end()
     }
@@ -300,6 +365,7 @@ mod tests {
                 updated_at: 1_700_000_000_000_001,
             }),
             first_response_at: Some(1_700_000_000_100_000),
+            public_updated_at: 1_700_000_000_000_000,
         }
     }
 

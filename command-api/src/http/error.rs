@@ -271,6 +271,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::VersionConflict { expected, actual } => {
                 ApiError::version_conflict(expected, actual)
             }
+            ServiceError::Contended => ApiError::new(
+                StatusCode::CONFLICT,
+                "version_conflict",
+                "the ticket kept changing; try again",
+            ),
             ServiceError::Rejected(reason) => ApiError::invalid_field("body", reason),
             ServiceError::StorageFull(reason) => {
                 tracing::warn!(%reason, "command not appended: disk below its reserve");
@@ -318,6 +323,7 @@ mod tests {
                 },
                 (409, "version_conflict"),
             ),
+            (ServiceError::Contended, (409, "version_conflict")),
             (ServiceError::Rejected("big".into()), (400, "invalid_input")),
             (
                 ServiceError::StorageFull("full".into()),

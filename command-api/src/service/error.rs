@@ -20,6 +20,10 @@ pub enum ServiceError {
         /// The stream's version.
         actual: u64,
     },
+    /// The stream kept changing under a command of a principal who is shown
+    /// no versions (`Principal::sees_versions`): a conflict without them.
+    #[error("the ticket kept changing; try again")]
+    Contended,
     /// The store refused the events as malformed or too large.
     #[error("rejected by the store: {0}")]
     Rejected(String),

@@ -264,6 +264,10 @@ impl CommandService {
 
     /// [`CommandService::execute`] decided at `at` instead of now (the
     /// service's timer and tests pass their own clock).
+    ///
+    /// A principal who is shown no versions (`Principal::sees_versions`)
+    /// may not send one: its `If-Match` is refused as malformed, and a
+    /// conflict it meets is [`ServiceError::Contended`], without versions.
     pub async fn execute_at(
         &self,
         principal: &Principal,
@@ -272,9 +276,21 @@ impl CommandService {
         expected: Option<u64>,
         at: DateTime<Utc>,
     ) -> Result<CommandOutcome, ServiceError> {
+        let sees_versions = principal.sees_versions();
+        if expected.is_some() && !sees_versions {
+            return Err(DomainError::invalid(
+                "If-Match",
+                "versions are not shown to this principal; send no If-Match",
+            )
+            .into());
+        }
         self.execute_with_follow_up(principal, action, command_id, expected, at)
             .await
             .map(|(outcome, _)| outcome)
+            .map_err(|e| match e {
+                ServiceError::VersionConflict { .. } if !sees_versions => ServiceError::Contended,
+                other => other,
+            })
     }
 
     /// Times out every dispatch request unanswered for

@@ -71,15 +71,18 @@ async fn handle(
         Appended::Earlier => state.metrics().record_append(0, true),
         Appended::Nothing => {}
     }
-    Ok(answer(created_status, &outcome))
+    Ok(answer(created_status, &outcome, p.sees_versions()))
 }
 
 /// The answer: `{"id","version","position"}` plus the ids the command
 /// created or acted on, with an `ETag` carrying the version for the next
-/// `If-Match` (and `Location` for a new ticket).
-fn answer(status: StatusCode, outcome: &CommandOutcome) -> Response {
-    let mut body =
-        json!({"id": outcome.stream_id, "version": outcome.version, "position": outcome.position});
+/// `If-Match` (and `Location` for a new ticket). A principal who is shown
+/// no versions gets neither `version` nor `ETag`.
+fn answer(status: StatusCode, outcome: &CommandOutcome, with_version: bool) -> Response {
+    let mut body = json!({"id": outcome.stream_id, "position": outcome.position});
+    if with_version {
+        body["version"] = json!(outcome.version);
+    }
     if let Some(id) = outcome.created.comment_id {
         body["comment_id"] = json!(id);
     }
@@ -87,7 +90,10 @@ fn answer(status: StatusCode, outcome: &CommandOutcome) -> Response {
         body["dispatch_id"] = json!(id);
     }
     let mut response = (status, Json(body)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", outcome.version)) {
+    let etag = with_version
+        .then(|| HeaderValue::from_str(&format!("\"{}\"", outcome.version)).ok())
+        .flatten();
+    if let Some(v) = etag {
         response.headers_mut().insert(header::ETAG, v);
     }
     if status == StatusCode::CREATED {
