@@ -394,6 +394,23 @@ mod tests {
     }
 
     #[test]
+    fn one_who_may_not_see_internal_events_is_shown_no_version() {
+        let gate = |internal| Gate {
+            stream: true,
+            public: true,
+            internal,
+        };
+        let staff = serde_json::to_value(ticket().shown(&gate(true))).expect("json");
+        assert_eq!(staff, serde_json::to_value(ticket()).expect("json"));
+        assert_eq!(staff["version"], 3);
+        assert_eq!(staff["updated_at"], "2023-11-14T22:13:20.250Z");
+        let customer = serde_json::to_value(ticket().shown(&gate(false))).expect("json");
+        assert_eq!(customer.get("version"), None, "{customer}");
+        assert_eq!(customer["updated_at"], "2023-11-14T22:13:20Z");
+        assert_eq!(customer.as_object().map(|o| o.len()), Some(16));
+    }
+
+    #[test]
     fn the_snapshot_encoding_keeps_every_field() {
         let config = bincode::config::standard();
         let bytes = bincode::serde::encode_to_vec(ticket(), config).expect("encode");
