@@ -9,7 +9,7 @@
 
 mod comment;
 mod dispatch;
-mod read;
+pub mod read;
 mod technician;
 mod ticket;
 
@@ -55,9 +55,7 @@ pub fn decide(
             context.dispatch_timeout_secs,
             command.at,
         ),
-        Action::RecordRead(c) => {
-            read::record(visible(state, p, Some(c.ticket_id))?, state.position, p, c)
-        }
+        Action::RecordRead(c) => read::record(state, p, c),
     }
 }
 
