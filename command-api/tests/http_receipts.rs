@@ -81,13 +81,52 @@ impl Reader {
     }
 }
 
-/// A server storing at most one receipt per reader and ticket per `interval`.
-async fn server_with(interval: Duration) -> TestServer {
-    let options = command_api::http::HttpOptions {
-        receipt_store_interval: interval,
-        ..command_api::http::HttpOptions::default()
-    };
-    TestServer::start_with(options, event_store::SledOptions::default()).await
+/// A server storing at most one receipt per reader and ticket per
+/// `interval`, its users, and a ticket carol reported.
+struct Scene {
+    server: TestServer,
+    cast: http_common::Cast,
+    ticket: String,
+}
+
+impl Scene {
+    async fn new(interval: Duration) -> Scene {
+        let options = command_api::http::HttpOptions {
+            receipt_store_interval: interval,
+            ..command_api::http::HttpOptions::default()
+        };
+        let server = TestServer::start_with(options, event_store::SledOptions::default()).await;
+        let cast = server.cast("demo");
+        let ticket = server.create_ticket(&cast.carol.1, "reading").await;
+        Scene {
+            server,
+            cast,
+            ticket,
+        }
+    }
+
+    fn carol(&self) -> &str {
+        &self.cast.carol.1
+    }
+
+    fn alice(&self) -> &str {
+        &self.cast.alice.1
+    }
+
+    /// `n` public comments of alice's on the ticket; their positions.
+    async fn comments(&self, n: usize) -> Vec<u64> {
+        let mut positions = Vec::new();
+        for i in 0..n {
+            let body = format!("m{i}");
+            positions.push(comment(&self.server, self.alice(), &self.ticket, &body, false).await);
+        }
+        positions
+    }
+
+    /// carol, in the ticket's room.
+    async fn carol_reads(&self) -> Reader {
+        Reader::join(&self.server, self.carol(), &self.ticket).await
+    }
 }
 
 /// Posts a comment; returns its position.
@@ -159,18 +198,13 @@ fn stored_positions(events: &[RecordedEvent]) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_customers_read_frames_leave_the_ticket_and_agents_writes_alone() {
-    let server = server_with(Duration::from_millis(200)).await;
-    let cast = server.cast("demo");
-    let (carol, alice) = (&cast.carol.1, &cast.alice.1);
-    let ticket = server.create_ticket(carol, "reading").await;
-    let mut positions = Vec::new();
-    for i in 0..10 {
-        positions.push(comment(&server, alice, &ticket, &format!("m{i}"), false).await);
-    }
-    let before = ticket_json(&server, alice, &ticket).await;
-    let carol_before = ticket_json(&server, carol, &ticket).await;
+    let scene = Scene::new(Duration::from_millis(200)).await;
+    let (server, ticket) = (&scene.server, &scene.ticket);
+    let positions = scene.comments(10).await;
+    let before = ticket_json(server, scene.alice(), ticket).await;
+    let carol_before = ticket_json(server, scene.carol(), ticket).await;
 
-    let mut reader = Reader::join(&server, carol, &ticket).await;
+    let mut reader = scene.carol_reads().await;
     for p in &positions {
         let answer = reader.read(*p).await;
         assert_eq!(
@@ -179,47 +213,47 @@ async fn a_customers_read_frames_leave_the_ticket_and_agents_writes_alone() {
         );
     }
     let last = *positions.last().expect("ten");
-    let page = read_up_to(&server, carol, &ticket, last).await;
+    let page = read_up_to(server, scene.carol(), ticket, last).await;
     assert_eq!(page["unread"], 0);
 
-    assert_eq!(ticket_json(&server, alice, &ticket).await, before);
-    assert_eq!(ticket_json(&server, carol, &ticket).await, carol_before);
+    assert_eq!(ticket_json(server, scene.alice(), ticket).await, before);
+    assert_eq!(
+        ticket_json(server, scene.carol(), ticket).await,
+        carol_before
+    );
     let version = before["version"].as_u64().expect("version").to_string();
     let (s, _, v) = server
         .send(
             reqwest::Method::PATCH,
             &format!("/api/v1/tickets/{ticket}"),
-            Some(alice),
+            Some(scene.alice()),
             Some(json!({"title": "still mine to edit"})),
             &[("If-Match", &format!("\"{version}\""))],
         )
         .await;
     assert_eq!(s, 200, "the agent's If-Match still holds: {v}");
-    let ticket_id: Uuid = ticket.parse().expect("uuid");
     let in_ticket = server
         .store
-        .read_stream(ticket_id, 1, 1000)
+        .read_stream(ticket.parse().expect("uuid"), 1, 1000)
         .await
         .expect("read");
     assert!(in_ticket
         .iter()
         .all(|e| !matches!(e.payload, EventPayload::ReadReceiptRecorded { .. })));
-    server.stop().await;
+    scene.server.stop().await;
 }
 
 #[tokio::test]
 async fn a_receipt_names_an_unread_position_of_the_room_or_gets_one_answer() {
-    let server = TestServer::start().await;
-    let cast = server.cast("demo");
-    let (carol, alice) = (&cast.carol.1, &cast.alice.1);
-    let ticket = server.create_ticket(carol, "mine").await;
+    let scene = Scene::new(Duration::from_millis(200)).await;
+    let (server, ticket, alice) = (&scene.server, &scene.ticket, scene.alice());
     let other = server.create_ticket(alice, "not carol's").await;
-    let first = comment(&server, alice, &ticket, "one", false).await;
-    let note = comment(&server, alice, &ticket, "staff only", true).await;
-    let elsewhere = comment(&server, alice, &other, "elsewhere", false).await;
-    let second = comment(&server, alice, &ticket, "two", false).await;
+    let first = comment(server, alice, ticket, "one", false).await;
+    let note = comment(server, alice, ticket, "staff only", true).await;
+    let elsewhere = comment(server, alice, &other, "elsewhere", false).await;
+    let second = comment(server, alice, ticket, "two", false).await;
 
-    let mut reader = Reader::join(&server, carol, &ticket).await;
+    let mut reader = scene.carol_reads().await;
     assert_eq!(reader.read(second).await["type"], "read");
     let refused = [
         ("another ticket's", elsewhere),
@@ -240,75 +274,58 @@ async fn a_receipt_names_an_unread_position_of_the_room_or_gets_one_answer() {
         "refused alike: {answers:?}"
     );
     // Staff may name the note.
-    let mut agent = Reader::join(&server, alice, &ticket).await;
+    let mut agent = Reader::join(server, alice, ticket).await;
     assert_eq!(agent.read(note).await["position"], note);
-    server.stop().await;
+    scene.server.stop().await;
 }
 
 #[tokio::test]
 async fn receipts_are_stored_once_per_interval_and_the_latest_counts() {
     let interval = Duration::from_millis(400);
-    let server = server_with(interval).await;
-    let cast = server.cast("demo");
-    let (carol, alice) = (&cast.carol.1, &cast.alice.1);
-    let ticket = server.create_ticket(carol, "burst").await;
-    let mut positions = Vec::new();
-    for i in 0..4 {
-        positions.push(comment(&server, alice, &ticket, &format!("m{i}"), false).await);
-    }
-    let mut reader = Reader::join(&server, carol, &ticket).await;
+    let scene = Scene::new(interval).await;
+    let positions = scene.comments(4).await;
+    let mut reader = scene.carol_reads().await;
     for p in &positions {
         assert_eq!(reader.read(*p).await["type"], "read");
     }
     let last = *positions.last().expect("four");
-    let page = read_up_to(&server, carol, &ticket, last).await;
+    let page = read_up_to(&scene.server, scene.carol(), &scene.ticket, last).await;
     assert_eq!(page["unread"], 0);
-    let stored = reader_stream(&server, cast.carol.0.id).await;
+    let stored = reader_stream(&scene.server, scene.cast.carol.0.id).await;
     assert_eq!(stored_positions(&stored), vec![positions[0], last]);
     let apart = stored[1].recorded_at - stored[0].recorded_at;
     assert!(
         apart.to_std().expect("ordered") >= interval,
         "stored {apart} apart"
     );
-    server.stop().await;
+    scene.server.stop().await;
 }
 
 #[tokio::test]
 async fn a_receipt_waiting_for_its_interval_is_stored_on_shutdown() {
-    let server = server_with(Duration::from_secs(3600)).await;
-    let cast = server.cast("demo");
-    let (carol, alice) = (&cast.carol.1, &cast.alice.1);
-    let ticket = server.create_ticket(carol, "late").await;
-    let first = comment(&server, alice, &ticket, "one", false).await;
-    let second = comment(&server, alice, &ticket, "two", false).await;
-    let mut reader = Reader::join(&server, carol, &ticket).await;
-    assert_eq!(reader.read(first).await["type"], "read");
-    assert_eq!(reader.read(second).await["type"], "read");
-    let store = server.store.clone();
-    let user = cast.carol.0.id;
-    assert_eq!(
-        stored_positions(&reader_stream(&server, user).await),
-        vec![first]
-    );
-    server.state.shutdown().await;
-    let stored = store
-        .read_stream(reader_stream_id("demo", user), 1, 10)
-        .await
-        .expect("read");
-    assert_eq!(stored_positions(&stored), vec![first, second]);
+    let scene = Scene::new(Duration::from_secs(3600)).await;
+    let positions = scene.comments(2).await;
+    let mut reader = scene.carol_reads().await;
+    for p in &positions {
+        assert_eq!(reader.read(*p).await["type"], "read");
+    }
+    let user = scene.cast.carol.0.id;
+    let stored = reader_stream(&scene.server, user).await;
+    assert_eq!(stored_positions(&stored), positions[..1]);
+    scene.server.state.shutdown().await;
+    let stored = reader_stream(&scene.server, user).await;
+    assert_eq!(stored_positions(&stored), positions);
 }
 
 #[tokio::test]
 async fn receipts_of_an_older_log_in_the_ticket_stream_still_count() {
-    let server = TestServer::start().await;
-    let cast = server.cast("demo");
-    let (carol, alice) = (&cast.carol.1, &cast.alice.1);
-    let ticket = server.create_ticket(carol, "old log").await;
-    let first = comment(&server, alice, &ticket, "one", false).await;
-    let second = comment(&server, alice, &ticket, "two", false).await;
-    let third = comment(&server, alice, &ticket, "three", false).await;
+    let scene = Scene::new(Duration::from_millis(200)).await;
+    let (server, ticket, carol) = (&scene.server, &scene.ticket, scene.carol());
+    let [first, second, third] = scene.comments(3).await[..] else {
+        panic!("three comments");
+    };
     // As an older build recorded it: in the ticket's own stream.
-    let carol_id = cast.carol.0.id;
+    let carol_id = scene.cast.carol.0.id;
     server
         .store
         .append(AppendRequest {
@@ -329,14 +346,14 @@ async fn receipts_of_an_older_log_in_the_ticket_stream_still_count() {
         })
         .await
         .expect("legacy receipt");
-    let page = read_up_to(&server, carol, &ticket, second).await;
+    let page = read_up_to(server, carol, ticket, second).await;
     assert_eq!(page["unread"], 1);
 
     // The old receipt is the reader's last: behind it is refused.
-    let mut reader = Reader::join(&server, carol, &ticket).await;
+    let mut reader = scene.carol_reads().await;
     assert_eq!(reader.read(first).await["code"], "bad_request");
     assert_eq!(reader.read(third).await["type"], "read");
-    let page = read_up_to(&server, carol, &ticket, third).await;
+    let page = read_up_to(server, carol, ticket, third).await;
     assert_eq!(page["unread"], 0);
-    server.stop().await;
+    scene.server.stop().await;
 }

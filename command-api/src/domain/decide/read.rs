@@ -3,7 +3,7 @@
 
 use event_store::{can_see, EventPayload, Principal, RecordedEvent, StreamKind, Visibility};
 
-use super::{visible, DomainError};
+use super::{own_stream, visible, DomainError};
 use crate::domain::command::RecordRead;
 use crate::domain::state::TicketState;
 
@@ -50,17 +50,7 @@ pub(super) fn record(
     principal: &Principal,
     c: &RecordRead,
 ) -> Result<Vec<EventPayload>, DomainError> {
-    // The stream id is derived from tenant and user; refuse to write into
-    // a stream that holds anything but this reader's receipts.
-    let a = &state.audience;
-    let own = a.kind == Some(StreamKind::Reader)
-        && a.tenant == principal.tenant
-        && a.owner == Some(principal.user_id);
-    if a.kind.is_some() && !own {
-        return Err(DomainError::conflict(
-            "the reader stream belongs to someone else",
-        ));
-    }
+    own_stream(state, principal, StreamKind::Reader)?;
     if c.position == 0 {
         return Err(DomainError::invalid("position", NOT_READABLE));
     }
