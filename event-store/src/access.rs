@@ -214,7 +214,7 @@ pub struct StreamAudience {
     pub reporter: Option<UserId>,
     /// Technicians a dispatch of this ticket was requested from.
     pub technicians: Vec<UserId>,
-    /// The technician who owns a technician stream.
+    /// The user who owns a technician or reader stream.
     pub owner: Option<UserId>,
 }
 
@@ -234,6 +234,7 @@ impl StreamAudience {
             EventPayload::TechnicianLocationReported { technician, .. } => {
                 self.owner = Some(*technician)
             }
+            EventPayload::ConversationRead { reader, .. } => self.owner = Some(*reader),
             _ => {}
         }
     }
@@ -272,6 +273,12 @@ pub fn can_see_stream(principal: &Principal, audience: &StreamAudience) -> bool 
                 || principal.has(Permission::AuditRead)
         }
         Some(StreamKind::TenantCounter) => principal.has(Permission::AuditRead),
+        // What someone read, and when, is theirs: the reader and those who
+        // read the full history. Agents see receipts only as the live
+        // `read` frames of rooms they are in, and as unread counts of their own.
+        Some(StreamKind::Reader) => {
+            audience.owner == Some(principal.user_id) || principal.has(Permission::AuditRead)
+        }
     }
 }
 
@@ -435,6 +442,31 @@ mod tests {
             assert!(!can_see_visibility(&admin, visibility, &unknown));
             assert!(!Gate::of(&admin, &unknown).admits(visibility));
         }
+    }
+
+    #[test]
+    fn a_reader_stream_is_its_owner_and_the_auditors_alone() {
+        let reader = StreamAudience {
+            kind: Some(StreamKind::Reader),
+            tenant: "acme".into(),
+            owner: Some(REPORTER),
+            ..StreamAudience::default()
+        };
+        for role in Role::ALL {
+            let someone_else = principal(role, OTHER);
+            assert_eq!(
+                can_see_stream(&someone_else, &reader),
+                role.permissions().contains(&Permission::AuditRead),
+                "{role:?}"
+            );
+        }
+        assert!(can_see_stream(
+            &principal(Role::Customer, REPORTER),
+            &reader
+        ));
+        let mut elsewhere = principal(Role::Customer, REPORTER);
+        elsewhere.tenant = "globex".into();
+        assert!(!can_see_stream(&elsewhere, &reader));
     }
 
     #[test]

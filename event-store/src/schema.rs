@@ -365,6 +365,17 @@ pub enum EventPayload {
         /// The ticket it is for.
         ticket: TicketId,
     },
+    /// A user read a ticket's conversation up to a position (the reader's
+    /// own stream, [`reader_stream_id`]; replaces `ReadReceiptRecorded`,
+    /// which changed the ticket's version).
+    ConversationRead {
+        /// The reader (the stream's owner).
+        reader: UserId,
+        /// The ticket read.
+        ticket: TicketId,
+        /// Global position of the last event of the ticket read.
+        position: u64,
+    },
 }
 
 /// A ticket's editable fields, borrowed from whichever model holds them, so
@@ -417,6 +428,25 @@ pub enum StreamKind {
     Technician,
     /// A tenant's ticket-number sequence.
     TenantCounter,
+    /// One user's read receipts ([`reader_stream_id`]).
+    Reader,
+}
+
+/// The namespace of reader stream ids (UUID v5): fixed forever, as the ids
+/// derived from it are in the log.
+pub const READER_STREAM_NAMESPACE: Uuid =
+    Uuid::from_u128(0x6c1e_93a4_0b5d_4f7e_8a21_5e0c_7d34_b9f2);
+
+/// The stream holding `user`'s read receipts in `tenant`: derived, so it
+/// needs no lookup, and distinct from every ticket (v7) and technician
+/// (user id) stream id. The tenant is part of it because user ids from an
+/// outside identity provider need not be unique across tenants.
+pub fn reader_stream_id(tenant: &str, user: UserId) -> StreamId {
+    let mut name = Vec::with_capacity(tenant.len() + 17);
+    name.extend_from_slice(user.as_bytes());
+    name.push(b'/');
+    name.extend_from_slice(tenant.as_bytes());
+    Uuid::new_v5(&READER_STREAM_NAMESPACE, &name)
 }
 
 impl EventPayload {
@@ -436,6 +466,7 @@ impl EventPayload {
             EventPayload::TechnicianLocationReported { .. } => "TechnicianLocationReported",
             EventPayload::ReadReceiptRecorded { .. } => "ReadReceiptRecorded",
             EventPayload::TicketNumberAllocated { .. } => "TicketNumberAllocated",
+            EventPayload::ConversationRead { .. } => "ConversationRead",
         }
     }
 
@@ -444,6 +475,7 @@ impl EventPayload {
         match self {
             EventPayload::TechnicianLocationReported { .. } => StreamKind::Technician,
             EventPayload::TicketNumberAllocated { .. } => StreamKind::TenantCounter,
+            EventPayload::ConversationRead { .. } => StreamKind::Reader,
             _ => StreamKind::Ticket,
         }
     }
@@ -519,6 +551,17 @@ mod tests {
         expected.extend_from_slice(id.as_bytes());
         expected.extend_from_slice(&[1, 0]);
         assert_eq!(encoded, expected);
+    }
+
+    #[test]
+    fn a_reader_stream_id_is_fixed_per_tenant_and_user() {
+        let user = Uuid::from_u128(7);
+        let id = reader_stream_id("acme", user);
+        assert_eq!(id, reader_stream_id("acme", user));
+        assert_eq!(id.get_version_num(), 5);
+        assert_ne!(id, reader_stream_id("globex", user));
+        assert_ne!(id, reader_stream_id("acme", Uuid::from_u128(8)));
+        assert_ne!(id, user);
     }
 
     #[test]

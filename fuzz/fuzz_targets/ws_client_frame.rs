@@ -1,7 +1,8 @@
 //! WebSocket client frames of `/ws`: the text of a data frame, parsed as the
 //! session parses it (`serde_json::from_str::<ClientFrame>`), the room name
 //! (`RoomId::parse`), the error frame echoing the room back, and read
-//! receipts decided as the command they become (`Action::RecordRead`).
+//! receipts: checked against a ticket (`read::check`) and decided as the
+//! command they become on a reader's stream (`Action::RecordRead`).
 //!
 //! Invariants: no panic, no hang; room names round-trip
 //! (`parse(room.to_string()) == room`); error frames stay valid JSON that
@@ -63,9 +64,19 @@ fn read_receipt(ticket: uuid::Uuid, position: u64, salt: usize) {
         Ok(events) => {
             let _ = world::fold(state.clone(), principal, events);
         }
-        Err(e) => {
-            let status = ApiError::from(e.clone()).status.as_u16();
-            assert!((400..500).contains(&status), "{e:?}");
-        }
+        Err(e) => assert_client_error(e),
     }
+    // Without the event at the position (beyond the log), always refused.
+    let Action::RecordRead(c) = &command.action else {
+        return;
+    };
+    match domain::decide::read::check(state, None, 0, principal, c) {
+        Ok(v) => panic!("a receipt of no event was accepted: {v:?}"),
+        Err(e) => assert_client_error(e),
+    }
+}
+
+fn assert_client_error(e: domain::DomainError) {
+    let status = ApiError::from(e.clone()).status.as_u16();
+    assert!((400..500).contains(&status), "{e:?}");
 }

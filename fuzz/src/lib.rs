@@ -125,6 +125,11 @@ pub fn sample_payloads() -> Vec<EventPayload> {
             number: 42,
             ticket: id(6),
         },
+        EventPayload::ConversationRead {
+            reader: id(1),
+            ticket: id(6),
+            position: 7,
+        },
     ]
 }
 

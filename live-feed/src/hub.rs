@@ -246,10 +246,7 @@ impl Hub {
         let Some(r) = state.rooms.get(&room) else {
             return;
         };
-        let audience = match room {
-            RoomId::Ticket(stream) => state.audiences.get(&stream).unwrap_or(joined_with),
-            RoomId::User(_) | RoomId::Tickets => joined_with,
-        };
+        let audience = state.audience_of(room, joined_with);
         let frame = frames::typing(room, &from.principal, typing);
         for m in r.members.values().filter(|m| {
             m.welcomed
@@ -260,14 +257,29 @@ impl Hub {
         }
     }
 
-    /// Tells everyone in the room that `reader` read up to `position`.
-    pub fn read(&self, room: RoomId, reader: &Principal, position: u64) {
+    /// Tells everyone in the room who may see the event at `position`
+    /// (of `visibility`) that `reader` read up to it: a receipt of an
+    /// internal note must not reveal the note. `joined_with` as for
+    /// [`Hub::typing`].
+    pub fn read(
+        &self,
+        room: RoomId,
+        reader: &Principal,
+        position: u64,
+        visibility: Visibility,
+        joined_with: &StreamAudience,
+    ) {
         let state = self.lock();
         let Some(r) = state.rooms.get(&room) else {
             return;
         };
+        let audience = state.audience_of(room, joined_with);
         let frame = frames::read(room, reader, position);
-        for m in r.members.values() {
+        for m in r
+            .members
+            .values()
+            .filter(|m| m.welcomed && can_see_visibility(&m.conn.principal, visibility, audience))
+        {
             m.conn.offer(frame.clone());
         }
     }
@@ -386,6 +398,21 @@ impl Hub {
         drop(guard);
         self.stats.fanned_out(frames);
         true
+    }
+}
+
+impl HubState {
+    /// The audience of `room`'s stream as folded, else as a member joined
+    /// with it (`joined_with`).
+    fn audience_of<'a>(
+        &'a self,
+        room: RoomId,
+        joined_with: &'a StreamAudience,
+    ) -> &'a StreamAudience {
+        match room {
+            RoomId::Ticket(stream) => self.audiences.get(&stream).unwrap_or(joined_with),
+            RoomId::User(_) | RoomId::Tickets => joined_with,
+        }
     }
 }
 

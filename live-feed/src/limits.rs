@@ -22,6 +22,12 @@ pub const HEAD_SCAN_EVENTS_MAX: usize = 10_000;
 pub const CLIENT_FRAMES_PER_SECOND: u32 = 20;
 /// Client data frames a connection may send in a burst.
 pub const CLIENT_FRAMES_BURST: u32 = 40;
+/// `read` frames per second a connection may sustain; beyond it they are
+/// answered `rate_limited` (the write side stores at most one receipt per
+/// reader and room per interval anyway; this bounds the checks).
+pub const READ_FRAMES_PER_SECOND: u32 = 2;
+/// `read` frames a connection may send in a burst.
+pub const READ_FRAMES_BURST: u32 = 10;
 /// Shortest interval between two `typing: true` broadcasts of one connection in one room.
 pub const TYPING_INTERVAL_MS: u64 = 1_000;
 /// Interval of presence rounds: joins and leaves within one round reach the

@@ -1,9 +1,10 @@
-//! Read receipts are persisted through a command of the write side; the
-//! feed only calls it and broadcasts the result.
+//! Read receipts are checked and persisted by the write side (in the
+//! reader's own stream, coalesced); the feed rate-limits them, calls it and
+//! broadcasts the result to those who may see the event read.
 
 use async_trait::async_trait;
 use event_store::schema::TicketId;
-use event_store::Principal;
+use event_store::{Principal, Visibility};
 use thiserror::Error;
 
 /// Why a read receipt was not recorded.
@@ -20,17 +21,20 @@ pub enum ReceiptError {
     Unavailable(String),
 }
 
-/// Records that `principal` read `ticket` up to `position` (a command on
-/// the write side, appending `ReadReceiptRecorded`).
+/// Records that `principal` read `ticket` up to `position` (the write
+/// side checks that the position is an event of the ticket the reader may
+/// see, after its last receipt, and stores `ConversationRead` in the
+/// reader's stream, at most once per interval).
 #[async_trait]
 pub trait ReadReceipts: Send + Sync + 'static {
-    /// Persists the receipt; returns once it is durable.
+    /// Accepts the receipt (stored now or when its interval ends) and
+    /// answers the visibility of the event read: who may hear of it.
     async fn record(
         &self,
         principal: &Principal,
         ticket: TicketId,
         position: u64,
-    ) -> Result<(), ReceiptError>;
+    ) -> Result<Visibility, ReceiptError>;
 }
 
 /// The default until the write side is wired in: every receipt is refused.
@@ -39,7 +43,7 @@ pub struct NoReadReceipts;
 
 #[async_trait]
 impl ReadReceipts for NoReadReceipts {
-    async fn record(&self, _: &Principal, _: TicketId, _: u64) -> Result<(), ReceiptError> {
+    async fn record(&self, _: &Principal, _: TicketId, _: u64) -> Result<Visibility, ReceiptError> {
         Err(ReceiptError::Unavailable(
             "read receipts are not configured".into(),
         ))

@@ -27,7 +27,8 @@ use crate::heads::room_head;
 use crate::limits::{
     CLIENT_FRAMES_BURST, CLIENT_FRAMES_PER_SECOND, CLOSE_FLUSH_MS, CLOSE_GOING_AWAY,
     CLOSE_LINGER_MS, CLOSE_NORMAL, CLOSE_NOT_AUTHENTICATED, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG,
-    CLOSE_TOO_SLOW, PONGS_MISSED_MAX, ROOMS_PER_CONNECTION_MAX, TYPING_INTERVAL_MS,
+    CLOSE_TOO_SLOW, PONGS_MISSED_MAX, READ_FRAMES_BURST, READ_FRAMES_PER_SECOND,
+    ROOMS_PER_CONNECTION_MAX, TYPING_INTERVAL_MS,
 };
 use crate::rate::TokenBucket;
 use crate::receipts::ReceiptError;
@@ -64,6 +65,7 @@ pub async fn run(
         conn: Arc::clone(&conn),
         rooms: HashMap::new(),
         bucket: TokenBucket::new(CLIENT_FRAMES_PER_SECOND, CLIENT_FRAMES_BURST),
+        reads: TokenBucket::new(READ_FRAMES_PER_SECOND, READ_FRAMES_BURST),
     };
     {
         let reader = read_loop(&mut stream, &mut session, &missed_pongs);
@@ -146,6 +148,8 @@ struct Session {
     conn: Arc<ConnHandle>,
     rooms: HashMap<RoomId, RoomSub>,
     bucket: TokenBucket,
+    /// `read` frames, on top of `bucket`.
+    reads: TokenBucket,
 }
 
 impl Drop for Session {
@@ -503,6 +507,13 @@ impl Session {
     }
 
     async fn read(&mut self, name: &str, position: u64) {
+        if !self.reads.take(Instant::now()) {
+            return self.error(
+                ErrorCode::RateLimited,
+                name,
+                "read receipts are rate limited",
+            );
+        }
         let Some(room @ RoomId::Ticket(ticket)) = self.joined_ticket_room(name) else {
             return self.error(
                 ErrorCode::BadRequest,
@@ -510,17 +521,27 @@ impl Session {
                 "not subscribed to this ticket room",
             );
         };
-        let hub = self.feed.hub();
-        if position == 0 || position > hub.cursor() {
-            return self.error(ErrorCode::BadRequest, name, "position is not in the log");
-        }
+        // Whether the position is one of this room's, visible to the
+        // reader and after its last, is the write side's check: a position
+        // beyond the log gets the same answer as any other refused one.
         match self
             .feed
             .receipts()
             .record(&self.conn.principal, ticket, position)
             .await
         {
-            Ok(()) => hub.read(room, &self.conn.principal, position),
+            Ok(visibility) => {
+                if let Some(sub) = self.rooms.get(&room) {
+                    let hub = self.feed.hub();
+                    hub.read(
+                        room,
+                        &self.conn.principal,
+                        position,
+                        visibility,
+                        &sub.audience,
+                    );
+                }
+            }
             Err(ReceiptError::Forbidden(_)) => {
                 self.error(ErrorCode::Forbidden, name, "may not record read receipts")
             }

@@ -160,6 +160,74 @@ async fn read_receipts_are_recorded_and_broadcast() {
     assert_eq!(customer.next_main().await["code"], "bad_request");
 }
 
+/// A receipt of an internal note reaches only those who may see the note:
+/// the customer in the room never learns that a note was read, or exists.
+#[tokio::test]
+async fn a_receipt_of_an_internal_note_reaches_only_staff() {
+    let r = Room::open().await;
+    let (h, room) = (&r.h, &r.name);
+    let public = h.comment(r.ticket, &h.agent, "hello", false).await;
+    let note = h.comment(r.ticket, &h.agent, "note", true).await;
+    h.fanned_out(note).await;
+    let mut agent = r.join("agent").await;
+    let mut customer = r.join("customer").await;
+    let mut bob = r.join_second_agent().await;
+
+    agent
+        .send(json!({"type": "read", "room": room, "position": note}))
+        .await;
+    assert_eq!(bob.next_of("read").await["position"], note);
+    customer
+        .send(json!({"type": "read", "room": room, "position": public}))
+        .await;
+    // The customer's first read frame is its own, not alice's of the note.
+    let first = customer.next_of("read").await;
+    assert_eq!(
+        (first["user"]["name"].as_str(), &first["position"]),
+        (Some("carol"), &json!(public))
+    );
+}
+
+/// Beyond its named limit, a connection's read frames are answered
+/// `rate_limited` and recorded no more.
+#[tokio::test]
+async fn read_frames_are_rate_limited_per_connection() {
+    let r = Room::open().await;
+    let (h, room) = (&r.h, &r.name);
+    let position = h.comment(r.ticket, &h.agent, "hello", false).await;
+    h.fanned_out(position).await;
+    let mut customer = r.join("customer").await;
+    let sent = live_feed::limits::READ_FRAMES_BURST * 2;
+    for _ in 0..sent {
+        customer
+            .send(json!({"type": "read", "room": room, "position": position}))
+            .await;
+    }
+    customer.send(json!({"type": "ping"})).await;
+    let mut refused = 0;
+    loop {
+        let v = customer.next_main().await;
+        if v["type"] == "pong" {
+            break;
+        }
+        assert_eq!(
+            (v["type"].as_str(), v["code"].as_str()),
+            (Some("error"), Some("rate_limited"))
+        );
+        refused += 1;
+    }
+    let recorded = h.receipts.recorded.lock().expect("lock").len();
+    assert!(refused > 0, "none of {sent} refused");
+    assert!(recorded >= live_feed::limits::READ_FRAMES_BURST as usize);
+    assert_eq!(recorded + refused, sent as usize);
+    // Another connection of the same user has a budget of its own.
+    let mut second = r.join("customer").await;
+    second
+        .send(json!({"type": "read", "room": room, "position": position}))
+        .await;
+    assert_eq!(second.next_of("read").await["position"], position);
+}
+
 #[tokio::test]
 async fn a_typist_who_leaves_stops_typing_for_the_others() {
     let r = Room::open().await;

@@ -51,14 +51,21 @@ impl ChatLog {
                 at: micros(&event.recorded_at),
                 position: event.position,
             }),
+            // A receipt of an older log, in the ticket's own stream.
             EventPayload::ReadReceiptRecorded { user, position } => {
-                // Receipts only move forward: a late, older receipt from a
-                // second device must not resurrect read messages as unread.
-                let last = self.read.entry(*user).or_insert(0);
-                *last = (*last).max(*position);
+                self.mark_read(*user, *position)
             }
             _ => {}
         }
+    }
+
+    /// Notes that `user` read up to `position`: a legacy receipt in the
+    /// ticket's stream and a `ConversationRead` of the reader's stream
+    /// count the same. Receipts only move forward: a late, older receipt
+    /// from a second device must not resurrect read messages as unread.
+    pub fn mark_read(&mut self, user: UserId, position: u64) {
+        let last = self.read.entry(user).or_insert(0);
+        *last = (*last).max(position);
     }
 
     /// Index of the first line after `position`.

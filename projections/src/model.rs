@@ -116,11 +116,32 @@ impl ReadModel {
             .entry(event.stream_id)
             .or_default()
             .apply(event);
-        if event.payload.stream_kind() == StreamKind::Ticket {
-            self.apply_ticket(event);
+        match event.payload.stream_kind() {
+            StreamKind::Ticket => self.apply_ticket(event),
+            StreamKind::Reader => self.apply_receipt(event),
+            StreamKind::Technician | StreamKind::TenantCounter => {}
         }
         self.position = event.position;
         Ok(true)
+    }
+
+    /// A receipt of a reader's stream moves that reader's read mark in the
+    /// ticket's chat (same tenant only); the ticket itself does not change.
+    fn apply_receipt(&mut self, event: &RecordedEvent) {
+        if let EventPayload::ConversationRead {
+            reader,
+            ticket,
+            position,
+        } = &event.payload
+        {
+            if let Some(entry) = self
+                .tenants
+                .get_mut(&event.tenant)
+                .and_then(|t| t.tickets.get_mut(ticket))
+            {
+                entry.chat.mark_read(*reader, *position);
+            }
+        }
     }
 
     fn apply_ticket(&mut self, event: &RecordedEvent) {

@@ -203,6 +203,8 @@ impl TicketView {
             EventPayload::ReadReceiptRecorded { .. } => return,
             EventPayload::TechnicianLocationReported { .. }
             | EventPayload::TicketNumberAllocated { .. } => {}
+            // A reader stream's event; never a ticket's.
+            EventPayload::ConversationRead { .. } => return,
         }
         self.updated_at = at;
         if event.visibility == Visibility::Public {

@@ -279,6 +279,76 @@ fn chat_paging_and_unread() {
     }));
 }
 
+/// The scenario's log with every receipt moved out of its ticket's stream
+/// into the reader's own stream, as this build records them: the ticket
+/// streams lose those versions, nothing else changes.
+fn receipts_in_reader_streams(
+    events: &[event_store::RecordedEvent],
+) -> Vec<event_store::RecordedEvent> {
+    use event_store::{reader_stream_id, EventPayload};
+    use std::collections::HashMap;
+    let mut versions: HashMap<uuid::Uuid, u64> = HashMap::new();
+    events
+        .iter()
+        .map(|e| {
+            let mut e = e.clone();
+            if let EventPayload::ReadReceiptRecorded { user, position } = e.payload {
+                e.payload = EventPayload::ConversationRead {
+                    reader: user,
+                    ticket: e.stream_id,
+                    position,
+                };
+                e.stream_id = reader_stream_id(&e.tenant, user);
+            }
+            let version = versions.entry(e.stream_id).or_default();
+            *version += 1;
+            e.stream_version = *version;
+            e
+        })
+        .collect()
+}
+
+#[test]
+fn receipts_in_ticket_streams_and_in_reader_streams_count_the_same() {
+    let s = scenario();
+    let legacy = folded(s.events());
+    let moved = receipts_in_reader_streams(s.events());
+    assert!(moved.iter().any(|e| matches!(
+        e.payload,
+        event_store::EventPayload::ConversationRead { .. }
+    )));
+    let current = folded(&moved);
+    for p in [
+        carol(),
+        alice(),
+        mallory(),
+        dave(),
+        erin(),
+        eve_other_tenant_admin(),
+    ] {
+        assert_eq!(current.unread(&p), legacy.unread(&p), "{}", p.name);
+        for t in [T1, T2, T3, T4] {
+            assert_eq!(
+                current.chat(&p, t, 0, None).ok(),
+                legacy.chat(&p, t, 0, None).ok(),
+                "{} {t}",
+                p.name
+            );
+            // Reading is never a ticket change: the same ticket, one
+            // version less per receipt the ticket's stream no longer holds.
+            let (now, before) = (current.ticket(&p, t), legacy.ticket(&p, t));
+            assert_eq!(now.is_ok(), before.is_ok(), "{} {t}", p.name);
+            if let (Ok(now), Ok(before)) = (now, before) {
+                assert_eq!(now.updated_at, before.updated_at, "{} {t}", p.name);
+            }
+        }
+    }
+    assert_eq!(
+        legacy.chat(&carol(), T1, 0, None).expect("own").last_read,
+        Some(4)
+    );
+}
+
 #[test]
 fn stats_by_priority_to_the_second() {
     let r = stats(GroupBy::Priority);

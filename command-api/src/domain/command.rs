@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    DispatchId, DispatchPhase, GeoPoint, Location, Principal, Priority, TicketId, TicketKind,
-    TicketStatus, UserId,
+    DispatchId, DispatchPhase, GeoPoint, Location, Principal, Priority, StreamId, TicketId,
+    TicketKind, TicketStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -180,7 +180,8 @@ pub struct ReportLocation {
     pub floor: Option<String>,
 }
 
-/// Records that the principal read a ticket up to a position.
+/// Records that the principal read a ticket up to a position (in the
+/// principal's reader stream, never the ticket's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordRead {
     /// The ticket.
@@ -225,6 +226,8 @@ pub enum Target {
     Dispatch(DispatchId),
     /// A technician's own location stream (stream id = user id).
     Technician(UserId),
+    /// A user's own read receipts (`event_store::reader_stream_id`).
+    Reader(StreamId),
 }
 
 impl Command {
@@ -240,7 +243,10 @@ impl Command {
             Action::RespondDispatch(c) => Target::Dispatch(c.dispatch_id),
             Action::ProgressDispatch(c) => Target::Dispatch(c.dispatch_id),
             Action::ReportLocation(_) => Target::Technician(self.principal.user_id),
-            Action::RecordRead(c) => Target::Ticket(c.ticket_id),
+            Action::RecordRead(_) => Target::Reader(event_store::reader_stream_id(
+                &self.principal.tenant,
+                self.principal.user_id,
+            )),
             Action::ExpireDispatch(c) => Target::Dispatch(c.dispatch_id),
         }
     }

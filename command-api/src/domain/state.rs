@@ -25,6 +25,8 @@ pub struct TicketState {
     /// retried command is answered from the log even when a snapshot hides
     /// its events.
     pub recent_commands: VecDeque<AppliedCommand>,
+    /// A reader stream's last read position per ticket (empty elsewhere).
+    pub read_up_to: BTreeMap<TicketId, u64>,
 }
 
 /// Most commands remembered per stream for answering retries.
@@ -80,7 +82,8 @@ pub struct Ticket {
     pub comments: u64,
     /// Every dispatch, in request order.
     pub dispatches: Vec<Dispatch>,
-    /// Last read position per user.
+    /// Last read position per user, from receipts of older logs, which
+    /// were kept in the ticket's stream (`ReadReceiptRecorded`).
     pub reads: BTreeMap<UserId, u64>,
 }
 
@@ -205,6 +208,14 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
         }
         return state;
     }
+    if let EventPayload::ConversationRead {
+        ticket, position, ..
+    } = &event.payload
+    {
+        let read = state.read_up_to.entry(*ticket).or_insert(0);
+        *read = (*read).max(*position);
+        return state;
+    }
     let Some(ticket) = state.ticket.as_mut() else {
         return state;
     };
@@ -297,7 +308,8 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
         }
         EventPayload::TicketCreated { .. }
         | EventPayload::TechnicianLocationReported { .. }
-        | EventPayload::TicketNumberAllocated { .. } => {}
+        | EventPayload::TicketNumberAllocated { .. }
+        | EventPayload::ConversationRead { .. } => {}
     }
     state
 }
@@ -305,8 +317,9 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
 impl snapshots::Aggregate for TicketState {
     const NAME: &'static str = "ticket";
     /// 2: dispatches keep their search radius. 3: `DispatchPhase` moved to
-    /// the event schema with `EnRoute` and `OnSite` first.
-    const SNAPSHOT_VERSION: u16 = 3;
+    /// the event schema with `EnRoute` and `OnSite` first. 4: reader
+    /// streams' `read_up_to`.
+    const SNAPSHOT_VERSION: u16 = 4;
 
     fn evolve(self, event: &RecordedEvent) -> Self {
         evolve(self, event)

@@ -1,17 +1,16 @@
 //! Mounting the live feed (`GET /ws`): its token check is this server's
-//! JWT verifier, and its read receipts are a write-side command.
+//! JWT verifier, and its read receipts go to the write side's receipt desk.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use event_store::{Principal, TicketId};
+use event_store::{Principal, TicketId, Visibility};
 use live_feed::{AuthRejected, Authenticate, ReadReceipts, ReceiptError as ReadReceiptError};
-use uuid::Uuid;
 
 use crate::auth::JwtAuth;
-use crate::domain::{Action, DomainError, RecordRead};
-use crate::service::{CommandService, ServiceError};
+use crate::domain::DomainError;
+use crate::service::{ReceiptDesk, ServiceError};
 
 /// The live feed's authenticator: the same verifier as the REST API.
 pub struct FeedAuth(pub Arc<JwtAuth>);
@@ -22,8 +21,9 @@ impl Authenticate for FeedAuth {
     }
 }
 
-/// Read receipts recorded with the `RecordRead` command.
-pub struct FeedReceipts(pub Arc<CommandService>);
+/// Read receipts checked and stored (coalesced) by the receipt desk, in
+/// the reader's own stream.
+pub struct FeedReceipts(pub Arc<ReceiptDesk>);
 
 #[async_trait]
 impl ReadReceipts for FeedReceipts {
@@ -32,17 +32,9 @@ impl ReadReceipts for FeedReceipts {
         principal: &Principal,
         ticket: TicketId,
         position: u64,
-    ) -> Result<(), ReadReceiptError> {
-        let action = Action::RecordRead(RecordRead {
-            ticket_id: ticket,
-            position,
-        });
-        match self
-            .0
-            .execute(principal, action, Uuid::now_v7(), None)
-            .await
-        {
-            Ok(_) => Ok(()),
+    ) -> Result<Visibility, ReadReceiptError> {
+        match self.0.record(principal, ticket, position).await {
+            Ok(visibility) => Ok(visibility),
             Err(ServiceError::Domain(DomainError::NotFound)) => {
                 Err(ReadReceiptError::Forbidden("ticket not visible".into()))
             }

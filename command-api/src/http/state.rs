@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use event_store::{EventStore, KvProvider, StoreError};
 use projections::{ProjectionError, Projections, ProjectionsConfig};
@@ -17,7 +18,7 @@ use super::metrics::Metrics;
 use super::rate_limit::{RateLimit, RateLimiter};
 use crate::auth::users::USERS_TREE_NAME;
 use crate::auth::{JwtAuth, UserDirectory};
-use crate::service::{CommandService, ServiceConfig};
+use crate::service::{CommandService, ReceiptDesk, ServiceConfig, RECEIPT_STORE_INTERVAL_MS};
 
 /// Name of the side tree holding ticket (write model) snapshots.
 pub const TICKET_SNAPSHOTS_TREE_NAME: &str = "ticket-snapshots";
@@ -29,6 +30,9 @@ pub struct HttpOptions {
     pub rate_limit: RateLimit,
     /// The live feed's settings (origins, ping interval, queue depth).
     pub feed: live_feed::FeedConfig,
+    /// Shortest time between two stored read receipts of one reader for
+    /// one ticket (later ones wait, the latest is stored when it ends).
+    pub receipt_store_interval: Duration,
 }
 
 impl Default for HttpOptions {
@@ -39,6 +43,7 @@ impl Default for HttpOptions {
                 burst: f64::from(RATE_LIMIT_BURST_REQUESTS_DEFAULT),
             },
             feed: live_feed::FeedConfig::default(),
+            receipt_store_interval: Duration::from_millis(RECEIPT_STORE_INTERVAL_MS),
         }
     }
 }
@@ -56,6 +61,7 @@ pub enum StartError {
 
 struct Inner {
     service: Arc<CommandService>,
+    receipts: Arc<ReceiptDesk>,
     feed: live_feed::FeedState,
     projections: Projections,
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>>,
@@ -92,12 +98,13 @@ impl AppState {
             ServiceConfig::default(),
         ));
         let jwt = Arc::new(jwt);
+        let receipts = ReceiptDesk::start(service.clone(), options.receipt_store_interval);
         let feed = live_feed::FeedState::new(
             store.clone(),
             Arc::new(FeedAuth(jwt.clone())),
             options.feed.clone(),
         )
-        .with_read_receipts(Arc::new(FeedReceipts(service.clone())));
+        .with_read_receipts(Arc::new(FeedReceipts(receipts.clone())));
         let (projections, report) =
             Projections::open(store.clone(), kv.clone(), ProjectionsConfig::default()).await?;
         tracing::info!(
@@ -108,6 +115,7 @@ impl AppState {
         let follower = projections.spawn();
         Ok(AppState(Arc::new(Inner {
             service,
+            receipts,
             feed,
             projections,
             follower: std::sync::Mutex::new(Some(follower)),
@@ -134,6 +142,8 @@ impl AppState {
     pub async fn shutdown(&self) {
         self.0.feed.shutdown();
         self.0.feed.closed().await;
+        // Receipts waiting for their interval are stored before the log closes.
+        self.0.receipts.stop().await;
         self.0.projections.stop();
         let follower = self
             .0

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    Actor, AppendOutcome, AppendRequest, DispatchId, EventPayload, EventStore, ExpectedVersion,
-    NewEvent, Principal, Priority, RecordedEvent, StoreError, StreamId, Tenant, TicketId,
-    TicketKind, UserId,
+    reader_stream_id, Actor, AppendOutcome, AppendRequest, DispatchId, EventPayload, EventStore,
+    ExpectedVersion, NewEvent, Principal, Priority, RecordedEvent, StoreError, StreamId, Tenant,
+    TicketId, TicketKind, UserId, Visibility,
 };
 use snapshots::{Loaded, SnapshotStore};
 use uuid::Uuid;
@@ -17,10 +17,11 @@ use super::fleet::FleetIndex;
 use super::numbers;
 use super::outcome::{Appended, CommandOutcome, Created};
 use super::system::{derived_command, system_principal, FollowUpKind};
+use crate::domain::decide::read;
 use crate::domain::limits::{DISPATCH_ANSWER_TIMEOUT_SECS_DEFAULT, TRAVEL_SPEED_KMH_DEFAULT};
 use crate::domain::{
     check_create, decide, Action, AppliedCommand, AssignDispatch, Command, Context, DispatchPhase,
-    DispatchResponse, DomainError, ExpireDispatch, Target, TicketState,
+    DispatchResponse, DomainError, ExpireDispatch, RecordRead, Target, TicketState,
 };
 
 /// Most stream states kept in memory between commands (the whole cache is
@@ -237,6 +238,28 @@ impl CommandService {
         } else {
             Err(DomainError::NotFound.into())
         }
+    }
+
+    /// Whether `principal` may record the receipt `c` now (see
+    /// [`read::check`]): the ticket's state, the log's event at the
+    /// position and the reader's stream decide; `pending` is a later
+    /// position accepted for the same reader and ticket but not yet stored.
+    /// Answers the visibility of the event read.
+    pub async fn check_read(
+        &self,
+        principal: &Principal,
+        c: &RecordRead,
+        pending: u64,
+    ) -> Result<Visibility, ServiceError> {
+        let ticket = self.load(c.ticket_id).await?.state;
+        let named = match c.position {
+            0 => None,
+            p => self.store.read_all(p, 1).await?.into_iter().next(),
+        };
+        let reader = reader_stream_id(&principal.tenant, principal.user_id);
+        let stored = self.load(reader).await?.state.read_up_to;
+        let last = stored.get(&c.ticket_id).copied().unwrap_or(0).max(pending);
+        Ok(read::check(&ticket, named.as_ref(), last, principal, c)?)
     }
 
     /// Executes `action` for `principal`. `command_id` is the idempotency
@@ -490,6 +513,14 @@ impl CommandService {
             }
             Target::Ticket(id) | Target::Technician(id) => {
                 self.on_stream(id, &command, &context, command_id, expected)
+                    .await
+            }
+            Target::Reader(stream) => {
+                // No receipt is stored unchecked against its ticket.
+                if let Action::RecordRead(c) = &command.action {
+                    self.check_read(principal, c, 0).await?;
+                }
+                self.on_stream(stream, &command, &context, command_id, expected)
                     .await
             }
             Target::Dispatch(dispatch) => {

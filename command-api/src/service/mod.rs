@@ -6,6 +6,7 @@ pub mod execute;
 pub mod fleet;
 pub mod numbers;
 pub mod outcome;
+pub mod receipts;
 pub mod replay;
 pub mod system;
 
@@ -14,6 +15,7 @@ pub use execute::{CommandService, ExpiredDispatch, ServiceConfig, EXPIRE_DISPATC
 pub use fleet::{FleetIndex, FleetView, OverdueDispatch};
 pub use numbers::counter_stream;
 pub use outcome::{Appended, CommandOutcome, Created, CreatedTicket};
+pub use receipts::{ReceiptDesk, RECEIPT_SLOTS_MAX, RECEIPT_STORE_INTERVAL_MS};
 pub use replay::{replay_dispatch_choices, ReplayedChoice};
 pub use system::{derived_command, system_principal, FollowUpKind, SYSTEM_USER_ID};
 

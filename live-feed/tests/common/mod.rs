@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use event_store::schema::{EventPayload, Priority, TicketId, TicketKind, UserId};
 use event_store::{
     Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, Principal, Role,
-    SledOptions, SledStore,
+    SledOptions, SledStore, Visibility,
 };
 use futures::{SinkExt, StreamExt};
 use live_feed::{AuthRejected, Authenticate, FeedConfig, FeedState, ReadReceipts, ReceiptError};
@@ -55,9 +55,10 @@ impl Authenticate for TestAuth {
     }
 }
 
-/// Records every receipt it is given.
-#[derive(Default)]
+/// Records every receipt it is given that names an event of its ticket
+/// (the write side's fuller check is tested in command-api).
 pub struct TestReceipts {
+    store: Arc<dyn EventStore>,
     pub recorded: Mutex<Vec<(UserId, TicketId, u64)>>,
 }
 
@@ -68,12 +69,20 @@ impl ReadReceipts for TestReceipts {
         principal: &Principal,
         ticket: TicketId,
         position: u64,
-    ) -> Result<(), ReceiptError> {
+    ) -> Result<Visibility, ReceiptError> {
+        let named = self.store.read_all(position.max(1), 1).await;
+        let Some(event) = named
+            .ok()
+            .and_then(|events| events.into_iter().next())
+            .filter(|e| e.position == position && e.stream_id == ticket)
+        else {
+            return Err(ReceiptError::Invalid("not a position of this room".into()));
+        };
         self.recorded
             .lock()
             .expect("receipts lock")
             .push((principal.user_id, ticket, position));
-        Ok(())
+        Ok(event.visibility)
     }
 }
 
@@ -123,7 +132,10 @@ impl Harness {
         };
         let store = SledStore::open(dir.path(), options).expect("open sled store");
         let auth = Arc::new(TestAuth::default());
-        let receipts = Arc::new(TestReceipts::default());
+        let receipts = Arc::new(TestReceipts {
+            store: store.clone(),
+            recorded: Mutex::default(),
+        });
         let dyn_store: Arc<dyn EventStore> = wrap(store.clone());
         let feed =
             FeedState::new(dyn_store, auth.clone(), config).with_read_receipts(receipts.clone());

@@ -9,11 +9,11 @@
 
 mod comment;
 mod dispatch;
-mod read;
+pub mod read;
 mod technician;
 mod ticket;
 
-use event_store::{can_see_stream, EventPayload, Permission, Principal};
+use event_store::{can_see_stream, EventPayload, Permission, Principal, StreamKind};
 
 use super::command::{Action, Command, Context, CreateTicket};
 use super::error::DomainError;
@@ -55,9 +55,7 @@ pub fn decide(
             context.dispatch_timeout_secs,
             command.at,
         ),
-        Action::RecordRead(c) => {
-            read::record(visible(state, p, Some(c.ticket_id))?, state.position, p, c)
-        }
+        Action::RecordRead(c) => read::record(state, p, c),
     }
 }
 
@@ -83,6 +81,23 @@ fn visible<'a>(
         return Err(DomainError::NotFound);
     }
     Ok(ticket)
+}
+
+/// `Conflict` unless `state` is a new stream or one of `kind` that
+/// `principal` owns: streams named after a user (a technician's, a
+/// reader's) must not be written into by anyone else, nor be a ticket.
+fn own_stream(
+    state: &TicketState,
+    principal: &Principal,
+    kind: StreamKind,
+) -> Result<(), DomainError> {
+    let a = &state.audience;
+    let own =
+        a.kind == Some(kind) && a.tenant == principal.tenant && a.owner == Some(principal.user_id);
+    if a.kind.is_some() && !own {
+        return Err(DomainError::conflict("the stream belongs to someone else"));
+    }
+    Ok(())
 }
 
 /// `Forbidden` unless `principal` has `permission`.

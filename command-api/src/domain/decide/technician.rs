@@ -2,7 +2,7 @@
 
 use event_store::{EventPayload, Permission, Principal, StreamKind};
 
-use super::{require, DomainError};
+use super::{own_stream, require, DomainError};
 use crate::domain::command::ReportLocation;
 use crate::domain::limits::SHORT_TEXT_CHARS_MAX;
 use crate::domain::state::TicketState;
@@ -19,15 +19,7 @@ pub(super) fn report_location(
     // The stream is named by the user id alone: refuse to write into a
     // stream that is not this technician's own (a user of another tenant
     // with the same id from an outside identity provider, or a ticket).
-    let a = &state.audience;
-    let own = a.kind == Some(StreamKind::Technician)
-        && a.tenant == principal.tenant
-        && a.owner == Some(principal.user_id);
-    if a.kind.is_some() && !own {
-        return Err(DomainError::conflict(
-            "the location stream belongs to someone else",
-        ));
-    }
+    own_stream(state, principal, StreamKind::Technician)?;
     let point = validate::point("lat", c.lat, "lon", c.lon)?;
     for (name, value) in [
         ("site", &c.site),
