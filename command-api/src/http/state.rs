@@ -14,7 +14,9 @@ use super::limits::{
 };
 use super::live::{FeedAuth, FeedReceipts};
 use super::metrics::Metrics;
+use super::metrics_access::MetricsAccess;
 use super::rate_limit::{RateLimit, RateLimiter};
+use super::timeouts::Timeouts;
 use crate::auth::users::USERS_TREE_NAME;
 use crate::auth::{JwtAuth, UserDirectory};
 use crate::service::{CommandService, ServiceConfig};
@@ -29,6 +31,10 @@ pub struct HttpOptions {
     pub rate_limit: RateLimit,
     /// The live feed's settings (origins, ping interval, queue depth).
     pub feed: live_feed::FeedConfig,
+    /// How long a client may take over each part of a connection.
+    pub timeouts: Timeouts,
+    /// Where `/metrics` is served and with which credential.
+    pub metrics: MetricsAccess,
 }
 
 impl Default for HttpOptions {
@@ -39,6 +45,8 @@ impl Default for HttpOptions {
                 burst: f64::from(RATE_LIMIT_BURST_REQUESTS_DEFAULT),
             },
             feed: live_feed::FeedConfig::default(),
+            timeouts: Timeouts::default(),
+            metrics: MetricsAccess::default(),
         }
     }
 }
@@ -65,6 +73,8 @@ struct Inner {
     login_limiter: RateLimiter,
     login_slots: Semaphore,
     metrics: Metrics,
+    timeouts: Timeouts,
+    metrics_access: MetricsAccess,
 }
 
 /// Shared, cheaply cloned state of the router.
@@ -120,6 +130,8 @@ impl AppState {
             }),
             login_slots: Semaphore::new(LOGIN_CONCURRENCY_MAX),
             metrics: Metrics::default(),
+            timeouts: options.timeouts,
+            metrics_access: options.metrics,
         })))
     }
 
@@ -193,5 +205,15 @@ impl AppState {
     /// The process's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The connection timeouts the server enforces.
+    pub fn timeouts(&self) -> Timeouts {
+        self.0.timeouts
+    }
+
+    /// Where `/metrics` is served and with which credential.
+    pub fn metrics_access(&self) -> &MetricsAccess {
+        &self.0.metrics_access
     }
 }
