@@ -63,7 +63,6 @@ pub async fn run(
         rooms: HashMap::new(),
         bucket: TokenBucket::new(CLIENT_FRAMES_PER_SECOND, CLIENT_FRAMES_BURST),
     };
-    let mut drain_after = false;
     {
         let reader = read_loop(&mut stream, &mut session, &missed_pongs);
         let writer = write_loop(
@@ -81,7 +80,6 @@ pub async fn run(
                 if end == ReaderEnd::Closing {
                     // The writer was asked to close; let it send the frame.
                     let _ = timeout(Duration::from_millis(CLOSE_FLUSH_MS), &mut writer).await;
-                    drain_after = true;
                 }
             }
             () = &mut writer => {
@@ -91,24 +89,7 @@ pub async fn run(
             }
         }
     }
-    // Out of its rooms at once, not after the drain below.
     drop(session);
-    if drain_after {
-        // A client we closed (a flood, a frame too big) may still be
-        // sending: dropping the socket with its input unread would answer
-        // with a TCP reset, which can destroy our close frame before the
-        // client reads it (issue 15). Read until it answers, briefly.
-        let _ = timeout(Duration::from_millis(CLOSE_LINGER_MS), drain(&mut stream)).await;
-    }
-}
-
-/// Reads and discards client frames until its close frame or the end.
-async fn drain(stream: &mut SplitStream<WebSocket>) {
-    while let Some(Ok(msg)) = stream.next().await {
-        if matches!(msg, Message::Close(_)) {
-            return;
-        }
-    }
 }
 
 /// Upgrades only to say why not, then closes.
@@ -196,15 +177,20 @@ async fn read_loop(
             }
         }
         match msg {
+            // Over the rate, the writer sends 4008 while this loop keeps
+            // draining: a flooding client blocked on its own sends could
+            // not read the close frame otherwise, and a socket dropped with
+            // its input unread answers with a TCP reset that destroys the
+            // frame (issue 15).
             Ok(Message::Text(text)) => {
                 if !session.admit(Instant::now()) {
-                    return ReaderEnd::Closing;
+                    continue;
                 }
                 session.handle_text(text.as_str()).await;
             }
             Ok(Message::Binary(_)) => {
                 if !session.admit(Instant::now()) {
-                    return ReaderEnd::Closing;
+                    continue;
                 }
                 session.reply(frames::error(
                     ErrorCode::BadRequest,

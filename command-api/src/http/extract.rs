@@ -434,15 +434,15 @@ mod plain_errors {
         let create = |extra: &str| refusal::<CreateTicketBody>(&format!("{{{T}, {extra}}}"));
         assert_eq!(
             refusal::<CreateTicketBody>(r#"{"title": "x", "priority": 5, "kind": "incident"}"#),
-            invalid("priority", "invalid type, expected a string")
+            invalid("priority", "invalid type: integer `5`, expected a string")
         );
         assert_eq!(
             refusal::<CreateTicketBody>(r#"{"title": "x", "priority": "high", "kind": {}}"#),
-            invalid("kind", "invalid type, expected a string")
+            invalid("kind", "invalid type: object, expected a string")
         );
         assert_eq!(
             refusal::<ProgressBody>(r#"{"status": 5}"#),
-            invalid("status", "invalid type, expected a string")
+            invalid("status", "invalid type: integer `5`, expected a string")
         );
         assert_eq!(
             create(r#""location": 5"#),

@@ -23,7 +23,8 @@ use tower::ServiceExt;
 use super::body_deadline::DeadlineBody;
 use super::conn_clock::{ClockedIo, ConnClock, IdleAfter};
 use super::error::ApiError;
-use super::routes::{metrics_router, router};
+use super::routes::metrics_listener::metrics_router;
+use super::routes::router;
 use super::state::AppState;
 use super::timeouts::Timeouts;
 
