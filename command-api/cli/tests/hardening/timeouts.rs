@@ -66,60 +66,55 @@ fn json_body(answer: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {answer}"))
 }
 
-#[tokio::test]
-async fn headers_without_their_blank_line_are_closed_after_the_header_read_timeout() {
+/// Starts a server with `timeouts`, sends `request` on a new connection
+/// and reads until the server closes it; returns the answer and the time
+/// from the request to the close.
+async fn send_until_closed(timeouts: [&str; 4], request: &[u8]) -> (String, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server =
-        serve_with_timeouts(dir.path(), [SHORT_SECS, LONG_SECS, LONG_SECS, LONG_SECS]).await;
+    let server = serve_with_timeouts(dir.path(), timeouts).await;
     let mut stream = connect(&server).await;
     let sent = Instant::now();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: ticketlog\r\n")
-        .await
-        .expect("write");
+    stream.write_all(request).await.expect("write");
     let (answer, closed) = read_until_closed(&mut stream, CLOSE_BOUND).await;
-    assert_eq!(answer, "", "no answer to a request never finished");
-    assert!(closed - sent >= Duration::from_millis(900), "closed early");
     support::stop(server).await;
+    (answer, closed - sent)
+}
+
+/// Asserts a 408 with the JSON error object.
+fn assert_408(answer: &str) {
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert_eq!(
+        json_body(answer)["error"]["code"],
+        "request_timeout",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn headers_without_their_blank_line_are_closed_after_the_header_read_timeout() {
+    let timeouts = [SHORT_SECS, LONG_SECS, LONG_SECS, LONG_SECS];
+    let request = b"GET /healthz HTTP/1.1\r\nHost: ticketlog\r\n";
+    let (answer, open_for) = send_until_closed(timeouts, request).await;
+    assert_eq!(answer, "", "no answer to a request never finished");
+    assert!(open_for >= Duration::from_millis(900), "closed early");
 }
 
 #[tokio::test]
 async fn a_body_short_of_its_length_gets_408_and_the_connection_closes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server =
-        serve_with_timeouts(dir.path(), [LONG_SECS, SHORT_SECS, LONG_SECS, LONG_SECS]).await;
-    let mut stream = connect(&server).await;
-    stream
-        .write_all(
-            b"POST /api/v1/auth/token HTTP/1.1\r\nHost: ticketlog\r\n\
-              Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"tenant\":",
-        )
-        .await
-        .expect("write");
-    let (answer, _) = read_until_closed(&mut stream, CLOSE_BOUND).await;
-    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
-    assert_eq!(
-        json_body(&answer)["error"]["code"],
-        "request_timeout",
-        "{answer}"
-    );
-    support::stop(server).await;
+    let timeouts = [LONG_SECS, SHORT_SECS, LONG_SECS, LONG_SECS];
+    let request = b"POST /api/v1/auth/token HTTP/1.1\r\nHost: ticketlog\r\n\
+        Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"tenant\":";
+    let (answer, _) = send_until_closed(timeouts, request).await;
+    assert_408(&answer);
 }
 
 #[tokio::test]
 async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let server =
-        serve_with_timeouts(dir.path(), [LONG_SECS, LONG_SECS, SHORT_SECS, LONG_SECS]).await;
-    let mut stream = connect(&server).await;
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: ticketlog\r\n\r\n")
-        .await
-        .expect("write");
-    let (answer, _) = read_until_closed(&mut stream, CLOSE_BOUND).await;
+    let timeouts = [LONG_SECS, LONG_SECS, SHORT_SECS, LONG_SECS];
+    let request = b"GET /healthz HTTP/1.1\r\nHost: ticketlog\r\n\r\n";
+    let (answer, _) = send_until_closed(timeouts, request).await;
     assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
     assert_eq!(json_body(&answer)["status"], "ok", "{answer}");
-    support::stop(server).await;
 }
 
 /// A WebSocket upgrade request for `/ws` (no token: the session would
@@ -144,12 +139,7 @@ async fn a_websocket_handshake_past_its_timeout_gets_408_and_a_prompt_one_upgrad
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     slow.write_all(UPGRADE).await.expect("write");
     let (answer, _) = read_until_closed(&mut slow, CLOSE_BOUND).await;
-    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
-    assert_eq!(
-        json_body(&answer)["error"]["code"],
-        "request_timeout",
-        "{answer}"
-    );
+    assert_408(&answer);
     support::stop(server).await;
 }
 
