@@ -25,13 +25,17 @@ const LOG_LINES_KEPT: usize = 10;
 /// Requests per second and burst per user: far above any bench's load, so
 /// the rate limiter never answers 429 (it is not what they measure).
 const RATE_LIMIT_UNBOUNDED: &str = "1000000";
+/// Environment variable of `serve`'s metrics token: the harness gives each
+/// server a fresh one, so that it can read `/metrics` (issue 15).
+const METRICS_TOKEN_ENV: &str = "TICKETLOG_METRICS_TOKEN";
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
 const CLOCK_TICKS_PER_S: f64 = 100.0;
 
 /// Variables of the caller's environment that would override the flags
 /// the harness gives (or seed data it does not expect).
-const ENV_REMOVED: [&str; 6] = [
+const ENV_REMOVED: [&str; 7] = [
     "TICKETLOG_LISTEN",
+    "TICKETLOG_METRICS_LISTEN",
     "TICKETLOG_DATA",
     "TICKETLOG_DEMO",
     "TICKETLOG_JWT_SECRET",
@@ -109,6 +113,9 @@ pub struct ServerChild {
     pub pid: u32,
     /// The address it listens on.
     pub addr: String,
+    /// The bearer token that reads its `/metrics` (unless the launch's
+    /// environment gave another).
+    pub metrics_token: String,
     /// What it logged.
     pub log: Arc<ServerLog>,
     /// The thread reading its log (joined after a clean stop, so that the
@@ -140,6 +147,7 @@ impl ServerChild {
             Some(exe) => exe.to_path_buf(),
             None => std::env::current_exe().context("locating the ticketlog executable")?,
         };
+        let metrics_token = uuid::Uuid::new_v4().simple().to_string();
         let mut command = Command::new(exe);
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
@@ -152,6 +160,7 @@ impl ServerChild {
         for name in ENV_REMOVED {
             command.env_remove(name);
         }
+        command.env(METRICS_TOKEN_ENV, &metrics_token);
         command
             .envs(launch.env.iter().copied())
             .stdout(Stdio::null())
@@ -198,6 +207,7 @@ impl ServerChild {
             child,
             pid,
             addr: String::new(),
+            metrics_token,
             log,
             reader: Some(reader),
         };
@@ -232,6 +242,12 @@ impl ServerChild {
     /// The URL of `path` (`/healthz`, `/api/v1/...`) on this server.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// `GET /metrics` on this server, with its metrics token.
+    pub fn metrics_request(&self, http: &reqwest::Client) -> reqwest::RequestBuilder {
+        http.get(self.url("/metrics"))
+            .bearer_auth(&self.metrics_token)
     }
 
     /// SIGKILL (std's `Child::kill` on Unix), and reap: a crash.

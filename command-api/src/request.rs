@@ -10,6 +10,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use uuid::Uuid;
 
+mod shape;
+
 use crate::domain::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse, EditTicket,
     PostComment, ProgressDispatch, ReportLocation, RespondDispatch,
@@ -49,11 +51,13 @@ pub struct CreateTicketBody {
     #[serde(default)]
     pub description: String,
     /// Urgency.
+    #[serde(deserialize_with = "shape::string_enum")]
     pub priority: Priority,
     /// Kind of work.
+    #[serde(deserialize_with = "shape::string_enum")]
     pub kind: TicketKind,
     /// Where, if known.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shape::object_opt")]
     pub location: Option<Location>,
     /// Free labels.
     #[serde(default)]
@@ -74,7 +78,7 @@ pub struct EditTicketBody {
     #[serde(default)]
     pub description: Option<String>,
     /// New priority.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shape::string_enum_opt")]
     pub priority: Option<Priority>,
     /// New tag set.
     #[serde(default)]
@@ -94,6 +98,7 @@ pub struct AssignBody {
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     /// The target status.
+    #[serde(deserialize_with = "shape::string_enum")]
     pub status: TicketStatus,
     /// Why, optionally.
     #[serde(default)]
@@ -137,10 +142,10 @@ pub struct RespondBody {
 #[serde(deny_unknown_fields)]
 pub struct ProgressBody {
     /// The new stage: one a technician reports (en_route, on_site, completed).
-    #[serde(deserialize_with = "DispatchPhase::deserialize_reported")]
+    #[serde(deserialize_with = "reported_phase")]
     pub status: DispatchPhase,
     /// Where the technician is.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "shape::object_opt")]
     pub location: Option<GeoPoint>,
 }
 
@@ -161,6 +166,11 @@ pub struct LocationBody {
     /// Floor, if any.
     #[serde(default)]
     pub floor: Option<String>,
+}
+
+/// A phase a technician reports, named by a string only.
+fn reported_phase<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DispatchPhase, D::Error> {
+    shape::string_with(d, |s| DispatchPhase::deserialize_reported(s))
 }
 
 impl RequestBody for CreateTicketBody {}

@@ -174,11 +174,25 @@ async fn rate_limit_answers_429_with_retry_after_per_user() {
     server.stop().await;
 }
 
-/// The `/metrics` text.
+/// The `/metrics` text, read as an admin (a token is a principal by its
+/// claims alone; none of them needs to be in the directory).
 async fn metrics_text(server: &TestServer) -> String {
+    let admin = event_store::Principal {
+        user_id: uuid::Uuid::now_v7(),
+        tenant: "ops".into(),
+        role: Role::Admin,
+        name: "root".into(),
+    };
+    let token = server
+        .state
+        .jwt()
+        .issue(&admin, chrono::Utc::now())
+        .expect("issue")
+        .token;
     server
         .client
         .get(server.url("/metrics"))
+        .bearer_auth(token)
         .send()
         .await
         .expect("metrics")

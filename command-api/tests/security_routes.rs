@@ -8,15 +8,18 @@
 //!    at least one role without the permission gets 403 when the resource is
 //!    visible to it and 404 when it is not. A refusal appends nothing.
 //!
+//! `GET /metrics` needs an admin's token or the metrics token
+//! (`command-api/src/http/metrics_access.rs`); the separate metrics
+//! listener's router (`command-api/src/http/routes/metrics_listener.rs`)
+//! serves it alone and is tested with the binary
+//! (`command-api/cli/tests/hardening/metrics.rs`).
+//!
 //! That tokens and passwords never appear in the server's log output is
 //! `command-api/cli/tests/log_secrets.rs` (it runs the binary).
 //!
 //! Public routes and why:
 //! - `GET /healthz`: liveness only (`{"status":"ok"}`, no store read, no
 //!   head position: issue 14).
-//! - `GET /metrics`: Prometheus scraping; the log head and request
-//!   counters, nothing of a tenant (a later issue puts it behind
-//!   credentials).
 //! - `POST /api/v1/auth/token`: the login itself.
 //! - `/`, `/app...`, `/assets/...`: static console shells and files; every
 //!   datum they show is fetched from `/api/v1` with the user's token.
@@ -168,7 +171,21 @@ const RESPOND: Rule = perm(
 /// ticket-scoped route separately.
 const ROUTES: &[Route] = &[
     route("GET", "/healthz", Rule::Public(200)),
-    route("GET", "/metrics", Rule::Public(200)),
+    route(
+        "GET",
+        "/metrics",
+        perm(
+            "the admin role (or the metrics token)",
+            Role::Admin,
+            200,
+            &[
+                (Role::Customer, 403),
+                (Role::Agent, 403),
+                (Role::Auditor, 403),
+                (Role::Analyst, 403),
+            ],
+        ),
+    ),
     route("POST", "/api/v1/auth/token", Rule::Public(200))
         .body(r#"{"tenant":"demo","username":"carol","password":"pw"}"#),
     route("GET", "/api/v1/me", Rule::Authenticated(200)),

@@ -103,6 +103,9 @@ impl TicketStatus {
 /// Where an incident is. Every part is optional because customers know
 /// different things (a site name, or coordinates from a phone).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+// Refused in bodies, as in every other body object (bincode never sees
+// keys, so stored records are unaffected).
+#[serde(deny_unknown_fields)]
 pub struct Location {
     /// Latitude in degrees (WGS84).
     pub lat: Option<f64>,
@@ -120,6 +123,7 @@ pub struct Location {
 
 /// A point on Earth, in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GeoPoint {
     /// Latitude in degrees.
     pub lat: f64,

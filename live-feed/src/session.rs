@@ -183,15 +183,20 @@ async fn read_loop(
             }
         }
         match msg {
+            // Over the rate, the writer sends 4008 while this loop keeps
+            // draining: a flooding client blocked on its own sends could
+            // not read the close frame otherwise, and a socket dropped with
+            // its input unread answers with a TCP reset that destroys the
+            // frame (issue 15).
             Ok(Message::Text(text)) => {
                 if !session.admit(Instant::now()) {
-                    return ReaderEnd::Closing;
+                    continue;
                 }
                 session.handle_text(text.as_str()).await;
             }
             Ok(Message::Binary(_)) => {
                 if !session.admit(Instant::now()) {
-                    return ReaderEnd::Closing;
+                    continue;
                 }
                 session.reply(frames::error(
                     ErrorCode::BadRequest,

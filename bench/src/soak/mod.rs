@@ -240,8 +240,7 @@ async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::R
     let rss = mib(fresh
         .settled_rss_bytes(FRESH_SETTLE_STEP, FRESH_SETTLE_SHARE, FRESH_SETTLE_TIMEOUT)
         .await);
-    let url = format!("http://{}/metrics", fresh.addr);
-    let heap = heap_allocated_bytes(&reqwest::Client::new(), &url)
+    let heap = heap_allocated_bytes(&reqwest::Client::new(), &fresh)
         .await
         .map_or(0.0, mib);
     fresh.stop().await?;
@@ -252,9 +251,16 @@ async fn fresh_rss_on(data: &std::path::Path, args: &BenchSoakArgs) -> anyhow::R
 }
 
 /// The server's live heap as its `/metrics` reports it (`None` if it does not).
-async fn heap_allocated_bytes(http: &reqwest::Client, url: &str) -> Option<u64> {
+async fn heap_allocated_bytes(http: &reqwest::Client, child: &server::ServerChild) -> Option<u64> {
     let text = tokio::time::timeout(METRICS_TIMEOUT, async {
-        http.get(url).send().await.ok()?.text().await.ok()
+        child
+            .metrics_request(http)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
     })
     .await
     .ok()??;
@@ -278,7 +284,6 @@ async fn sample_until_done(
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut sampler = Sampler::new(child.pid, metrics);
-    let metrics_url = format!("http://{}/metrics", child.addr);
     let http = reqwest::Client::new();
     let started = Instant::now();
     let run = Duration::from_secs(args.duration_s);
@@ -296,7 +301,7 @@ async fn sample_until_done(
             tokio::time::sleep(PROGRESS_TICK.min(next - now)).await;
             bar.set_position(started.elapsed().as_secs().min(args.duration_s));
         }
-        let heap = heap_allocated_bytes(&http, &metrics_url).await;
+        let heap = heap_allocated_bytes(&http, child).await;
         let s = sampler.take(started.elapsed(), metrics, heap);
         bar.suspend(|| println!("{}", s.row()));
         bar.set_message(format!(

@@ -21,6 +21,7 @@ use command_api::auth::JwtAlgorithm;
 use command_api::http::limits::{
     RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
 };
+use command_api::http::timeouts;
 use command_api::logging;
 use ticketlog_bench::cli::BenchCommand;
 
@@ -102,6 +103,24 @@ struct ServeArgs {
     /// sled's page cache, in MiB (sled treats it as a soft cap).
     #[arg(long, env = "TICKETLOG_CACHE_MIB", default_value_t = event_store::sled_store::CACHE_CAPACITY_BYTES_DEFAULT / MIB)]
     cache_mib: u64,
+    /// Seconds a client may take to send a request's headers (from its first byte, or the accept).
+    #[arg(long, env = "TICKETLOG_HEADER_READ_TIMEOUT_SECS", default_value_t = timeouts::HEADER_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout_secs: u64,
+    /// Seconds a client may take to send a request's body (from the end of its headers); then 408.
+    #[arg(long, env = "TICKETLOG_BODY_READ_TIMEOUT_SECS", default_value_t = timeouts::BODY_READ_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout_secs: u64,
+    /// Seconds a keep-alive connection may stay idle between requests.
+    #[arg(long, env = "TICKETLOG_IDLE_TIMEOUT_SECS", default_value_t = timeouts::IDLE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_secs: u64,
+    /// Seconds from a WebSocket upgrade request's first byte to the upgraded connection.
+    #[arg(long, env = "TICKETLOG_WS_HANDSHAKE_TIMEOUT_SECS", default_value_t = timeouts::WS_HANDSHAKE_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    ws_handshake_timeout_secs: u64,
+    /// Serve /metrics on this address only (the API's listener then answers 404 for it).
+    #[arg(long, env = "TICKETLOG_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+    /// Bearer token that reads /metrics (else an admin's token on the API's listener); prefer the environment variable.
+    #[arg(long, env = "TICKETLOG_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
 }
 
 /// Bytes in a MiB, for flags given in MiB.

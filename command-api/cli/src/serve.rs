@@ -3,11 +3,12 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use command_api::config::{build_jwt, store_path, JwtConfig, JWT_SECRET_ENV};
 use command_api::http::rate_limit::RateLimit;
-use command_api::http::{AppState, HttpOptions};
+use command_api::http::{AppState, HttpOptions, MetricsAccess, Timeouts};
 use event_store::{EventStore, SledOptions, SledStore};
 
 use super::{expiry, logging, signals, ServeArgs};
@@ -63,6 +64,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             per_second: f64::from(args.rate_limit_per_s),
             burst: f64::from(args.rate_limit_burst),
         },
+        timeouts: Timeouts {
+            header_read: Duration::from_secs(args.header_read_timeout_secs),
+            body_read: Duration::from_secs(args.body_read_timeout_secs),
+            idle: Duration::from_secs(args.idle_timeout_secs),
+            ws_handshake: Duration::from_secs(args.ws_handshake_timeout_secs),
+        },
+        metrics: MetricsAccess {
+            separate_listener: args.metrics_listen.is_some(),
+            token: args.metrics_token.clone().filter(|t| !t.is_empty()),
+        },
         ..HttpOptions::default()
     };
     let store_dyn: Arc<dyn EventStore> = store.clone();
@@ -71,6 +82,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match args.metrics_listen {
+        Some(at) => {
+            let l = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("binding {at} (--metrics-listen)"))?;
+            tracing::info!(addr = %l.local_addr()?, "metrics listening");
+            Some(l)
+        }
+        None => None,
+    };
     if args.demo {
         let summary = command_api::demo::seed(&state)
             .await
@@ -79,8 +100,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, data = %args.data.display(), "ticketlog listening");
     let expiry = expiry::spawn(state.service().clone());
-    let served =
-        command_api::http::serve(listener, state.clone(), signals::shutdown_signal()).await;
+    // One signal stops both listeners.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signals::shutdown_signal().await;
+        stop_tx.send_replace(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let metrics_server = metrics_listener.map(|l| {
+        tokio::spawn(command_api::http::serve_metrics(
+            l,
+            state.clone(),
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let served = command_api::http::serve(listener, state.clone(), stopped(stop_rx)).await;
+    if let Some(task) = metrics_server {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
+            Err(e) => tracing::warn!(error = %e, "the metrics listener's task failed"),
+        }
+    }
     expiry.stop().await;
     state.shutdown().await;
     // In-flight requests have finished (graceful shutdown); make every

@@ -75,6 +75,32 @@ impl ApiError {
         .with_details(json!({"permission": permission}))
     }
 
+    /// 408: the request body did not arrive within the body read timeout.
+    pub fn body_timeout(timeout: std::time::Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs_f64()
+            ),
+        )
+        .with_details(json!({"field": "body", "timeout_secs": timeout.as_secs_f64()}))
+    }
+
+    /// 408: a WebSocket upgrade request came after the handshake timeout.
+    pub fn handshake_timeout(timeout: std::time::Duration) -> Self {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the WebSocket handshake did not complete within {} s",
+                timeout.as_secs_f64()
+            ),
+        )
+        .with_details(json!({"timeout_secs": timeout.as_secs_f64()}))
+    }
+
     /// 404: unknown or not visible (never says which).
     pub fn not_found(what: &str) -> Self {
         ApiError::new(

@@ -2,6 +2,7 @@
 //! the authenticated principal, `If-Match`, `Idempotency-Key`, path ids.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -9,6 +10,7 @@ use event_store::Principal;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use uuid::Uuid;
 
+use super::body_deadline::BodyTimeout;
 use super::error::ApiError;
 use super::limits::BODY_BYTES_MAX;
 use super::observe::RequestContext;
@@ -27,12 +29,26 @@ pub struct CommandJson<B>(pub B);
 
 async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if let Some(timeout) = body_timeout(&rejection) {
+            ApiError::body_timeout(timeout)
+        } else if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::payload_too_large(BODY_BYTES_MAX)
         } else {
             ApiError::invalid_field("body", rejection.body_text())
         }
     })
+}
+
+/// The body read timeout, if that is why the body could not be read.
+fn body_timeout(rejection: &BytesRejection) -> Option<std::time::Duration> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = cause {
+        if let Some(timeout) = e.downcast_ref::<BodyTimeout>() {
+            return Some(timeout.0);
+        }
+        cause = e.source();
+    }
+    None
 }
 
 /// Parses `bytes` as `T`, naming the failing field on error.
@@ -418,15 +434,15 @@ mod plain_errors {
         let create = |extra: &str| refusal::<CreateTicketBody>(&format!("{{{T}, {extra}}}"));
         assert_eq!(
             refusal::<CreateTicketBody>(r#"{"title": "x", "priority": 5, "kind": "incident"}"#),
-            invalid("priority", "invalid type, expected a string")
+            invalid("priority", "invalid type: integer `5`, expected a string")
         );
         assert_eq!(
             refusal::<CreateTicketBody>(r#"{"title": "x", "priority": "high", "kind": {}}"#),
-            invalid("kind", "invalid type, expected a string")
+            invalid("kind", "invalid type: object, expected a string")
         );
         assert_eq!(
             refusal::<ProgressBody>(r#"{"status": 5}"#),
-            invalid("status", "invalid type, expected a string")
+            invalid("status", "invalid type: integer `5`, expected a string")
         );
         assert_eq!(
             create(r#""location": 5"#),

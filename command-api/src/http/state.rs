@@ -15,7 +15,9 @@ use super::limits::{
 };
 use super::live::{FeedAuth, FeedReceipts};
 use super::metrics::Metrics;
+use super::metrics_access::MetricsAccess;
 use super::rate_limit::{RateLimit, RateLimiter};
+use super::timeouts::Timeouts;
 use crate::auth::users::USERS_TREE_NAME;
 use crate::auth::{JwtAuth, UserDirectory};
 use crate::service::{CommandService, ReceiptDesk, ServiceConfig, RECEIPT_STORE_INTERVAL_MS};
@@ -33,6 +35,10 @@ pub struct HttpOptions {
     /// Shortest time between two stored read receipts of one reader for
     /// one ticket (later ones wait, the latest is stored when it ends).
     pub receipt_store_interval: Duration,
+    /// How long a client may take over each part of a connection.
+    pub timeouts: Timeouts,
+    /// Where `/metrics` is served and with which credential.
+    pub metrics: MetricsAccess,
 }
 
 impl Default for HttpOptions {
@@ -44,6 +50,8 @@ impl Default for HttpOptions {
             },
             feed: live_feed::FeedConfig::default(),
             receipt_store_interval: Duration::from_millis(RECEIPT_STORE_INTERVAL_MS),
+            timeouts: Timeouts::default(),
+            metrics: MetricsAccess::default(),
         }
     }
 }
@@ -71,6 +79,8 @@ struct Inner {
     login_limiter: RateLimiter,
     login_slots: Semaphore,
     metrics: Metrics,
+    timeouts: Timeouts,
+    metrics_access: MetricsAccess,
 }
 
 /// Shared, cheaply cloned state of the router.
@@ -128,6 +138,8 @@ impl AppState {
             }),
             login_slots: Semaphore::new(LOGIN_CONCURRENCY_MAX),
             metrics: Metrics::default(),
+            timeouts: options.timeouts,
+            metrics_access: options.metrics,
         })))
     }
 
@@ -203,5 +215,15 @@ impl AppState {
     /// The process's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// The connection timeouts the server enforces.
+    pub fn timeouts(&self) -> Timeouts {
+        self.0.timeouts
+    }
+
+    /// Where `/metrics` is served and with which credential.
+    pub fn metrics_access(&self) -> &MetricsAccess {
+        &self.0.metrics_access
     }
 }

@@ -72,7 +72,7 @@ async fn head_if_healthy(client: &reqwest::Client, server: &ServerChild) -> Opti
     if !live.status().is_success() {
         return None;
     }
-    let metrics = client.get(server.url("/metrics")).send().await.ok()?;
+    let metrics = server.metrics_request(client).send().await.ok()?;
     if !metrics.status().is_success() {
         return None;
     }

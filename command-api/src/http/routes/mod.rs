@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod commands;
 pub mod health;
+pub mod metrics_listener;
 pub mod queries;
 
 use axum::extract::DefaultBodyLimit;
@@ -84,11 +85,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state, observe))
 }
 
-async fn unknown_route() -> ApiError {
+pub(crate) async fn unknown_route() -> ApiError {
     ApiError::not_found("route")
 }
 
-async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

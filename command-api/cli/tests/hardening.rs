@@ -1,0 +1,10 @@
+//! Black-box hardening tests (issue 15): a real `ticketlog serve` child,
+//! driven over HTTP, WebSocket and raw sockets as an outside tester would.
+
+mod support;
+
+mod hardening {
+    mod metrics;
+    mod timeouts;
+    mod ws_flood;
+}

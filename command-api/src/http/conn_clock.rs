@@ -1,0 +1,247 @@
+//! One connection's phase and the deadline it puts on the client: the
+//! header read timeout while a request's head arrives, the idle timeout
+//! between requests, the WebSocket handshake timeout until an upgraded
+//! socket is handed over. The server's connection task closes the
+//! connection when [`ConnClock::expired`] completes; while the application
+//! answers a request (and reads its body, under its own deadline:
+//! `http/body_deadline.rs`) the clock does not run.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::time::{sleep_until, Instant};
+
+use super::timeouts::Timeouts;
+
+/// Where a connection is between accept and close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// A request's head is arriving; its first byte (or the accept) came at `since`.
+    Head { since: Instant },
+    /// An answer went out at `since`; no byte of a next request yet.
+    Idle { since: Instant },
+    /// The application has the request: the client is not waited on.
+    Busy,
+    /// A WebSocket upgrade request whose head began at `head_since`,
+    /// until the socket is handed over.
+    Upgrading { head_since: Instant },
+}
+
+/// Which timeout closed a connection (for the log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// The request's head did not arrive in time.
+    HeaderRead,
+    /// No next request within the idle timeout.
+    Idle,
+    /// The WebSocket upgrade did not complete in time.
+    WsHandshake,
+}
+
+/// The phase of one connection, shared by its socket, its service and its
+/// task.
+#[derive(Debug)]
+pub struct ConnClock {
+    phase: watch::Sender<Phase>,
+    timeouts: Timeouts,
+}
+
+impl ConnClock {
+    /// The clock of a connection accepted now: its first request's head is due.
+    pub fn new(timeouts: Timeouts) -> Self {
+        ConnClock {
+            phase: watch::Sender::new(Phase::Head {
+                since: Instant::now(),
+            }),
+            timeouts,
+        }
+    }
+
+    /// Bytes arrived: after an answer, they begin the next request's head.
+    fn bytes_read(&self) {
+        self.phase.send_if_modified(|phase| match *phase {
+            Phase::Idle { .. } => {
+                *phase = Phase::Head {
+                    since: Instant::now(),
+                };
+                true
+            }
+            _ => false,
+        });
+    }
+
+    /// A request's head is complete and goes to the application. For an
+    /// upgrade request, `false` when its handshake is already overdue
+    /// (the connection is then answered 408 and closed).
+    pub fn request_started(&self, upgrade: bool) -> bool {
+        let now = Instant::now();
+        let mut in_time = true;
+        self.phase.send_modify(|phase| {
+            let head_since = match *phase {
+                Phase::Head { since } | Phase::Idle { since } => since,
+                Phase::Busy | Phase::Upgrading { .. } => now,
+            };
+            in_time = !upgrade || now < head_since + self.timeouts.ws_handshake;
+            *phase = if upgrade && in_time {
+                Phase::Upgrading { head_since }
+            } else {
+                Phase::Busy
+            };
+        });
+        in_time
+    }
+
+    /// An answer has been written: the connection waits for the next request.
+    fn response_finished(&self) {
+        self.phase.send_modify(|phase| {
+            *phase = Phase::Idle {
+                since: Instant::now(),
+            };
+        });
+    }
+
+    fn deadline(&self, phase: Phase) -> Option<(Instant, Expired)> {
+        let t = &self.timeouts;
+        match phase {
+            Phase::Head { since } => Some((since + t.header_read, Expired::HeaderRead)),
+            Phase::Idle { since } => Some((since + t.idle, Expired::Idle)),
+            Phase::Busy => None,
+            Phase::Upgrading { head_since } => {
+                Some((head_since + t.ws_handshake, Expired::WsHandshake))
+            }
+        }
+    }
+
+    /// Completes when the current phase outlasts its timeout; the caller
+    /// then closes the connection.
+    pub async fn expired(&self) -> Expired {
+        let mut phases = self.phase.subscribe();
+        loop {
+            let phase = *phases.borrow_and_update();
+            match self.deadline(phase) {
+                Some((at, which)) => tokio::select! {
+                    () = sleep_until(at) => return which,
+                    changed = phases.changed() => if changed.is_err() {
+                        // Unreachable: `self` holds the sender.
+                        return which;
+                    },
+                },
+                None => {
+                    if phases.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The socket of a connection, telling its clock when bytes arrive.
+#[derive(Debug)]
+pub struct ClockedIo<T> {
+    inner: T,
+    clock: Arc<ConnClock>,
+}
+
+impl<T> ClockedIo<T> {
+    /// Wraps `inner`.
+    pub fn new(inner: T, clock: Arc<ConnClock>) -> Self {
+        ClockedIo { inner, clock }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for ClockedIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.clock.bytes_read();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for ClockedIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// An answer's body that starts the idle clock once it has been written
+/// (hyper drops a body when it is done with it).
+#[derive(Debug)]
+pub struct IdleAfter {
+    inner: Body,
+    /// `None` for an upgrade's answer: the handshake clock keeps running.
+    clock: Option<Arc<ConnClock>>,
+}
+
+impl IdleAfter {
+    /// `inner`, starting `clock`'s idle timeout when dropped.
+    pub fn new(inner: Body, clock: Option<Arc<ConnClock>>) -> Self {
+        IdleAfter { inner, clock }
+    }
+}
+
+impl Drop for IdleAfter {
+    fn drop(&mut self) {
+        if let Some(clock) = &self.clock {
+            clock.response_finished();
+        }
+    }
+}
+
+impl http_body::Body for IdleAfter {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
