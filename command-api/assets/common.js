@@ -24,9 +24,21 @@ const TL = (() => {
     return null;
   }
   function saveSession(s) { localStorage.setItem(SESSION_KEY, JSON.stringify(s)); }
+  // Forgets the session here (the token is already refused, or was revoked).
   function logout() {
     localStorage.removeItem(SESSION_KEY);
     location.href = "/app/login";
+  }
+  // The Sign out button: revoke the token on the server, then forget it.
+  // The token stays in localStorage while signed in (see README, Security).
+  async function signOut() {
+    const s = session();
+    if (s) {
+      try {
+        await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + s.token }, cache: "no-store" });
+      } catch (_) { /* offline: the token still expires on its own */ }
+    }
+    logout();
   }
   function requireSession() {
     const s = session();
@@ -218,7 +230,7 @@ const TL = (() => {
       conn,
       el("div", { class: "who" }, el("b", {}, u.name), el("small", {}, cap(u.role))),
       avatar(u.id, u.name),
-      el("button", { class: "btn small", type: "button", id: "logout", onclick: logout }, "Sign out"));
+      el("button", { class: "btn small", type: "button", id: "logout", onclick: signOut }, "Sign out"));
     bar.append(nav, who);
   }
   function setConnection(state) {
@@ -232,7 +244,7 @@ const TL = (() => {
 
   return {
     STATUS_LABELS, PRIORITY_LABELS, KIND_LABELS, TRANSITIONS,
-    session, saveSession, logout, requireSession, me, can, homeFor,
+    session, saveSession, logout, signOut, requireSession, me, can, homeFor,
     ApiError, api, uuid, el, svg, clear, $, learnUser, loadDirectory, userName, users,
     initials, avatar, cap, relTime, absTime, timeEl, duration, statusPill, priorityPill,
     toast, topbar, setConnection,

@@ -263,6 +263,9 @@ pub fn can_see_stream(principal: &Principal, audience: &StreamAudience) -> bool 
                 || principal.has(Permission::AuditRead)
         }
         Some(StreamKind::TenantCounter) => principal.has(Permission::AuditRead),
+        // Who administers whom is for auditors and admins of the tenant
+        // only; not even the user themselves reads it here.
+        Some(StreamKind::User) => principal.has(Permission::AuditRead),
     }
 }
 
@@ -420,6 +423,27 @@ mod tests {
             assert!(!can_see_visibility(&admin, visibility, &unknown));
             assert!(!Gate::of(&admin, &unknown).admits(visibility));
         }
+    }
+
+    #[test]
+    fn a_user_stream_is_for_audit_readers_of_its_tenant_only() {
+        let user_stream = StreamAudience {
+            kind: Some(StreamKind::User),
+            tenant: "acme".into(),
+            ..StreamAudience::default()
+        };
+        for role in Role::ALL {
+            // Even the user the stream is about sees it only with audit.read.
+            let p = principal(role, REPORTER);
+            assert_eq!(
+                can_see_stream(&p, &user_stream),
+                p.has(Permission::AuditRead),
+                "{role:?}"
+            );
+        }
+        let mut elsewhere = principal(Role::Admin, OTHER);
+        elsewhere.tenant = "globex".into();
+        assert!(!can_see_stream(&elsewhere, &user_stream));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::Role;
+
 /// Schema version written by this build; older versions are upcast on read.
 pub const SCHEMA_VERSION: u16 = 2;
 
@@ -365,6 +367,41 @@ pub enum EventPayload {
         /// The ticket it is for.
         ticket: TicketId,
     },
+    /// A user was added to the built-in directory (user stream). Never a
+    /// password or its hash: only the fact.
+    UserCreated {
+        /// The new user.
+        user: UserId,
+        /// Their login name.
+        name: String,
+        /// Their role.
+        role: Role,
+    },
+    /// A user's role changed (user stream).
+    UserRoleChanged {
+        /// The user.
+        user: UserId,
+        /// Role before.
+        from: Role,
+        /// Role after.
+        to: Role,
+    },
+    /// A user's password was changed by themselves, or reset by an
+    /// operator or admin (user stream); every earlier token was revoked.
+    UserPasswordChanged {
+        /// The user.
+        user: UserId,
+        /// True when someone other than the user set it.
+        reset: bool,
+    },
+    /// Tokens of a user were revoked (user stream): one session (logout)
+    /// or all of them.
+    UserTokensRevoked {
+        /// The user.
+        user: UserId,
+        /// All tokens issued before now, rather than the presenting one.
+        all: bool,
+    },
 }
 
 /// A ticket's editable fields, borrowed from whichever model holds them, so
@@ -417,6 +454,8 @@ pub enum StreamKind {
     Technician,
     /// A tenant's ticket-number sequence.
     TenantCounter,
+    /// One user's administrative history (created, role, password, tokens).
+    User,
 }
 
 impl EventPayload {
@@ -436,6 +475,10 @@ impl EventPayload {
             EventPayload::TechnicianLocationReported { .. } => "TechnicianLocationReported",
             EventPayload::ReadReceiptRecorded { .. } => "ReadReceiptRecorded",
             EventPayload::TicketNumberAllocated { .. } => "TicketNumberAllocated",
+            EventPayload::UserCreated { .. } => "UserCreated",
+            EventPayload::UserRoleChanged { .. } => "UserRoleChanged",
+            EventPayload::UserPasswordChanged { .. } => "UserPasswordChanged",
+            EventPayload::UserTokensRevoked { .. } => "UserTokensRevoked",
         }
     }
 
@@ -444,6 +487,10 @@ impl EventPayload {
         match self {
             EventPayload::TechnicianLocationReported { .. } => StreamKind::Technician,
             EventPayload::TicketNumberAllocated { .. } => StreamKind::TenantCounter,
+            EventPayload::UserCreated { .. }
+            | EventPayload::UserRoleChanged { .. }
+            | EventPayload::UserPasswordChanged { .. }
+            | EventPayload::UserTokensRevoked { .. } => StreamKind::User,
             _ => StreamKind::Ticket,
         }
     }

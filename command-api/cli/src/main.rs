@@ -111,6 +111,26 @@ const MIB: u64 = 1024 * 1024;
 enum UserCommand {
     /// Add a user (password from --password or a line on stdin).
     Add(UserAddArgs),
+    /// Set a user's password (from --password or a line on stdin) and
+    /// revoke every token of theirs issued until now.
+    Passwd(UserPasswdArgs),
+}
+
+/// `ticketlog user passwd`.
+#[derive(Debug, Args)]
+struct UserPasswdArgs {
+    /// Data directory.
+    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Tenant.
+    #[arg(long, env = "TICKETLOG_TENANT")]
+    tenant: String,
+    /// User name (login).
+    #[arg(long, env = "TICKETLOG_NAME")]
+    name: String,
+    /// New password; prompted from stdin when absent.
+    #[arg(long, env = "TICKETLOG_PASSWORD")]
+    password: Option<String>,
 }
 
 /// `ticketlog user add`.
@@ -148,6 +168,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::User(UserCommand::Add(args)) => user::add(args),
+        Command::User(UserCommand::Passwd(args)) => user::passwd(args),
         Command::Verify(args) => verify::run(args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::Stats(args) => stats::run(args),

@@ -1,15 +1,80 @@
-//! `ticketlog user add`.
+//! `ticketlog user add` and `ticketlog user passwd`. Both run on the data
+//! directory while no server does, and record the change in the log; the
+//! actor is the CLI's own admin principal (`offline::cli_principal`), since
+//! whoever runs the CLI holds the data directory and logs in as no one.
 
 use std::io::{BufRead, Write};
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use command_api::auth::users::USERS_TREE_NAME;
-use command_api::auth::{NewUser, UserDirectory};
+use command_api::auth::{NewUser, Revocations, User, UserDirectory};
 use command_api::config::store_path;
-use event_store::{EventStore, KvProvider, Role, SledOptions, SledStore};
+use command_api::service::record_user_change;
+use event_store::{Actor, EventPayload, EventStore, KvProvider, Role, SledOptions, SledStore};
 
-use super::UserAddArgs;
+use super::offline::cli_principal;
+use super::{UserAddArgs, UserPasswdArgs};
+
+/// The password from the flag, or one line of stdin after a prompt.
+fn password_or_prompt(given: Option<String>, name: &str, tenant: &str) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    eprint!("password for {name}@{tenant}: ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Opens (creating) the data directory's store.
+fn open_store(data: &Path) -> anyhow::Result<Arc<SledStore>> {
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    SledStore::open(store_path(data), SledOptions::default()).with_context(|| {
+        format!(
+            "opening the store in {} (is a server running on it?)",
+            data.display()
+        )
+    })
+}
+
+/// The CLI's actor in `tenant`.
+fn cli_actor(tenant: &str) -> Actor {
+    let p = cli_principal(tenant, Role::Admin);
+    Actor {
+        user_id: p.user_id,
+        role: p.role,
+    }
+}
+
+/// Runs `change` on the store's user tree, records its audit event, closes
+/// the store whatever happened.
+fn with_store(
+    data: &Path,
+    change: impl FnOnce(&SledStore) -> anyhow::Result<(User, EventPayload)>,
+) -> anyhow::Result<User> {
+    let store = open_store(data)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let done = change(&store).and_then(|(user, event)| {
+        runtime.block_on(record_user_change(
+            store.as_ref(),
+            &user.tenant,
+            cli_actor(&user.tenant),
+            event,
+        ))?;
+        Ok(user)
+    });
+    runtime.block_on(store.close())?;
+    done
+}
 
 /// Adds a user to the directory in the data directory's store.
 pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
@@ -20,46 +85,54 @@ pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
             Role::ALL.map(|r| r.as_str()).join(", ")
         );
     };
-    let password = match args.password {
-        Some(p) => p,
-        None => {
-            eprint!("password for {}@{}: ", args.name, args.tenant);
-            std::io::stderr().flush().ok();
-            let mut line = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut line)
-                .context("reading the password")?;
-            line.trim_end_matches(['\r', '\n']).to_string()
-        }
-    };
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating {}", args.data.display()))?;
-    let store =
-        SledStore::open(store_path(&args.data), SledOptions::default()).with_context(|| {
-            format!(
-                "opening the store in {} (is a server running on it?)",
-                args.data.display()
-            )
+    let password = password_or_prompt(args.password, &args.name, &args.tenant)?;
+    let user = with_store(&args.data, |store| {
+        let directory = UserDirectory::new(store.tree(USERS_TREE_NAME)?);
+        let user = directory.add(NewUser {
+            tenant: args.tenant,
+            name: args.name,
+            role,
+            password,
         })?;
-    let directory = UserDirectory::new(store.tree(USERS_TREE_NAME)?);
-    let user = directory.add(NewUser {
-        tenant: args.tenant,
-        name: args.name,
-        role,
-        password,
-    });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(store.close())?;
-    let user = user?;
+        let event = EventPayload::UserCreated {
+            user: user.id,
+            name: user.name.clone(),
+            role: user.role,
+        };
+        Ok((user, event))
+    })?;
     println!(
         "added {} ({}) to tenant {} with id {}",
         user.name,
         user.role.as_str(),
         user.tenant,
         user.id
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Sets a user's password and revokes every token of theirs issued until now.
+pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
+    let password = password_or_prompt(args.password, &args.name, &args.tenant)?;
+    let user = with_store(&args.data, |store| {
+        let tree = store.tree(USERS_TREE_NAME)?;
+        let directory = UserDirectory::new(tree.clone());
+        let Some(user) = directory.find(&args.tenant, &args.name)? else {
+            bail!("no user {:?} in tenant {:?}", args.name, args.tenant);
+        };
+        let user = directory.set_password(user.id, &password)?;
+        let now = chrono::Utc::now();
+        let revocations = Revocations::open(tree, u64::try_from(now.timestamp()).unwrap_or(0))?;
+        revocations.revoke_user(user.id, u64::try_from(now.timestamp_millis()).unwrap_or(0))?;
+        let event = EventPayload::UserPasswordChanged {
+            user: user.id,
+            reset: true,
+        };
+        Ok((user, event))
+    })?;
+    println!(
+        "password of {} in tenant {} changed; their earlier tokens are revoked",
+        user.name, user.tenant
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -297,7 +297,11 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
         }
         EventPayload::TicketCreated { .. }
         | EventPayload::TechnicianLocationReported { .. }
-        | EventPayload::TicketNumberAllocated { .. } => {}
+        | EventPayload::TicketNumberAllocated { .. }
+        | EventPayload::UserCreated { .. }
+        | EventPayload::UserRoleChanged { .. }
+        | EventPayload::UserPasswordChanged { .. }
+        | EventPayload::UserTokensRevoked { .. } => {}
     }
     state
 }

@@ -9,16 +9,27 @@ use event_store::{Principal, TicketId};
 use live_feed::{AuthRejected, Authenticate, ReadReceipts, ReceiptError as ReadReceiptError};
 use uuid::Uuid;
 
-use crate::auth::JwtAuth;
+use crate::auth::{JwtAuth, Revocations};
 use crate::domain::{Action, DomainError, RecordRead};
 use crate::service::{CommandService, ServiceError};
 
-/// The live feed's authenticator: the same verifier as the REST API.
-pub struct FeedAuth(pub Arc<JwtAuth>);
+/// The live feed's authenticator: the same verifier and revocation list
+/// as the REST API.
+pub struct FeedAuth {
+    /// The token verifier.
+    pub jwt: Arc<JwtAuth>,
+    /// Revoked sessions.
+    pub revocations: Arc<Revocations>,
+}
 
 impl Authenticate for FeedAuth {
     fn principal(&self, token: &str) -> Result<(Principal, DateTime<Utc>), AuthRejected> {
-        self.0.verify_with_expiry(token).map_err(|_| AuthRejected)
+        let verified = self
+            .revocations
+            .verify(&self.jwt, token)
+            .map_err(|_| AuthRejected)?;
+        let expires = verified.expires_at().map_err(|_| AuthRejected)?;
+        Ok((verified.principal, expires))
     }
 }
 

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod headers;
 pub mod limits;
 pub mod live;
+pub mod login_throttle;
 pub mod metrics;
 pub mod observe;
 pub mod query_params;

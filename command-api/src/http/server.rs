@@ -1,6 +1,7 @@
 //! Running the router on a listener until a shutdown signal.
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
@@ -21,6 +22,9 @@ pub async fn serve(
         // shutdown only waits for in-flight requests.
         state.close_live_connections();
     };
+    // The peer address reaches handlers as `ConnectInfo` (login throttling
+    // counts per client address; see `extract::ClientAddr`).
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
