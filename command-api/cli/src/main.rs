@@ -114,6 +114,26 @@ enum UserCommand {
     /// Set a user's password (from --password or a line on stdin) and
     /// revoke every token of theirs issued until now.
     Passwd(UserPasswdArgs),
+    /// Change a user's role and revoke every token of theirs issued until
+    /// now (tokens carry the role).
+    Role(UserRoleArgs),
+}
+
+/// `ticketlog user role`.
+#[derive(Debug, Args)]
+struct UserRoleArgs {
+    /// Data directory.
+    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
+    data: PathBuf,
+    /// Tenant.
+    #[arg(long, env = "TICKETLOG_TENANT")]
+    tenant: String,
+    /// User name (login).
+    #[arg(long, env = "TICKETLOG_NAME")]
+    name: String,
+    /// New role: customer, agent, technician, auditor, analyst, admin.
+    #[arg(long, env = "TICKETLOG_ROLE")]
+    role: String,
 }
 
 /// `ticketlog user passwd`.
@@ -169,6 +189,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::User(UserCommand::Add(args)) => user::add(args),
         Command::User(UserCommand::Passwd(args)) => user::passwd(args),
+        Command::User(UserCommand::Role(args)) => user::role(args),
         Command::Verify(args) => verify::run(args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::Stats(args) => stats::run(args),

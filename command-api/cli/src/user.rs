@@ -16,7 +16,7 @@ use command_api::service::record_user_change;
 use event_store::{Actor, EventPayload, EventStore, KvProvider, Role, SledOptions, SledStore};
 
 use super::offline::cli_principal;
-use super::{UserAddArgs, UserPasswdArgs};
+use super::{UserAddArgs, UserPasswdArgs, UserRoleArgs};
 
 /// The password from the flag, or one line of stdin after a prompt.
 fn password_or_prompt(given: Option<String>, name: &str, tenant: &str) -> anyhow::Result<String> {
@@ -76,15 +76,29 @@ fn with_store(
     done
 }
 
+/// The role named `name`, or the list of roles.
+fn parse_role(name: &str) -> anyhow::Result<Role> {
+    match Role::parse(name) {
+        Some(role) => Ok(role),
+        None => bail!(
+            "unknown role {name:?}; one of: {}",
+            Role::ALL.map(|r| r.as_str()).join(", ")
+        ),
+    }
+}
+
+/// Revokes every token of `user` issued until now (they carry its old
+/// password's session or its old role).
+fn revoke_all(tree: Arc<dyn event_store::KvTree>, user: uuid::Uuid) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let revocations = Revocations::open(tree, u64::try_from(now.timestamp()).unwrap_or(0))?;
+    revocations.revoke_user(user, u64::try_from(now.timestamp_millis()).unwrap_or(0))?;
+    Ok(())
+}
+
 /// Adds a user to the directory in the data directory's store.
 pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
-    let Some(role) = Role::parse(&args.role) else {
-        bail!(
-            "unknown role {:?}; one of: {}",
-            args.role,
-            Role::ALL.map(|r| r.as_str()).join(", ")
-        );
-    };
+    let role = parse_role(&args.role)?;
     let password = password_or_prompt(args.password, &args.name, &args.tenant)?;
     let user = with_store(&args.data, |store| {
         let directory = UserDirectory::new(store.tree(USERS_TREE_NAME)?);
@@ -121,9 +135,7 @@ pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
             bail!("no user {:?} in tenant {:?}", args.name, args.tenant);
         };
         let user = directory.set_password(user.id, &password)?;
-        let now = chrono::Utc::now();
-        let revocations = Revocations::open(tree, u64::try_from(now.timestamp()).unwrap_or(0))?;
-        revocations.revoke_user(user.id, u64::try_from(now.timestamp_millis()).unwrap_or(0))?;
+        revoke_all(tree, user.id)?;
         let event = EventPayload::UserPasswordChanged {
             user: user.id,
             reset: true,
@@ -133,6 +145,33 @@ pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
     println!(
         "password of {} in tenant {} changed; their earlier tokens are revoked",
         user.name, user.tenant
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Changes a user's role and revokes every token of theirs issued until now.
+pub fn role(args: UserRoleArgs) -> anyhow::Result<ExitCode> {
+    let role = parse_role(&args.role)?;
+    let user = with_store(&args.data, |store| {
+        let tree = store.tree(USERS_TREE_NAME)?;
+        let directory = UserDirectory::new(tree.clone());
+        let Some(user) = directory.find(&args.tenant, &args.name)? else {
+            bail!("no user {:?} in tenant {:?}", args.name, args.tenant);
+        };
+        let before = directory.set_role(user.id, role)?;
+        revoke_all(tree, user.id)?;
+        let event = EventPayload::UserRoleChanged {
+            user: user.id,
+            from: before.role,
+            to: role,
+        };
+        Ok((User { role, ..before }, event))
+    })?;
+    println!(
+        "{} in tenant {} is now {}; their earlier tokens are revoked",
+        user.name,
+        user.tenant,
+        user.role.as_str()
     );
     Ok(ExitCode::SUCCESS)
 }

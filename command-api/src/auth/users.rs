@@ -198,6 +198,22 @@ impl UserDirectory {
         Ok(user)
     }
 
+    /// Gives user `id` the role `role`; returns the user as before. Tokens
+    /// carry the role, so revoking the earlier ones is the caller's next step.
+    pub fn set_role(&self, id: Uuid, role: Role) -> Result<User, AuthError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let before = self.get(id)?.ok_or(AuthError::UnknownUser)?;
+        let user = User {
+            role,
+            ..before.clone()
+        };
+        let value = serde_json::to_vec(&user).map_err(|e| AuthError::Hashing(e.to_string()))?;
+        self.tree
+            .apply(vec![(name_key(&user.tenant, &user.name), Some(value))])?;
+        self.tree.flush()?;
+        Ok(before)
+    }
+
     /// Whether `password` is user `id`'s (false for an unknown user, at the
     /// cost of one verification too). Slow (argon2): call it off the executor.
     pub fn check_password(&self, id: Uuid, password: &str) -> Result<bool, AuthError> {
@@ -304,6 +320,12 @@ mod tests {
             dir.set_password(Uuid::now_v7(), "a much longer one"),
             Err(AuthError::UnknownUser)
         ));
+        let before = dir.set_role(user.id, Role::Auditor).expect("role");
+        assert_eq!(before.role, Role::Agent);
+        assert_eq!(
+            dir.get(user.id).expect("get").map(|u| u.role),
+            Some(Role::Auditor)
+        );
     }
 
     #[test]

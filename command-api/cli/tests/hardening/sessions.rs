@@ -210,7 +210,7 @@ async fn a_password_change_revokes_every_earlier_token_and_is_audited() {
 }
 
 #[tokio::test]
-async fn ticketlog_user_passwd_revokes_earlier_tokens() {
+async fn ticketlog_user_passwd_and_role_revoke_earlier_tokens() {
     let dir = tempfile::tempdir().expect("tempdir");
     support::add_admin(dir.path(), TENANT, OWNER, PASSWORD);
     let server = support::serve(dir.path(), &[]).await;
@@ -232,5 +232,24 @@ async fn ticketlog_user_passwd_revokes_earlier_tokens() {
     assert_eq!(status_of(&client, &server, &before).await, 401);
     let (after, _) = support::login(&client, &server, TENANT, OWNER, NEW_PASSWORD).await;
     assert_eq!(status_of(&client, &server, &after).await, 200);
+    support::stop(server).await;
+    // Tokens carry the role: a role change revokes them too.
+    let args = [
+        "user", "role", "--tenant", TENANT, "--name", OWNER, "--role", "auditor",
+    ];
+    support::ticketlog_ok(&args, dir.path());
+    let server = support::serve(dir.path(), &[]).await;
+    assert_eq!(status_of(&client, &server, &after).await, 401);
+    let (token, _) = support::login(&client, &server, TENANT, OWNER, NEW_PASSWORD).await;
+    let me: Value = client
+        .get(server.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("me body");
+    assert_eq!(me["role"], "auditor");
     support::stop(server).await;
 }
