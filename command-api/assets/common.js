@@ -30,7 +30,12 @@ const TL = (() => {
     location.href = "/app/login";
   }
   // The Sign out button: revoke the token on the server, then forget it.
-  // The token stays in localStorage while signed in (see README, Security).
+  // Decision (issue 15): the token stays in localStorage. An HttpOnly
+  // SameSite=Strict cookie would keep it from injected script, but it needs
+  // CSRF tokens on every unsafe request and cookie auth on /ws, a change to
+  // every flow the browser tests drive; until then the console's CSP allows
+  // only its own scripts, user text only ever becomes text nodes, Sign out
+  // revokes the token server-side and its lifetime is --token-ttl-secs.
   async function signOut() {
     const s = session();
     if (s) {
