@@ -419,26 +419,20 @@ struct Fixture {
     mallory: String,
 }
 
-fn token_of(cast: &http_common::Cast, role: Role) -> &str {
+/// The cast member playing `role`: (user, token).
+fn member(cast: &http_common::Cast, role: Role) -> &(command_api::auth::User, String) {
     match role {
-        Customer => &cast.carol.1,
-        Agent => &cast.alice.1,
-        Technician => &cast.dave.1,
-        Auditor => &cast.erin.1,
-        Analyst => &cast.frank.1,
-        Admin => &cast.root.1,
+        Customer => &cast.carol,
+        Agent => &cast.alice,
+        Technician => &cast.dave,
+        Auditor => &cast.erin,
+        Analyst => &cast.frank,
+        Admin => &cast.root,
     }
 }
 
-fn user_of(cast: &http_common::Cast, role: Role) -> &command_api::auth::User {
-    match role {
-        Customer => &cast.carol.0,
-        Agent => &cast.alice.0,
-        Technician => &cast.dave.0,
-        Auditor => &cast.erin.0,
-        Analyst => &cast.frank.0,
-        Admin => &cast.root.0,
-    }
+fn token_of(cast: &http_common::Cast, role: Role) -> &str {
+    &member(cast, role).1
 }
 
 async fn fixture(server: &TestServer, cast: &http_common::Cast, setup: Setup, n: usize) -> Fixture {
@@ -599,7 +593,7 @@ async fn every_route_enforces_its_rule() {
         match r.rule {
             Rule::OwnSession(expected) => {
                 for role in [Customer, Agent, Technician, Auditor, Analyst, Admin] {
-                    let own = server.token_for(user_of(&cast, role));
+                    let own = server.token_for(&member(&cast, role).0);
                     let (s, b) = call(&server, r, &path, body.clone(), Some(&own)).await;
                     if s != expected {
                         failures.push(format!("{what} as {role:?}: {s} (want {expected}) {b}"));

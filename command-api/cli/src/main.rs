@@ -119,9 +119,9 @@ enum UserCommand {
     Role(UserRoleArgs),
 }
 
-/// `ticketlog user role`.
+/// Which user a `ticketlog user` command changes, and where.
 #[derive(Debug, Args)]
-struct UserRoleArgs {
+struct UserTarget {
     /// Data directory.
     #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
     data: PathBuf,
@@ -131,26 +131,26 @@ struct UserRoleArgs {
     /// User name (login).
     #[arg(long, env = "TICKETLOG_NAME")]
     name: String,
-    /// New role: customer, agent, technician, auditor, analyst, admin.
-    #[arg(long, env = "TICKETLOG_ROLE")]
-    role: String,
 }
 
 /// `ticketlog user passwd`.
 #[derive(Debug, Args)]
 struct UserPasswdArgs {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
-    /// Tenant.
-    #[arg(long, env = "TICKETLOG_TENANT")]
-    tenant: String,
-    /// User name (login).
-    #[arg(long, env = "TICKETLOG_NAME")]
-    name: String,
+    #[command(flatten)]
+    user: UserTarget,
     /// New password; prompted from stdin when absent.
     #[arg(long, env = "TICKETLOG_PASSWORD")]
     password: Option<String>,
+}
+
+/// `ticketlog user role`.
+#[derive(Debug, Args)]
+struct UserRoleArgs {
+    #[command(flatten)]
+    user: UserTarget,
+    /// New role: customer, agent, technician, auditor, analyst, admin.
+    #[arg(long, env = "TICKETLOG_ROLE")]
+    role: String,
 }
 
 /// `ticketlog user add`.

@@ -16,7 +16,7 @@ use command_api::service::record_user_change;
 use event_store::{Actor, EventPayload, EventStore, KvProvider, Role, SledOptions, SledStore};
 
 use super::offline::cli_principal;
-use super::{UserAddArgs, UserPasswdArgs, UserRoleArgs};
+use super::{UserAddArgs, UserPasswdArgs, UserRoleArgs, UserTarget};
 
 /// The password from the flag, or one line of stdin after a prompt.
 fn password_or_prompt(given: Option<String>, name: &str, tenant: &str) -> anyhow::Result<String> {
@@ -96,6 +96,19 @@ fn revoke_all(tree: Arc<dyn event_store::KvTree>, user: uuid::Uuid) -> anyhow::R
     Ok(())
 }
 
+/// The users' tree, the directory over it and the user `target` names.
+fn find_user(
+    store: &SledStore,
+    target: &UserTarget,
+) -> anyhow::Result<(Arc<dyn event_store::KvTree>, UserDirectory, User)> {
+    let tree = store.tree(USERS_TREE_NAME)?;
+    let directory = UserDirectory::new(tree.clone());
+    let Some(user) = directory.find(&target.tenant, &target.name)? else {
+        bail!("no user {:?} in tenant {:?}", target.name, target.tenant);
+    };
+    Ok((tree, directory, user))
+}
+
 /// Adds a user to the directory in the data directory's store.
 pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
     let role = parse_role(&args.role)?;
@@ -127,13 +140,10 @@ pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
 
 /// Sets a user's password and revokes every token of theirs issued until now.
 pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
-    let password = password_or_prompt(args.password, &args.name, &args.tenant)?;
-    let user = with_store(&args.data, |store| {
-        let tree = store.tree(USERS_TREE_NAME)?;
-        let directory = UserDirectory::new(tree.clone());
-        let Some(user) = directory.find(&args.tenant, &args.name)? else {
-            bail!("no user {:?} in tenant {:?}", args.name, args.tenant);
-        };
+    let target = &args.user;
+    let password = password_or_prompt(args.password, &target.name, &target.tenant)?;
+    let user = with_store(&target.data, |store| {
+        let (tree, directory, user) = find_user(store, target)?;
         let user = directory.set_password(user.id, &password)?;
         revoke_all(tree, user.id)?;
         let event = EventPayload::UserPasswordChanged {
@@ -152,12 +162,9 @@ pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
 /// Changes a user's role and revokes every token of theirs issued until now.
 pub fn role(args: UserRoleArgs) -> anyhow::Result<ExitCode> {
     let role = parse_role(&args.role)?;
-    let user = with_store(&args.data, |store| {
-        let tree = store.tree(USERS_TREE_NAME)?;
-        let directory = UserDirectory::new(tree.clone());
-        let Some(user) = directory.find(&args.tenant, &args.name)? else {
-            bail!("no user {:?} in tenant {:?}", args.name, args.tenant);
-        };
+    let target = &args.user;
+    let user = with_store(&target.data, |store| {
+        let (tree, directory, user) = find_user(store, target)?;
         let before = directory.set_role(user.id, role)?;
         revoke_all(tree, user.id)?;
         let event = EventPayload::UserRoleChanged {

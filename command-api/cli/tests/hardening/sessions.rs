@@ -22,15 +22,20 @@ const FRAME_WAIT: Duration = Duration::from_secs(10);
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn status_of(client: &reqwest::Client, server: &support::ServerChild, token: &str) -> u16 {
-    client
+/// `GET /api/v1/me` with `token`: status and body.
+async fn me(client: &reqwest::Client, server: &support::ServerChild, token: &str) -> (u16, Value) {
+    let r = client
         .get(server.url("/api/v1/me"))
         .bearer_auth(token)
         .send()
         .await
-        .expect("me")
-        .status()
-        .as_u16()
+        .expect("me");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn status_of(client: &reqwest::Client, server: &support::ServerChild, token: &str) -> u16 {
+    me(client, server, token).await.0
 }
 
 async fn post(
@@ -241,15 +246,7 @@ async fn ticketlog_user_passwd_and_role_revoke_earlier_tokens() {
     let server = support::serve(dir.path(), &[]).await;
     assert_eq!(status_of(&client, &server, &after).await, 401);
     let (token, _) = support::login(&client, &server, TENANT, OWNER, NEW_PASSWORD).await;
-    let me: Value = client
-        .get(server.url("/api/v1/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("me body");
-    assert_eq!(me["role"], "auditor");
+    let (status, body) = me(&client, &server, &token).await;
+    assert_eq!((status, body["role"].as_str()), (200, Some("auditor")));
     support::stop(server).await;
 }
