@@ -119,7 +119,7 @@ enum UserCommand {
     Role(UserRoleArgs),
 }
 
-/// Which user a `ticketlog user` command changes, and where.
+/// Which user a `ticketlog user` command adds or changes, and where.
 #[derive(Debug, Args)]
 struct UserTarget {
     /// Data directory.
@@ -156,15 +156,8 @@ struct UserRoleArgs {
 /// `ticketlog user add`.
 #[derive(Debug, Args)]
 struct UserAddArgs {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
-    /// Tenant.
-    #[arg(long, env = "TICKETLOG_TENANT")]
-    tenant: String,
-    /// User name (login).
-    #[arg(long, env = "TICKETLOG_NAME")]
-    name: String,
+    #[command(flatten)]
+    user: UserTarget,
     /// Role: customer, agent, technician, auditor, analyst, admin.
     #[arg(long, env = "TICKETLOG_ROLE")]
     role: String,

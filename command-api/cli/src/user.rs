@@ -112,12 +112,13 @@ fn find_user(
 /// Adds a user to the directory in the data directory's store.
 pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
     let role = parse_role(&args.role)?;
-    let password = password_or_prompt(args.password, &args.name, &args.tenant)?;
-    let user = with_store(&args.data, |store| {
+    let UserTarget { data, tenant, name } = args.user;
+    let password = password_or_prompt(args.password, &name, &tenant)?;
+    let user = with_store(&data, |store| {
         let directory = UserDirectory::new(store.tree(USERS_TREE_NAME)?);
         let user = directory.add(NewUser {
-            tenant: args.tenant,
-            name: args.name,
+            tenant,
+            name,
             role,
             password,
         })?;
