@@ -24,9 +24,26 @@ const TL = (() => {
     return null;
   }
   function saveSession(s) { localStorage.setItem(SESSION_KEY, JSON.stringify(s)); }
+  // Forgets the session here (the token is already refused, or was revoked).
   function logout() {
     localStorage.removeItem(SESSION_KEY);
     location.href = "/app/login";
+  }
+  // The Sign out button: revoke the token on the server, then forget it.
+  // Decision (issue 15): the token stays in localStorage. An HttpOnly
+  // SameSite=Strict cookie would keep it from injected script, but it needs
+  // CSRF tokens on every unsafe request and cookie auth on /ws, a change to
+  // every flow the browser tests drive; until then the console's CSP allows
+  // only its own scripts, user text only ever becomes text nodes, Sign out
+  // revokes the token server-side and its lifetime is --token-ttl-secs.
+  async function signOut() {
+    const s = session();
+    if (s) {
+      try {
+        await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + s.token }, cache: "no-store" });
+      } catch (_) { /* offline: the token still expires on its own */ }
+    }
+    logout();
   }
   function requireSession() {
     const s = session();
@@ -218,7 +235,7 @@ const TL = (() => {
       conn,
       el("div", { class: "who" }, el("b", {}, u.name), el("small", {}, cap(u.role))),
       avatar(u.id, u.name),
-      el("button", { class: "btn small", type: "button", id: "logout", onclick: logout }, "Sign out"));
+      el("button", { class: "btn small", type: "button", id: "logout", onclick: signOut }, "Sign out"));
     bar.append(nav, who);
   }
   function setConnection(state) {
@@ -232,7 +249,7 @@ const TL = (() => {
 
   return {
     STATUS_LABELS, PRIORITY_LABELS, KIND_LABELS, TRANSITIONS,
-    session, saveSession, logout, requireSession, me, can, homeFor,
+    session, saveSession, logout, signOut, requireSession, me, can, homeFor,
     ApiError, api, uuid, el, svg, clear, $, learnUser, loadDirectory, userName, users,
     initials, avatar, cap, relTime, absTime, timeEl, duration, statusPill, priorityPill,
     toast, topbar, setConnection,

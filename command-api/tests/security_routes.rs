@@ -21,6 +21,8 @@
 //! - `GET /healthz`: liveness only (`{"status":"ok"}`, no store read, no
 //!   head position: issue 14).
 //! - `POST /api/v1/auth/token`: the login itself.
+//! - `POST /api/v1/auth/logout`, `POST /api/v1/me/password`: any
+//!   principal, for their own session (each role presents a fresh token).
 //! - `/`, `/app...`, `/assets/...`: static console shells and files; every
 //!   datum they show is fetched from `/api/v1` with the user's token.
 //! - `GET /ws`: the upgrade is public, the session is not: without a valid
@@ -80,6 +82,9 @@ enum Rule {
     Public(u16),
     /// Any valid principal (no permission); the request gets this status.
     Authenticated(u16),
+    /// As `Authenticated`, but each role presents a fresh token of its own
+    /// (the route ends or changes that session: logout, password change).
+    OwnSession(u16),
     /// `permission` is required. `allowed` gets `ok`; each of `denied` gets
     /// its status (403 when it can see the resource, 404 when not).
     Permission {
@@ -189,6 +194,11 @@ const ROUTES: &[Route] = &[
     route("POST", "/api/v1/auth/token", Rule::Public(200))
         .body(r#"{"tenant":"demo","username":"carol","password":"pw"}"#),
     route("GET", "/api/v1/me", Rule::Authenticated(200)),
+    route("POST", "/api/v1/auth/logout", Rule::OwnSession(204)),
+    // A wrong current password: the token is fine (403, not 401), and the
+    // cast keeps its passwords for the routes after this one.
+    route("POST", "/api/v1/me/password", Rule::OwnSession(403))
+        .body(r#"{"current":"wrong","new":"a long new password"}"#),
     route("GET", "/api/v1/users", Rule::Authenticated(200)),
     route(
         "GET",
@@ -426,15 +436,20 @@ struct Fixture {
     mallory: String,
 }
 
-fn token_of(cast: &http_common::Cast, role: Role) -> &str {
+/// The cast member playing `role`: (user, token).
+fn member(cast: &http_common::Cast, role: Role) -> &(command_api::auth::User, String) {
     match role {
-        Customer => &cast.carol.1,
-        Agent => &cast.alice.1,
-        Technician => &cast.dave.1,
-        Auditor => &cast.erin.1,
-        Analyst => &cast.frank.1,
-        Admin => &cast.root.1,
+        Customer => &cast.carol,
+        Agent => &cast.alice,
+        Technician => &cast.dave,
+        Auditor => &cast.erin,
+        Analyst => &cast.frank,
+        Admin => &cast.root,
     }
+}
+
+fn token_of(cast: &http_common::Cast, role: Role) -> &str {
+    &member(cast, role).1
 }
 
 async fn fixture(server: &TestServer, cast: &http_common::Cast, setup: Setup, n: usize) -> Fixture {
@@ -583,7 +598,7 @@ async fn every_route_enforces_its_rule() {
                 }
                 continue;
             }
-            Rule::Authenticated(_) | Rule::Permission { .. } => {
+            Rule::Authenticated(_) | Rule::OwnSession(_) | Rule::Permission { .. } => {
                 for token in [None, Some("not-a-jwt")] {
                     let (s, b) = call(&server, r, &path, body.clone(), token).await;
                     if s != 401 || error_code(&b) != "unauthorized" {
@@ -593,6 +608,15 @@ async fn every_route_enforces_its_rule() {
             }
         }
         match r.rule {
+            Rule::OwnSession(expected) => {
+                for role in [Customer, Agent, Technician, Auditor, Analyst, Admin] {
+                    let own = server.token_for(&member(&cast, role).0);
+                    let (s, b) = call(&server, r, &path, body.clone(), Some(&own)).await;
+                    if s != expected {
+                        failures.push(format!("{what} as {role:?}: {s} (want {expected}) {b}"));
+                    }
+                }
+            }
             Rule::Authenticated(expected) => {
                 for role in [Customer, Agent, Technician, Auditor, Analyst, Admin] {
                     let (s, b) =

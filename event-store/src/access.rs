@@ -279,6 +279,9 @@ pub fn can_see_stream(principal: &Principal, audience: &StreamAudience) -> bool 
         Some(StreamKind::Reader) => {
             audience.owner == Some(principal.user_id) || principal.has(Permission::AuditRead)
         }
+        // Who administers whom is for auditors and admins of the tenant
+        // only; not even the user themselves reads it here.
+        Some(StreamKind::User) => principal.has(Permission::AuditRead),
     }
 }
 
@@ -467,6 +470,27 @@ mod tests {
         let mut elsewhere = principal(Role::Customer, REPORTER);
         elsewhere.tenant = "globex".into();
         assert!(!can_see_stream(&elsewhere, &reader));
+    }
+
+    #[test]
+    fn a_user_stream_is_for_audit_readers_of_its_tenant_only() {
+        let user_stream = StreamAudience {
+            kind: Some(StreamKind::User),
+            tenant: "acme".into(),
+            ..StreamAudience::default()
+        };
+        for role in Role::ALL {
+            // Even the user the stream is about sees it only with audit.read.
+            let p = principal(role, REPORTER);
+            assert_eq!(
+                can_see_stream(&p, &user_stream),
+                p.has(Permission::AuditRead),
+                "{role:?}"
+            );
+        }
+        let mut elsewhere = principal(Role::Admin, OTHER);
+        elsewhere.tenant = "globex".into();
+        assert!(!can_see_stream(&elsewhere, &user_stream));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::access::Role;
+
 /// Schema version written by this build; older versions are upcast on read.
 pub const SCHEMA_VERSION: u16 = 2;
 
@@ -380,6 +382,41 @@ pub enum EventPayload {
         /// Global position of the last event of the ticket read.
         position: u64,
     },
+    /// A user was added to the built-in directory (user stream). Never a
+    /// password or its hash: only the fact.
+    UserCreated {
+        /// The new user.
+        user: UserId,
+        /// Their login name.
+        name: String,
+        /// Their role.
+        role: Role,
+    },
+    /// A user's role changed (user stream).
+    UserRoleChanged {
+        /// The user.
+        user: UserId,
+        /// Role before.
+        from: Role,
+        /// Role after.
+        to: Role,
+    },
+    /// A user's password was changed by themselves, or reset by an
+    /// operator or admin (user stream); every earlier token was revoked.
+    UserPasswordChanged {
+        /// The user.
+        user: UserId,
+        /// True when someone other than the user set it.
+        reset: bool,
+    },
+    /// Tokens of a user were revoked (user stream): one session (logout)
+    /// or all of them.
+    UserTokensRevoked {
+        /// The user.
+        user: UserId,
+        /// All tokens issued before now, rather than the presenting one.
+        all: bool,
+    },
 }
 
 /// A ticket's editable fields, borrowed from whichever model holds them, so
@@ -434,6 +471,8 @@ pub enum StreamKind {
     TenantCounter,
     /// One user's read receipts ([`reader_stream_id`]).
     Reader,
+    /// One user's administrative history (created, role, password, tokens).
+    User,
 }
 
 /// The namespace of reader stream ids (UUID v5): fixed forever, as the ids
@@ -471,6 +510,10 @@ impl EventPayload {
             EventPayload::ReadReceiptRecorded { .. } => "ReadReceiptRecorded",
             EventPayload::TicketNumberAllocated { .. } => "TicketNumberAllocated",
             EventPayload::ConversationRead { .. } => "ConversationRead",
+            EventPayload::UserCreated { .. } => "UserCreated",
+            EventPayload::UserRoleChanged { .. } => "UserRoleChanged",
+            EventPayload::UserPasswordChanged { .. } => "UserPasswordChanged",
+            EventPayload::UserTokensRevoked { .. } => "UserTokensRevoked",
         }
     }
 
@@ -480,6 +523,10 @@ impl EventPayload {
             EventPayload::TechnicianLocationReported { .. } => StreamKind::Technician,
             EventPayload::TicketNumberAllocated { .. } => StreamKind::TenantCounter,
             EventPayload::ConversationRead { .. } => StreamKind::Reader,
+            EventPayload::UserCreated { .. }
+            | EventPayload::UserRoleChanged { .. }
+            | EventPayload::UserPasswordChanged { .. }
+            | EventPayload::UserTokensRevoked { .. } => StreamKind::User,
             _ => StreamKind::Ticket,
         }
     }

@@ -43,7 +43,10 @@ pub async fn ws_handler(
         ws = ws.protocols([BEARER_PROTOCOL]);
     }
     let auth = match &token {
-        Some(t) => feed.authenticator().principal(t.token()),
+        Some(t) => feed
+            .authenticator()
+            .principal(t.token())
+            .map(|(p, exp)| (p, exp, t.token().to_string())),
         None => Err(AuthRejected),
     };
     ws.on_upgrade(move |socket| session::run(socket, feed, auth))

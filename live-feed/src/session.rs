@@ -36,14 +36,16 @@ use crate::replay::replay;
 use crate::room::RoomId;
 use crate::state::FeedState;
 
-/// Serves one upgraded socket until it closes.
+/// Serves one upgraded socket until it closes. `auth` is the principal,
+/// the token's expiry and the token itself (checked again when sessions
+/// are revoked).
 pub async fn run(
     socket: WebSocket,
     feed: FeedState,
-    auth: Result<(Principal, DateTime<Utc>), AuthRejected>,
+    auth: Result<(Principal, DateTime<Utc>, String), AuthRejected>,
 ) {
-    let (principal, expires_at) = match auth {
-        Ok((p, exp)) if exp > Utc::now() => (p, exp),
+    let (principal, expires_at, token) = match auth {
+        Ok((p, exp, token)) if exp > Utc::now() => (p, exp, token),
         _ => return refuse(socket, CLOSE_NOT_AUTHENTICATED).await,
     };
     let mut shutdown = feed.shutdown_signal();
@@ -69,6 +71,7 @@ pub async fn run(
     };
     {
         let reader = read_loop(&mut stream, &mut session, &missed_pongs);
+        let revoked = revoked_watch(&feed, &token);
         let writer = write_loop(
             sink,
             outbound,
@@ -77,6 +80,7 @@ pub async fn run(
             expiry,
             feed.config().ping_interval,
             &missed_pongs,
+            revoked,
         );
         tokio::pin!(reader, writer);
         tokio::select! {
@@ -235,6 +239,19 @@ fn error_close_code(e: axum::Error) -> Option<u16> {
     }
 }
 
+/// Resolves once the connection's token is no longer accepted after a
+/// revocation (never, if it stays accepted or the feed goes away).
+async fn revoked_watch(feed: &FeedState, token: &str) {
+    let mut revocations = feed.revocation_signal();
+    while revocations.changed().await.is_ok() {
+        if feed.authenticator().principal(token).is_err() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbound: mpsc::Receiver<Utf8Bytes>,
@@ -243,7 +260,9 @@ async fn write_loop(
     expiry: Instant,
     ping_every: Duration,
     missed_pongs: &AtomicU32,
+    revoked: impl std::future::Future<Output = ()>,
 ) {
+    tokio::pin!(revoked);
     let mut ping = interval_at(Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let stuck_after = ping_every * PONGS_MISSED_MAX;
@@ -253,6 +272,7 @@ async fn write_loop(
             code = conn.closed() => break code,
             _ = shutdown.wait_for(|stop| *stop) => break CLOSE_GOING_AWAY,
             () = sleep_until(expiry) => break CLOSE_NOT_AUTHENTICATED,
+            () = &mut revoked => break CLOSE_NOT_AUTHENTICATED,
             _ = ping.tick() => {
                 if missed_pongs.fetch_add(1, Ordering::AcqRel) >= PONGS_MISSED_MAX {
                     break CLOSE_TOO_SLOW;
@@ -270,6 +290,7 @@ async fn write_loop(
             code = conn.closed() => break code,
             _ = shutdown.wait_for(|stop| *stop) => break CLOSE_GOING_AWAY,
             () = sleep_until(expiry) => break CLOSE_NOT_AUTHENTICATED,
+            () = &mut revoked => break CLOSE_NOT_AUTHENTICATED,
             () = sleep(stuck_after) => break CLOSE_TOO_SLOW,
             sent = sink.send(msg) => if sent.is_err() {
                 conn.close(CLOSE_GOING_AWAY);

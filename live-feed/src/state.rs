@@ -26,6 +26,9 @@ pub struct FeedState {
     open: Arc<watch::Sender<u64>>,
     next_id: Arc<AtomicU64>,
     stats: Arc<FeedStats>,
+    /// Bumped when sessions were revoked: every connection asks again
+    /// whether its token is still accepted.
+    revocations: Arc<watch::Sender<u64>>,
 }
 
 impl FeedState {
@@ -49,6 +52,7 @@ impl FeedState {
             open: Arc::new(watch::channel(0).0),
             next_id: Arc::new(AtomicU64::new(1)),
             stats,
+            revocations: Arc::new(watch::channel(0).0),
         }
     }
 
@@ -61,6 +65,12 @@ impl FeedState {
     /// Closes every socket with 1001 and refuses new ones; the hub stops.
     pub fn shutdown(&self) {
         self.shutdown.send_replace(true);
+    }
+
+    /// Tells every open connection that tokens were revoked: each checks
+    /// its token again and closes with 4001 if it is no longer accepted.
+    pub fn sessions_revoked(&self) {
+        self.revocations.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Waits until no connection is open (after [`FeedState::shutdown`]:
@@ -102,6 +112,10 @@ impl FeedState {
 
     pub(crate) fn stats_handle(&self) -> Arc<FeedStats> {
         Arc::clone(&self.stats)
+    }
+
+    pub(crate) fn revocation_signal(&self) -> watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {

@@ -119,7 +119,7 @@ impl ReadModel {
         match event.payload.stream_kind() {
             StreamKind::Ticket => self.apply_ticket(event),
             StreamKind::Reader => self.apply_receipt(event),
-            StreamKind::Technician | StreamKind::TenantCounter => {}
+            StreamKind::Technician | StreamKind::TenantCounter | StreamKind::User => {}
         }
         self.position = event.position;
         Ok(true)

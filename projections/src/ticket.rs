@@ -201,6 +201,11 @@ impl TicketView {
             }
             // Reading changes nothing a person would call an update.
             EventPayload::ReadReceiptRecorded { .. } => return,
+            // A user stream's events are not a ticket's.
+            EventPayload::UserCreated { .. }
+            | EventPayload::UserRoleChanged { .. }
+            | EventPayload::UserPasswordChanged { .. }
+            | EventPayload::UserTokensRevoked { .. } => return,
             EventPayload::TechnicianLocationReported { .. }
             | EventPayload::TicketNumberAllocated { .. } => {}
             // A reader stream's event; never a ticket's.

@@ -130,11 +130,17 @@ const MIB: u64 = 1024 * 1024;
 enum UserCommand {
     /// Add a user (password from --password or a line on stdin).
     Add(UserAddArgs),
+    /// Set a user's password (from --password or a line on stdin) and
+    /// revoke every token of theirs issued until now.
+    Passwd(UserPasswdArgs),
+    /// Change a user's role and revoke every token of theirs issued until
+    /// now (tokens carry the role).
+    Role(UserRoleArgs),
 }
 
-/// `ticketlog user add`.
+/// Which user a `ticketlog user` command adds or changes, and where.
 #[derive(Debug, Args)]
-struct UserAddArgs {
+struct UserTarget {
     /// Data directory.
     #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
     data: PathBuf,
@@ -144,6 +150,33 @@ struct UserAddArgs {
     /// User name (login).
     #[arg(long, env = "TICKETLOG_NAME")]
     name: String,
+}
+
+/// `ticketlog user passwd`.
+#[derive(Debug, Args)]
+struct UserPasswdArgs {
+    #[command(flatten)]
+    user: UserTarget,
+    /// New password; prompted from stdin when absent.
+    #[arg(long, env = "TICKETLOG_PASSWORD")]
+    password: Option<String>,
+}
+
+/// `ticketlog user role`.
+#[derive(Debug, Args)]
+struct UserRoleArgs {
+    #[command(flatten)]
+    user: UserTarget,
+    /// New role: customer, agent, technician, auditor, analyst, admin.
+    #[arg(long, env = "TICKETLOG_ROLE")]
+    role: String,
+}
+
+/// `ticketlog user add`.
+#[derive(Debug, Args)]
+struct UserAddArgs {
+    #[command(flatten)]
+    user: UserTarget,
     /// Role: customer, agent, technician, auditor, analyst, admin.
     #[arg(long, env = "TICKETLOG_ROLE")]
     role: String,
@@ -167,6 +200,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::User(UserCommand::Add(args)) => user::add(args),
+        Command::User(UserCommand::Passwd(args)) => user::passwd(args),
+        Command::User(UserCommand::Role(args)) => user::role(args),
         Command::Verify(args) => verify::run(args),
         Command::Rebuild(args) => rebuild::run(args),
         Command::Stats(args) => stats::run(args),

@@ -4,7 +4,9 @@
 mod support;
 
 mod hardening {
+    mod login_throttle;
     mod metrics;
+    mod sessions;
     mod timeouts;
     mod ws_flood;
 }

@@ -33,6 +33,9 @@ pub struct Claims {
     /// Display name (optional; not used for decisions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Token id (a UUID v7 for the built-in issuer): what logout revokes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// The claims read from a verified token: `iss`, `aud` and `exp` are checked
@@ -43,6 +46,10 @@ pub(crate) struct VerifiedClaims {
     pub tenant: String,
     pub role: String,
     pub exp: u64,
+    #[serde(default)]
+    pub iat: Option<u64>,
+    #[serde(default)]
+    pub jti: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
 }

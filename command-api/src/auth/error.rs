@@ -15,6 +15,13 @@ pub enum AuthError {
     /// Wrong tenant, username or password (deliberately not saying which).
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// The token's user is not in the built-in directory (an outside
+    /// issuer's user has no password here).
+    #[error("not a user of the built-in directory")]
+    UnknownUser,
+    /// A password change named the wrong current password.
+    #[error("the current password does not match")]
+    WrongCurrentPassword,
     /// This server only verifies tokens (outside issuer); it cannot sign.
     #[error("this server does not issue tokens; they come from the configured identity provider")]
     IssuingDisabled,

@@ -71,6 +71,49 @@ pub struct IssuedToken {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A token that passed every check: its principal and what revocation
+/// checks need (its id and when it was issued).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedToken {
+    /// Who it names.
+    pub principal: Principal,
+    /// `exp`, seconds since the epoch.
+    pub exp: u64,
+    /// `jti`, if the issuer gave one (the built-in issuer always does).
+    pub jti: Option<String>,
+    /// When it was issued, in milliseconds since the epoch: the UUID v7
+    /// `jti`'s time when it agrees with `iat` (the built-in issuer's
+    /// tokens, so a password change and a login in the same second are
+    /// told apart), else `iat` itself; `None` without `iat`.
+    pub issued_at_ms: Option<u64>,
+}
+
+impl VerifiedToken {
+    /// When it expires.
+    pub fn expires_at(&self) -> Result<DateTime<Utc>, AuthError> {
+        DateTime::<Utc>::from_timestamp(i64::try_from(self.exp).unwrap_or(i64::MAX), 0)
+            .ok_or_else(|| AuthError::InvalidToken("exp out of range".into()))
+    }
+}
+
+/// Milliseconds per second, for `iat` (seconds) against instants in ms.
+const MILLIS_PER_SEC: u64 = 1_000;
+
+fn issued_at_ms(iat: Option<u64>, jti: Option<&str>) -> Option<u64> {
+    let iat_ms = iat?.saturating_mul(MILLIS_PER_SEC);
+    let from_jti = jti
+        .and_then(|j| uuid::Uuid::parse_str(j).ok())
+        .and_then(|id| id.get_timestamp())
+        .map(|ts| {
+            let (secs, nanos) = ts.to_unix();
+            secs.saturating_mul(MILLIS_PER_SEC) + u64::from(nanos / 1_000_000)
+        });
+    match from_jti {
+        Some(ms) if ms / MILLIS_PER_SEC == iat_ms / MILLIS_PER_SEC => Some(ms),
+        _ => Some(iat_ms),
+    }
+}
+
 /// Verifies tokens and, in HS256 mode, issues them.
 pub struct JwtAuth {
     algorithm: JwtAlgorithm,
@@ -78,7 +121,7 @@ pub struct JwtAuth {
     encoding: Option<EncodingKey>,
     validation: Validation,
     token_ttl_secs: u64,
-    verified: Mutex<HashMap<Box<str>, (Principal, u64)>>,
+    verified: Mutex<HashMap<Box<str>, VerifiedToken>>,
 }
 
 impl std::fmt::Debug for JwtAuth {
@@ -159,6 +202,14 @@ impl JwtAuth {
     /// [`Self::verify`], also returning when the token expires (the live
     /// feed closes a socket whose token ran out).
     pub fn verify_with_expiry(&self, token: &str) -> Result<(Principal, DateTime<Utc>), AuthError> {
+        let verified = self.verify_token(token)?;
+        let expires = verified.expires_at()?;
+        Ok((verified.principal, expires))
+    }
+
+    /// Everything a valid token says (signature, algorithm, claims and
+    /// expiry checked); revocation is the caller's next question.
+    pub fn verify_token(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         if token.len() > TOKEN_BYTES_MAX {
             return Err(AuthError::InvalidToken(format!(
                 "token over {TOKEN_BYTES_MAX} bytes"
@@ -166,31 +217,35 @@ impl JwtAuth {
         }
         let now = jsonwebtoken::get_current_timestamp();
         let cached = self.cache().get(token).cloned();
-        let (principal, exp) = match cached {
+        match cached {
             // Same bytes as a token that passed every check; only time moves.
-            Some((principal, exp)) if exp.saturating_add(CLOCK_LEEWAY_SECS) >= now => {
-                (principal, exp)
-            }
-            Some(_) => return Err(AuthError::InvalidToken("expired".into())),
+            Some(v) if v.exp.saturating_add(CLOCK_LEEWAY_SECS) >= now => Ok(v),
+            Some(_) => Err(AuthError::InvalidToken("expired".into())),
             None => {
                 let data = decode::<VerifiedClaims>(token, &self.decoding, &self.validation)
                     .map_err(|e| AuthError::InvalidToken(e.to_string()))?;
                 let exp = data.claims.exp;
+                let issued_at_ms = issued_at_ms(data.claims.iat, data.claims.jti.as_deref());
+                let jti = data.claims.jti.clone();
                 let principal = data.claims.into_principal()?;
+                let verified = VerifiedToken {
+                    principal,
+                    exp,
+                    jti,
+                    issued_at_ms,
+                };
+                verified.expires_at()?;
                 let mut cache = self.cache();
                 if cache.len() >= VERIFIED_TOKENS_CACHED_MAX {
                     cache.clear();
                 }
-                cache.insert(token.into(), (principal.clone(), exp));
-                (principal, exp)
+                cache.insert(token.into(), verified.clone());
+                Ok(verified)
             }
-        };
-        let expires = DateTime::<Utc>::from_timestamp(i64::try_from(exp).unwrap_or(i64::MAX), 0)
-            .ok_or_else(|| AuthError::InvalidToken("exp out of range".into()))?;
-        Ok((principal, expires))
+        }
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Principal, u64)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, VerifiedToken>> {
         self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -212,6 +267,15 @@ impl JwtAuth {
             iss: TOKEN_ISSUER.into(),
             aud: TOKEN_AUDIENCE.into(),
             name: (!principal.name.is_empty()).then(|| principal.name.clone()),
+            // The jti's time is `now` to the millisecond (see `issued_at_ms`).
+            jti: Some(
+                uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+                    uuid::NoContext,
+                    iat,
+                    now.timestamp_subsec_nanos(),
+                ))
+                .to_string(),
+            ),
         };
         let token = encode(&Header::new(self.algorithm.library()), &claims, key)
             .map_err(|e| AuthError::Key(e.to_string()))?;
@@ -408,11 +472,9 @@ mod tests {
         assert!(auth.verify(&soon).is_ok());
         assert!(auth.verify(&soon).is_ok(), "served from the cache");
         // Pretend time passed beyond exp + leeway by caching an old expiry.
-        let principal = auth.verify(&soon).expect("ok");
-        auth.cache().insert(
-            soon.clone().into(),
-            (principal, now() - CLOCK_LEEWAY_SECS - 1),
-        );
+        let mut old = auth.verify_token(&soon).expect("ok");
+        old.exp = now() - CLOCK_LEEWAY_SECS - 1;
+        auth.cache().insert(soon.clone().into(), old);
         assert!(
             auth.verify(&soon).is_err(),
             "a cached token past its expiry is refused"

@@ -5,10 +5,12 @@ pub mod claims;
 pub mod error;
 pub mod jwt;
 pub mod password;
+pub mod revocations;
 pub mod secret;
 pub mod users;
 
 pub use claims::Claims;
 pub use error::AuthError;
-pub use jwt::{IssuedToken, JwtAlgorithm, JwtAuth};
+pub use jwt::{IssuedToken, JwtAlgorithm, JwtAuth, VerifiedToken};
+pub use revocations::{RevocationScope, Revocations};
 pub use users::{NewUser, User, UserDirectory};

@@ -11,6 +11,29 @@ pub const SALT_BYTES: usize = 16;
 /// Longest password accepted (argon2 would take more, but a login body should not).
 pub const PASSWORD_BYTES_MAX: usize = 1024;
 
+/// Shortest new password accepted by a password change (`POST
+/// /api/v1/me/password`, `ticketlog user passwd`), in characters.
+pub const NEW_PASSWORD_CHARS_MIN: usize = 10;
+
+/// Whether `password` may become a user's new password: at least
+/// [`NEW_PASSWORD_CHARS_MIN`] characters, at most [`PASSWORD_BYTES_MAX`]
+/// bytes, not only whitespace.
+pub fn validate_new_password(password: &str) -> Result<(), AuthError> {
+    let ok = password.chars().count() >= NEW_PASSWORD_CHARS_MIN
+        && password.len() <= PASSWORD_BYTES_MAX
+        && !password.trim().is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidField {
+            field: "new",
+            reason: format!(
+                "{NEW_PASSWORD_CHARS_MIN} characters to {PASSWORD_BYTES_MAX} bytes, not only spaces"
+            ),
+        })
+    }
+}
+
 /// The PHC string of `password` with a fresh random salt.
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
     if password.is_empty() || password.len() > PASSWORD_BYTES_MAX {
@@ -54,5 +77,13 @@ mod tests {
         assert!(verify_password("demo", &a));
         assert!(!verify_password("Demo", &a));
         assert!(!verify_password("demo", "not a hash"));
+    }
+
+    #[test]
+    fn new_passwords_have_a_minimum_length() {
+        assert!(validate_new_password(&"x".repeat(NEW_PASSWORD_CHARS_MIN)).is_ok());
+        assert!(validate_new_password(&"x".repeat(NEW_PASSWORD_CHARS_MIN - 1)).is_err());
+        assert!(validate_new_password(&" ".repeat(NEW_PASSWORD_CHARS_MIN)).is_err());
+        assert!(validate_new_password(&"x".repeat(PASSWORD_BYTES_MAX + 1)).is_err());
     }
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::claims::validate_tenant;
 use super::error::AuthError;
-use super::password::{hash_password, verify_password};
+use super::password::{hash_password, validate_new_password, verify_password};
 
 /// Name of the side tree holding users.
 pub const USERS_TREE_NAME: &str = "users";
@@ -182,6 +182,50 @@ impl UserDirectory {
         }
     }
 
+    /// Replaces the password of user `id` (a new password must pass
+    /// [`validate_new_password`]). Slow (argon2): call it off the executor.
+    /// Revoking the user's earlier tokens is the caller's next step.
+    pub fn set_password(&self, id: Uuid, password: &str) -> Result<User, AuthError> {
+        validate_new_password(password)?;
+        let password_hash = hash_password(password)?;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut user = self.get(id)?.ok_or(AuthError::UnknownUser)?;
+        user.password_hash = password_hash;
+        let value = serde_json::to_vec(&user).map_err(|e| AuthError::Hashing(e.to_string()))?;
+        self.tree
+            .apply(vec![(name_key(&user.tenant, &user.name), Some(value))])?;
+        self.tree.flush()?;
+        Ok(user)
+    }
+
+    /// Gives user `id` the role `role`; returns the user as before. Tokens
+    /// carry the role, so revoking the earlier ones is the caller's next step.
+    pub fn set_role(&self, id: Uuid, role: Role) -> Result<User, AuthError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let before = self.get(id)?.ok_or(AuthError::UnknownUser)?;
+        let user = User {
+            role,
+            ..before.clone()
+        };
+        let value = serde_json::to_vec(&user).map_err(|e| AuthError::Hashing(e.to_string()))?;
+        self.tree
+            .apply(vec![(name_key(&user.tenant, &user.name), Some(value))])?;
+        self.tree.flush()?;
+        Ok(before)
+    }
+
+    /// Whether `password` is user `id`'s (false for an unknown user, at the
+    /// cost of one verification too). Slow (argon2): call it off the executor.
+    pub fn check_password(&self, id: Uuid, password: &str) -> Result<bool, AuthError> {
+        match self.get(id)? {
+            Some(user) => Ok(verify_password(password, &user.password_hash)),
+            None => {
+                let _ = verify_password(password, self.dummy_hash());
+                Ok(false)
+            }
+        }
+    }
+
     fn dummy_hash(&self) -> &str {
         self.dummy_hash.get_or_init(|| {
             let mut random = [0u8; 16];
@@ -256,6 +300,32 @@ mod tests {
             .expect("other tenant");
         assert_ne!(other.id, first.id);
         assert_eq!(dir.list("demo").expect("list").len(), 1);
+    }
+
+    #[test]
+    fn set_password_replaces_the_hash() {
+        let dir = directory();
+        let user = dir.add(alice()).expect("add");
+        assert!(matches!(
+            dir.set_password(user.id, "short"),
+            Err(AuthError::InvalidField { field: "new", .. })
+        ));
+        dir.set_password(user.id, "a much longer one").expect("set");
+        assert!(dir
+            .check_password(user.id, "a much longer one")
+            .expect("check"));
+        assert!(!dir.check_password(user.id, "demo").expect("check"));
+        assert!(dir.authenticate("demo", "alice", "demo").is_err());
+        assert!(matches!(
+            dir.set_password(Uuid::now_v7(), "a much longer one"),
+            Err(AuthError::UnknownUser)
+        ));
+        let before = dir.set_role(user.id, Role::Auditor).expect("role");
+        assert_eq!(before.role, Role::Agent);
+        assert_eq!(
+            dir.get(user.id).expect("get").map(|u| u.role),
+            Some(Role::Auditor)
+        );
     }
 
     #[test]

@@ -309,7 +309,11 @@ pub fn evolve(mut state: TicketState, event: &RecordedEvent) -> TicketState {
         EventPayload::TicketCreated { .. }
         | EventPayload::TechnicianLocationReported { .. }
         | EventPayload::TicketNumberAllocated { .. }
-        | EventPayload::ConversationRead { .. } => {}
+        | EventPayload::ConversationRead { .. }
+        | EventPayload::UserCreated { .. }
+        | EventPayload::UserRoleChanged { .. }
+        | EventPayload::UserPasswordChanged { .. }
+        | EventPayload::UserTokensRevoked { .. } => {}
     }
     state
 }

@@ -15,6 +15,8 @@ use event_store::StoreError;
 
 /// `Retry-After` of a 503 for a full disk: freeing space takes a person.
 const STORAGE_FULL_RETRY_AFTER_SECS: u64 = 30;
+/// `Retry-After` of a 503 when every password-hash slot stayed taken.
+const LOGIN_BUSY_RETRY_AFTER_SECS: u64 = 1;
 
 /// An error answer of the API.
 #[derive(Debug, Clone)]
@@ -161,6 +163,19 @@ impl ApiError {
         e
     }
 
+    /// 503 when every password-hash slot stayed taken for the whole wait:
+    /// the server is busy, the client did nothing wrong (not a 429, and not
+    /// counted against it).
+    pub fn login_busy() -> Self {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many logins at once; retry shortly",
+        );
+        e.retry_after_secs = Some(LOGIN_BUSY_RETRY_AFTER_SECS);
+        e
+    }
+
     /// 503 while the read models cannot answer (not caught up, stopped).
     fn projections_unavailable(e: &projections::ProjectionError) -> Self {
         ApiError::new(
@@ -242,6 +257,15 @@ impl From<AuthError> for ApiError {
                 json!({"reason": "tokens are issued by the configured identity provider"}),
             ),
             AuthError::InvalidField { field, reason } => ApiError::invalid_field(field, reason),
+            AuthError::UnknownUser => ApiError::not_found("user")
+                .with_details(json!({"reason": "not a user of the built-in directory"})),
+            // 403, not 401: the token is fine (a 401 would sign the console out).
+            AuthError::WrongCurrentPassword => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "wrong_password",
+                "the current password does not match",
+            )
+            .with_details(json!({"field": "current"})),
             AuthError::UserExists { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "user_exists", e.to_string())
             }

@@ -2,8 +2,10 @@
 //! the authenticated principal, `If-Match`, `Idempotency-Key`, path ids.
 
 use axum::body::Bytes;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, RawPathParams, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use event_store::Principal;
@@ -15,7 +17,7 @@ use super::error::ApiError;
 use super::limits::BODY_BYTES_MAX;
 use super::observe::RequestContext;
 use super::state::AppState;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, VerifiedToken};
 use crate::request::RequestBody;
 
 /// A JSON body; failures name the field (400) or the limit (413).
@@ -211,10 +213,33 @@ impl<S: Send + Sync, B: RequestBody> FromRequest<S> for CommandJson<B> {
     }
 }
 
-/// The verified principal of a request (401 without a valid token, 429
-/// when the user is over their rate).
+/// The verified principal of a request (401 without a valid token or
+/// with a revoked one, 429 when the user is over their rate).
 #[derive(Debug, Clone)]
 pub struct Auth(pub Principal);
+
+/// The presented token itself, verified as for [`Auth`] (logout and a
+/// password change need its id and issue time).
+#[derive(Debug, Clone)]
+pub struct Session(pub VerifiedToken);
+
+/// The client's address: the TCP peer as the server saw it (never a
+/// forwarded header, which any client can write). Routers driven without a
+/// socket (`oneshot` tests) have none and count as the unspecified address.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |c| c.0.ip());
+        Ok(ClientAddr(ip))
+    }
+}
 
 /// The bearer token of `headers`, if any.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
@@ -238,7 +263,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     Ok(token)
 }
 
-impl FromRequestParts<AppState> for Auth {
+impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -246,12 +271,24 @@ impl FromRequestParts<AppState> for Auth {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
-        let principal = state.jwt().verify(token)?;
+        let verified = state.verify_session(token)?;
         if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-            ctx.set_user(principal.user_id);
+            ctx.set_user(verified.principal.user_id);
         }
-        state.limiter().check(principal.user_id)?;
-        Ok(Auth(principal))
+        state.limiter().check(verified.principal.user_id)?;
+        Ok(Session(verified))
+    }
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Session(verified) = Session::from_request_parts(parts, state).await?;
+        Ok(Auth(verified.principal))
     }
 }
 

@@ -11,12 +11,11 @@ pub const RATE_LIMIT_USERS_MAX: usize = 100_000;
 /// Checks between two looks at the rate limiter's key count (the map may
 /// pass `RATE_LIMIT_USERS_MAX` by at most this many keys in between).
 pub const RATE_LIMIT_SWEEP_EVERY_CHECKS: u64 = 1024;
-/// Login attempts per second for one tenant/user name.
-pub const LOGIN_RATE_PER_NAME_PER_S: u32 = 5;
-/// Login attempts one tenant/user name may make in a burst.
-pub const LOGIN_BURST_ATTEMPTS: u32 = 10;
 /// Password verifications running at once (argon2 is CPU and memory heavy).
 pub const LOGIN_CONCURRENCY_MAX: usize = 4;
+/// How long a login waits for a password-hash slot before it is answered
+/// 503 `busy` (not counted against the client).
+pub const LOGIN_SLOT_WAIT_MILLIS: u64 = 2_000;
 /// Longest `X-Request-Id` taken from a client; longer ones are replaced.
 pub const REQUEST_ID_CHARS_MAX: usize = 64;
 /// Longest query string accepted (after `?`); longer ones are refused with

@@ -8,16 +8,27 @@ use chrono::{DateTime, Utc};
 use event_store::{Principal, TicketId, Visibility};
 use live_feed::{AuthRejected, Authenticate, ReadReceipts, ReceiptError as ReadReceiptError};
 
-use crate::auth::JwtAuth;
+use crate::auth::{JwtAuth, Revocations};
 use crate::domain::DomainError;
 use crate::service::{ReceiptDesk, ServiceError};
 
-/// The live feed's authenticator: the same verifier as the REST API.
-pub struct FeedAuth(pub Arc<JwtAuth>);
+/// The live feed's authenticator: the same verifier and revocation list
+/// as the REST API.
+pub struct FeedAuth {
+    /// The token verifier.
+    pub jwt: Arc<JwtAuth>,
+    /// Revoked sessions.
+    pub revocations: Arc<Revocations>,
+}
 
 impl Authenticate for FeedAuth {
     fn principal(&self, token: &str) -> Result<(Principal, DateTime<Utc>), AuthRejected> {
-        self.0.verify_with_expiry(token).map_err(|_| AuthRejected)
+        let verified = self
+            .revocations
+            .verify(&self.jwt, token)
+            .map_err(|_| AuthRejected)?;
+        let expires = verified.expires_at().map_err(|_| AuthRejected)?;
+        Ok((verified.principal, expires))
     }
 }
 

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod headers;
 pub mod limits;
 pub mod live;
+pub mod login_throttle;
 pub mod metrics;
 pub mod metrics_access;
 pub mod observe;

@@ -5,11 +5,13 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Router;
@@ -73,9 +75,9 @@ async fn serve_router(
     let (done_tx, done_rx) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     accept_failed(e).await;
                     continue;
@@ -85,6 +87,7 @@ async fn serve_router(
         };
         tokio::spawn(connection(
             stream,
+            peer,
             app.clone(),
             timeouts,
             stop_rx.clone(),
@@ -114,6 +117,7 @@ async fn accept_failed(e: std::io::Error) {
 /// dropped: closed) or, after `stop`, its in-flight request is answered.
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     app: Router,
     timeouts: Timeouts,
     mut stop: watch::Receiver<bool>,
@@ -123,6 +127,7 @@ async fn connection(
     let io = TokioIo::new(ClockedIo::new(stream, clock.clone()));
     let service = ConnService {
         app,
+        peer,
         clock: clock.clone(),
         body_read: timeouts.body_read,
         ws_handshake: timeouts.ws_handshake,
@@ -160,6 +165,9 @@ async fn connection(
 #[derive(Clone)]
 struct ConnService {
     app: Router,
+    /// The client's address, handed to handlers as `ConnectInfo` (login
+    /// throttling counts per client address: `extract::ClientAddr`).
+    peer: SocketAddr,
     clock: Arc<ConnClock>,
     body_read: Duration,
     ws_handshake: Duration,
@@ -185,7 +193,8 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
             );
         }
         let body_read = self.body_read;
-        let request = request.map(|body| Body::new(DeadlineBody::new(body, body_read)));
+        let mut request = request.map(|body| Body::new(DeadlineBody::new(body, body_read)));
+        request.extensions_mut().insert(ConnectInfo(self.peer));
         let app = self.app.clone();
         let clock = self.clock.clone();
         Box::pin(async move {

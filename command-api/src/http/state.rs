@@ -10,16 +10,16 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 
 use super::limits::{
-    LOGIN_BURST_ATTEMPTS, LOGIN_CONCURRENCY_MAX, LOGIN_RATE_PER_NAME_PER_S,
-    RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
+    LOGIN_CONCURRENCY_MAX, RATE_LIMIT_BURST_REQUESTS_DEFAULT, RATE_LIMIT_PER_USER_PER_S_DEFAULT,
 };
 use super::live::{FeedAuth, FeedReceipts};
+use super::login_throttle::LoginThrottle;
 use super::metrics::Metrics;
 use super::metrics_access::MetricsAccess;
 use super::rate_limit::{RateLimit, RateLimiter};
 use super::timeouts::Timeouts;
 use crate::auth::users::USERS_TREE_NAME;
-use crate::auth::{JwtAuth, UserDirectory};
+use crate::auth::{AuthError, JwtAuth, Revocations, UserDirectory, VerifiedToken};
 use crate::service::{CommandService, ReceiptDesk, ServiceConfig, RECEIPT_STORE_INTERVAL_MS};
 
 /// Name of the side tree holding ticket (write model) snapshots.
@@ -65,6 +65,9 @@ pub enum StartError {
     /// The projections could not be loaded or caught up.
     #[error(transparent)]
     Projections(#[from] ProjectionError),
+    /// The revocation list could not be read.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
 }
 
 struct Inner {
@@ -75,8 +78,9 @@ struct Inner {
     follower: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<(), ProjectionError>>>>,
     jwt: Arc<JwtAuth>,
     users: Arc<UserDirectory>,
+    revocations: Arc<Revocations>,
     limiter: RateLimiter,
-    login_limiter: RateLimiter,
+    login_throttle: LoginThrottle,
     login_slots: Semaphore,
     metrics: Metrics,
     timeouts: Timeouts,
@@ -97,7 +101,11 @@ impl AppState {
         jwt: JwtAuth,
         options: HttpOptions,
     ) -> Result<Self, StartError> {
-        let users = Arc::new(UserDirectory::new(kv.tree(USERS_TREE_NAME)?));
+        let users_tree = kv.tree(USERS_TREE_NAME)?;
+        let now_secs = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        // Revocations live beside the users, so they survive a restart.
+        let revocations = Arc::new(Revocations::open(users_tree.clone(), now_secs)?);
+        let users = Arc::new(UserDirectory::new(users_tree));
         let snapshots = SnapshotStore::new(
             kv.tree(TICKET_SNAPSHOTS_TREE_NAME)?,
             SnapshotConfig::default(),
@@ -111,7 +119,10 @@ impl AppState {
         let receipts = ReceiptDesk::start(service.clone(), options.receipt_store_interval);
         let feed = live_feed::FeedState::new(
             store.clone(),
-            Arc::new(FeedAuth(jwt.clone())),
+            Arc::new(FeedAuth {
+                jwt: jwt.clone(),
+                revocations: revocations.clone(),
+            }),
             options.feed.clone(),
         )
         .with_read_receipts(Arc::new(FeedReceipts(receipts.clone())));
@@ -131,11 +142,9 @@ impl AppState {
             follower: std::sync::Mutex::new(Some(follower)),
             jwt,
             users,
+            revocations,
             limiter: RateLimiter::new(options.rate_limit),
-            login_limiter: RateLimiter::new(RateLimit {
-                per_second: f64::from(LOGIN_RATE_PER_NAME_PER_S),
-                burst: f64::from(LOGIN_BURST_ATTEMPTS),
-            }),
+            login_throttle: LoginThrottle::default(),
             login_slots: Semaphore::new(LOGIN_CONCURRENCY_MAX),
             metrics: Metrics::default(),
             timeouts: options.timeouts,
@@ -202,9 +211,19 @@ impl AppState {
         &self.0.limiter
     }
 
-    /// Per-name login attempt limiter.
-    pub(crate) fn login_limiter(&self) -> &RateLimiter {
-        &self.0.login_limiter
+    /// Login throttling per client address and per (account, address).
+    pub(crate) fn login_throttle(&self) -> &LoginThrottle {
+        &self.0.login_throttle
+    }
+
+    /// Revoked tokens and per-user "not before" instants.
+    pub fn revocations(&self) -> &Arc<Revocations> {
+        &self.0.revocations
+    }
+
+    /// The presented token, verified and not revoked.
+    pub fn verify_session(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+        self.0.revocations.verify(&self.0.jwt, token)
     }
 
     /// Slots for concurrent password verifications.

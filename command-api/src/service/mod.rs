@@ -1,6 +1,7 @@
 //! Executing commands against the event store: load (snapshot + tail),
 //! decide, append at the version decided on.
 
+pub mod audit;
 pub mod error;
 pub mod execute;
 pub mod fleet;
@@ -10,6 +11,7 @@ pub mod receipts;
 pub mod replay;
 pub mod system;
 
+pub use audit::{record_user_change, user_stream};
 pub use error::ServiceError;
 pub use execute::{CommandService, ExpiredDispatch, ServiceConfig, EXPIRE_DISPATCHES_PER_CALL_MAX};
 pub use fleet::{FleetIndex, FleetView, OverdueDispatch};

@@ -26,7 +26,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/api/v1/auth/token", post(auth::token))
+        .route("/api/v1/auth/logout", post(auth::logout))
         .route("/api/v1/me", get(auth::me))
+        .route("/api/v1/me/password", post(auth::change_password))
         .route(
             "/api/v1/tickets",
             get(queries::list_tickets).post(command(Request::CreateTicket)),
