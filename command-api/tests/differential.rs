@@ -452,6 +452,35 @@ async fn observe_http(world: &World, seen: &mut Observation) {
         )
         .await;
     seen.record("if-match", json!({"status": s, "body": b}));
+    // A wrong current password changes nothing; signing out comes last.
+    let wrong = json!({"current": "not it", "new": "a long new password"});
+    seen.request(
+        world,
+        "/api/v1/me/password",
+        Method::POST,
+        "/api/v1/me/password",
+        Some(wrong),
+        &[],
+    )
+    .await;
+    seen.request(
+        world,
+        "/api/v1/auth/logout",
+        Method::POST,
+        "/api/v1/auth/logout",
+        None,
+        &[],
+    )
+    .await;
+    seen.request(
+        world,
+        "/api/v1/me",
+        Method::GET,
+        "/api/v1/me?after=logout",
+        None,
+        &[],
+    )
+    .await;
 }
 
 async fn observe(world: &World) -> Observation {
