@@ -141,6 +141,7 @@ pub fn record(position: u64, payload: EventPayload) -> RecordedEvent {
         stream_version: position,
         event_id: id(100 + u128::from(position)),
         command_id: id(200 + u128::from(position)),
+        request_fingerprint: None,
         correlation_id: id(300),
         tenant: "acme".into(),
         actor: Actor {

@@ -647,6 +647,7 @@ impl CommandService {
                 expected: ExpectedVersion::Exact(loaded.version),
                 events: events.into_iter().map(NewEvent::new).collect(),
                 command_id,
+                request_fingerprint: None,
                 correlation_id: command_id,
                 tenant: command.principal.tenant.clone(),
                 actor: Actor {

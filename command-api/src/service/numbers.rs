@@ -85,6 +85,7 @@ pub async fn allocate(
                 ticket,
             })],
             command_id: allocation,
+            request_fingerprint: None,
             correlation_id: command_id,
             tenant: principal.tenant.clone(),
             actor: Actor {

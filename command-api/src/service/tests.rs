@@ -496,6 +496,7 @@ async fn the_cache_holds_each_commands_result_and_still_sees_other_writers() {
                 },
             )],
             command_id: Uuid::now_v7(),
+            request_fingerprint: None,
             correlation_id: Uuid::now_v7(),
             tenant: p.tenant.clone(),
             actor: event_store::Actor {

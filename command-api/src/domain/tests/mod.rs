@@ -92,6 +92,7 @@ impl Given {
             stream_version: version,
             event_id: Uuid::from_u128(version as u128),
             command_id: Uuid::from_u128(1_000 + command),
+            request_fingerprint: None,
             correlation_id: Uuid::from_u128(2_000 + version as u128),
             tenant: TENANT.into(),
             actor: Actor {
