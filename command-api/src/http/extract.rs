@@ -231,6 +231,11 @@ impl FromRequestParts<AppState> for Auth {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
         let principal = state.jwt().verify(token)?;
+        if !state.jwt().issues_tokens() {
+            // An outside issuer's users become known on first use, so they
+            // can be assigned work (`UserDirectory::record_outside`).
+            state.users().record_outside(&principal)?;
+        }
         if let Some(ctx) = parts.extensions.get::<RequestContext>() {
             ctx.set_user(principal.user_id);
         }

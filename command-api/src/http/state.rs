@@ -86,11 +86,10 @@ impl AppState {
             kv.tree(TICKET_SNAPSHOTS_TREE_NAME)?,
             SnapshotConfig::default(),
         );
-        let service = Arc::new(CommandService::new(
-            store.clone(),
-            snapshots,
-            ServiceConfig::default(),
-        ));
+        let service = Arc::new(
+            CommandService::new(store.clone(), snapshots, ServiceConfig::default())
+                .with_members(users.clone()),
+        );
         let jwt = Arc::new(jwt);
         let feed = live_feed::FeedState::new(
             store.clone(),

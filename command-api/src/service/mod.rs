@@ -4,6 +4,8 @@
 pub mod error;
 pub mod execute;
 pub mod fleet;
+pub mod key;
+pub mod members;
 pub mod numbers;
 pub mod outcome;
 pub mod replay;
@@ -12,6 +14,8 @@ pub mod system;
 pub use error::ServiceError;
 pub use execute::{CommandService, ExpiredDispatch, ServiceConfig, EXPIRE_DISPATCHES_PER_CALL_MAX};
 pub use fleet::{FleetIndex, FleetView, OverdueDispatch};
+pub use key::CommandKey;
+pub use members::{Members, StaticMembers};
 pub use numbers::counter_stream;
 pub use outcome::{Appended, CommandOutcome, Created, CreatedTicket};
 pub use replay::{replay_dispatch_choices, ReplayedChoice};
