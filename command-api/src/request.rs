@@ -233,7 +233,8 @@ pub enum Request {
 
 impl Request {
     /// The method and route template of this request, as the router
-    /// serves it (`http/routes/mod.rs`; a test holds the two together).
+    /// serves it (`command-api/src/http/routes/mod.rs`): part of its
+    /// fingerprint, so changing one here re-binds every stored key.
     pub fn route(&self) -> (&'static str, &'static str) {
         match self {
             Request::CreateTicket(_) => ("POST", "/api/v1/tickets"),

@@ -345,6 +345,13 @@ pub mod world {
             fleet: technicians(),
             speed_kmh: SPEED_KMH,
             dispatch_timeout_secs: DISPATCH_TIMEOUT_SECS,
+            // The tenant's directory: everyone of `acme` and its fleet.
+            members: principals()
+                .into_iter()
+                .filter(|p| p.tenant == "acme")
+                .map(|p| (p.user_id, p.role))
+                .chain(technicians().into_iter().map(|t| (t.id, Role::Technician)))
+                .collect(),
         }
     }
 
