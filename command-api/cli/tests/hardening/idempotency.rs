@@ -59,7 +59,7 @@ async fn a_reused_key_answers_422_and_appends_nothing_an_exact_retry_answers_as_
     // Nothing was appended: the next event follows the first comment, and
     // the next ticket takes the next number.
     assert_eq!(w.probe(&ticket).await, head + 1);
-    assert_eq!(w.new_ticket("next").await["id"].is_string(), true);
+    assert!(w.new_ticket("next").await["id"].is_string());
     let (_, listed) = w
         .send(
             "alice",
