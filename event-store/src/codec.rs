@@ -270,28 +270,8 @@ mod tests {
     #[test]
     fn encoding_in_place_equals_sealing_the_encoded_body() {
         let rec = RecordedEvent {
-            position: 7,
-            stream_id: Uuid::from_u128(1),
-            stream_version: 3,
-            event_id: Uuid::from_u128(2),
-            command_id: Uuid::from_u128(3),
             request_fingerprint: Some([8; HASH_BYTES]),
-            correlation_id: Uuid::from_u128(4),
-            tenant: "demo".into(),
-            actor: Actor {
-                user_id: Uuid::from_u128(5),
-                role: Role::Agent,
-            },
-            recorded_at: DateTime::from_timestamp_micros(1_700_000_000_000_000).expect("time"),
-            schema_version: SCHEMA_VERSION,
-            visibility: Visibility::Public,
-            payload: EventPayload::CommentPosted {
-                comment_id: Uuid::from_u128(6),
-                body: "hello".into(),
-                internal: false,
-            },
-            prev_hash: [9; HASH_BYTES],
-            hash: [0; HASH_BYTES],
+            ..decode_sample()
         };
         let body = to_bincode(&(BodyRef::of(&rec), rec.request_fingerprint)).expect("body");
         let sealed = seal(FORMAT_BINCODE, SCHEMA_VERSION, &rec.prev_hash, &body);
@@ -343,6 +323,7 @@ mod tests {
         }
     }
 
+    /// A record as decoded at position 7 (without a fingerprint).
     fn decode_sample() -> RecordedEvent {
         RecordedEvent {
             position: 7,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::{json, Value};
 
-use crate::support::{login, serve, stop, ticketlog_ok, ServerChild};
+use crate::support::{add_user, login, serve, stop, ServerChild};
 
 /// Every user's password (tests only).
 const PASSWORD: &str = "hardening-pw-5c1e";
@@ -35,21 +35,7 @@ impl World {
     pub async fn start() -> World {
         let dir = tempfile::tempdir().expect("data dir");
         for (tenant, name, role) in USERS {
-            ticketlog_ok(
-                &[
-                    "user",
-                    "add",
-                    "--tenant",
-                    tenant,
-                    "--name",
-                    name,
-                    "--role",
-                    role,
-                    "--password",
-                    PASSWORD,
-                ],
-                dir.path(),
-            );
+            add_user(dir.path(), tenant, name, role, PASSWORD);
         }
         let server = serve(dir.path(), &[]).await;
         let client = reqwest::Client::new();
@@ -99,20 +85,29 @@ impl World {
     }
 
     /// A new high-priority incident reported by carol (no automatic
-    /// dispatch, so nothing else is appended); returns its answer.
-    pub async fn new_ticket(&self, title: &str) -> Value {
+    /// dispatch, so nothing else is appended); returns its id.
+    pub async fn new_ticket(&self, title: &str) -> String {
         let body = json!({"title": title, "priority": "high", "kind": "incident"});
         let (status, answer) = self.post("carol", "/api/v1/tickets", body, None).await;
         assert_eq!(status, 201, "{answer}");
-        answer
+        answer["id"].as_str().expect("ticket id").to_string()
+    }
+
+    /// `POST /api/v1/tickets/{ticket}/comments` saying `text` as `by`.
+    pub async fn comment(
+        &self,
+        by: &str,
+        ticket: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let path = format!("/api/v1/tickets/{ticket}/comments");
+        self.post(by, &path, json!({"body": text}), key).await
     }
 
     /// Log position of a fresh comment by alice on `ticket`: the log's head.
     pub async fn probe(&self, ticket: &str) -> u64 {
-        let path = format!("/api/v1/tickets/{ticket}/comments");
-        let (status, answer) = self
-            .post("alice", &path, json!({"body": "probe"}), None)
-            .await;
+        let (status, answer) = self.comment("alice", ticket, "probe", None).await;
         assert_eq!(status, 200, "{answer}");
         answer["position"].as_u64().expect("position")
     }
