@@ -190,6 +190,7 @@ fn request(stream: Uuid, version: u64, actor: &Actor) -> AppendRequest {
             visibility,
         }],
         command_id: bench_id(),
+        request_fingerprint: None,
         correlation_id: bench_id(),
         tenant: "bench".into(),
         actor: actor.clone(),
@@ -302,6 +303,7 @@ fn sample_record() -> Result<Vec<u8>, StoreError> {
         stream_version: 2,
         event_id: Uuid::now_v7(),
         command_id: Uuid::now_v7(),
+        request_fingerprint: None,
         correlation_id: Uuid::now_v7(),
         tenant: "bench".into(),
         actor: Actor {

@@ -341,6 +341,7 @@ async fn store_ceiling(
                         internal: false,
                     })],
                     command_id: Uuid::now_v7(),
+                    request_fingerprint: None,
                     correlation_id: Uuid::now_v7(),
                     tenant: p.tenant.clone(),
                     actor: Actor {

@@ -247,6 +247,7 @@ async fn generate(
                         expected: ExpectedVersion::Exact(version),
                         events: payloads.into_iter().map(NewEvent::new).collect(),
                         command_id: uid(7, i * 8 + n as u64),
+                        request_fingerprint: None,
                         correlation_id: uid(7, i * 8 + n as u64),
                         tenant: BENCH_TENANT.into(),
                         actor,

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::auth::{AuthError, NewUser, User};
 use crate::http::{ApiError, AppState};
-use crate::request::{command_id, Request};
+use crate::request::{command_key, Request};
 use crate::service::CommandOutcome;
 
 /// The demo's story, as data.
@@ -213,6 +213,9 @@ async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoErr
             ),
             None => None,
         };
+        let principal = principal(users, &by);
+        let key = Uuid::new_v5(&DEMO_NAMESPACE, step.as_bytes());
+        let command = command_key(&principal, Some(key), &request, on);
         let action = request
             .into_action(on, Uuid::now_v7())
             .ok_or_else(|| bad("the command needs `on`".into()))?;
@@ -220,17 +223,9 @@ async fn seed_tickets(state: &AppState, users: &[User]) -> Result<usize, DemoErr
         elapsed_minutes += DEMO_STEP_MINUTES_MIN
             + step.bytes().map(i64::from).sum::<i64>() % DEMO_STEP_MINUTES_SPREAD;
         let at = start + chrono::Duration::minutes(elapsed_minutes);
-        let principal = principal(users, &by);
-        let key = Uuid::new_v5(&DEMO_NAMESPACE, step.as_bytes());
         let outcome: CommandOutcome = state
             .service()
-            .execute_at(
-                &principal,
-                action,
-                command_id(&principal, Some(key)),
-                None,
-                at,
-            )
+            .execute_at(&principal, action, command, None, at)
             .await
             .map_err(|error| DemoError::Command {
                 step: step.clone(),

@@ -4,10 +4,10 @@
 //! [`Request::into_action`].
 
 use event_store::{
-    DispatchPhase, GeoPoint, Location, Principal, Priority, TicketKind, TicketStatus, UserId,
+    DispatchPhase, GeoPoint, Hash, Location, Principal, Priority, TicketKind, TicketStatus, UserId,
 };
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 mod shape;
@@ -16,6 +16,7 @@ use crate::domain::{
     Action, AssignDispatch, AssignTicket, ChangeStatus, CreateTicket, DispatchResponse, EditTicket,
     PostComment, ProgressDispatch, ReportLocation, RespondDispatch,
 };
+use crate::service::CommandKey;
 
 /// Namespace of command ids derived from `Idempotency-Key`s: keys are
 /// scoped to the user who sent them, so one user's key can never replay
@@ -33,6 +34,26 @@ pub fn command_id(principal: &Principal, key: Option<Uuid>) -> Uuid {
     }
 }
 
+/// Domain separation of request fingerprints (BLAKE3 over other bytes
+/// never collides with them).
+const FINGERPRINT_DOMAIN: &[u8] = b"ticketlog/request/v1\0";
+
+/// The command key of a request: its command id (from the
+/// `Idempotency-Key`, scoped to the user, else fresh) and, when a key was
+/// sent, the fingerprint of `request` on `on`, which binds the key to it.
+pub fn command_key(
+    principal: &Principal,
+    key: Option<Uuid>,
+    request: &Request,
+    on: Option<Uuid>,
+) -> CommandKey {
+    CommandKey {
+        id: command_id(principal, key),
+        // A fresh id can never be retried: nothing to bind, nothing stored.
+        fingerprint: key.map(|_| request.fingerprint(on)),
+    }
+}
+
 /// A route's body type: JSON, and whether an empty body stands for one.
 pub trait RequestBody: DeserializeOwned + Send + 'static {
     /// The body an empty request means, for routes whose body is optional.
@@ -42,7 +63,7 @@ pub trait RequestBody: DeserializeOwned + Send + 'static {
 }
 
 /// `POST /api/v1/tickets` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTicketBody {
     /// Short summary.
@@ -68,7 +89,7 @@ pub struct CreateTicketBody {
 }
 
 /// `PATCH /api/v1/tickets/{id}` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EditTicketBody {
     /// New title.
@@ -86,7 +107,7 @@ pub struct EditTicketBody {
 }
 
 /// `POST /api/v1/tickets/{id}/assign` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// The new assignee.
@@ -94,7 +115,7 @@ pub struct AssignBody {
 }
 
 /// `POST /api/v1/tickets/{id}/status` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusBody {
     /// The target status.
@@ -106,7 +127,7 @@ pub struct StatusBody {
 }
 
 /// `POST /api/v1/tickets/{id}/comments` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommentBody {
     /// The text.
@@ -117,7 +138,7 @@ pub struct CommentBody {
 }
 
 /// `POST /api/v1/tickets/{id}/dispatches` body (may be empty).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DispatchBody {
     /// The technician; none = nearest available.
@@ -129,7 +150,7 @@ pub struct DispatchBody {
 }
 
 /// `POST /api/v1/dispatches/{id}/{accept,decline}` body (may be empty).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RespondBody {
     /// Why, optionally.
@@ -138,7 +159,7 @@ pub struct RespondBody {
 }
 
 /// `POST /api/v1/dispatches/{id}/status` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgressBody {
     /// The new stage: one a technician reports (en_route, on_site, completed).
@@ -150,7 +171,7 @@ pub struct ProgressBody {
 }
 
 /// `POST /api/v1/technicians/me/location` body.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationBody {
     /// Latitude in degrees.
@@ -195,7 +216,7 @@ impl RequestBody for RespondBody {
 
 /// A command request: which route, with its body. As JSON (the demo seed)
 /// `{"command": "<route>", "body": {..}}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", content = "body", rename_all = "snake_case")]
 pub enum Request {
     /// `POST /api/v1/tickets`
@@ -221,6 +242,50 @@ pub enum Request {
 }
 
 impl Request {
+    /// The method and route template of this request, as the router
+    /// serves it (`command-api/src/http/routes/mod.rs`): part of its
+    /// fingerprint, so changing one here re-binds every stored key.
+    pub fn route(&self) -> (&'static str, &'static str) {
+        match self {
+            Request::CreateTicket(_) => ("POST", "/api/v1/tickets"),
+            Request::EditTicket(_) => ("PATCH", "/api/v1/tickets/{id}"),
+            Request::AssignTicket(_) => ("POST", "/api/v1/tickets/{id}/assign"),
+            Request::ChangeStatus(_) => ("POST", "/api/v1/tickets/{id}/status"),
+            Request::PostComment(_) => ("POST", "/api/v1/tickets/{id}/comments"),
+            Request::AssignDispatch(_) => ("POST", "/api/v1/tickets/{id}/dispatches"),
+            Request::AcceptDispatch(_) => ("POST", "/api/v1/dispatches/{id}/accept"),
+            Request::DeclineDispatch(_) => ("POST", "/api/v1/dispatches/{id}/decline"),
+            Request::ProgressDispatch(_) => ("POST", "/api/v1/dispatches/{id}/status"),
+            Request::ReportLocation(_) => ("POST", "/api/v1/technicians/me/location"),
+        }
+    }
+
+    /// What an `Idempotency-Key` is bound to: BLAKE3 over the method, the
+    /// route template, the path's `{id}` (`on`) and the request's canonical
+    /// JSON. Canonical means the typed request serialised again: fields in
+    /// declaration order, defaults spelled out, no whitespace, numbers as
+    /// parsed, so the client's key order, spacing, `5` vs `5.0` or an
+    /// omitted default do not change it, and any change of meaning does.
+    /// Each part is length-prefixed, so no two requests share their bytes.
+    pub fn fingerprint(&self, on: Option<Uuid>) -> Hash {
+        let (method, template) = self.route();
+        // Serialising these plain data types cannot fail (string keys only).
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let on = on.map(|id| id.into_bytes());
+        let mut h = blake3::Hasher::new();
+        h.update(FINGERPRINT_DOMAIN);
+        for part in [
+            method.as_bytes(),
+            template.as_bytes(),
+            on.as_ref().map_or(&[][..], |b| &b[..]),
+            &canonical,
+        ] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        *h.finalize().as_bytes()
+    }
+
     /// The command this request asks for. `on` is the ticket or dispatch
     /// its path names (`{id}`), `new_id` the id of what it creates (ticket,
     /// comment or dispatch). `None` when the route needs `on` and has none.

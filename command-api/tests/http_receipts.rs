@@ -336,6 +336,7 @@ async fn receipts_of_an_older_log_in_the_ticket_stream_still_count() {
                 position: second,
             })],
             command_id: Uuid::now_v7(),
+            request_fingerprint: None,
             correlation_id: Uuid::now_v7(),
             tenant: "demo".into(),
             actor: Actor {

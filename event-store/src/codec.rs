@@ -1,12 +1,17 @@
 //! The on-disk record format, independent of the backend that stores it.
 //!
 //! ```text
-//! [0]       format byte (FORMAT_BINCODE)
+//! [0]       format byte (FORMAT_BINCODE, or FORMAT_BINCODE_V1 when read)
 //! [1..5]    crc32c (LE) of bytes [5..]
 //! [5..37]   BLAKE3 hash: domain || prev_hash || schema version || body
 //! [37..39]  schema version (LE u16) of the body
-//! [39..]    body: bincode 2 (standard config) of the record fields
+//! [39..]    body: bincode 2 (standard config) of the record fields, then
+//!           (format 2 only) the request fingerprint as a bincode `Option<Hash>`
 //! ```
+//!
+//! Format 2 added the fingerprint after the fields, so the hash covers it;
+//! format 1 records (written before it) decode with none. Neither body
+//! parses as the other: decoding refuses trailing bytes and a missing tail.
 //!
 //! The checksum catches torn or flipped bytes cheaply on every read; the
 //! hash chain (each body carries the previous record's hash) catches
@@ -22,8 +27,12 @@ use crate::record::{Actor, Hash, RecordedEvent, Visibility, HASH_BYTES};
 use crate::schema::{EventPayload, StreamId, SCHEMA_VERSION};
 use crate::upcast;
 
-/// The only format byte written today (bincode 2, standard config).
-pub const FORMAT_BINCODE: u8 = 1;
+/// Format byte of records written before request fingerprints: the
+/// bincode body alone. Read, never written.
+pub const FORMAT_BINCODE_V1: u8 = 1;
+/// The format byte written today: the bincode body (standard config), then
+/// the request fingerprint that binds the record's command id to its request.
+pub const FORMAT_BINCODE: u8 = 2;
 /// Domain separation for record hashes, so they can never collide with
 /// another use of BLAKE3 over the same bytes.
 pub const HASH_DOMAIN: &[u8] = b"ticketlog/record/v1\0";
@@ -145,7 +154,8 @@ pub fn encode_into(rec: &RecordedEvent, out: &mut Vec<u8>) -> Result<Hash, Store
     out.push(FORMAT_BINCODE);
     out.extend_from_slice(&[0; BODY_AT - 1]);
     out[start + SCHEMA_AT..start + BODY_AT].copy_from_slice(&SCHEMA_VERSION.to_le_bytes());
-    if let Err(e) = bincode::serde::encode_into_std_write(BodyRef::of(rec), out, bincode_config()) {
+    let framed = (BodyRef::of(rec), rec.request_fingerprint.as_ref());
+    if let Err(e) = bincode::serde::encode_into_std_write(framed, out, bincode_config()) {
         out.truncate(start);
         return Err(StoreError::Invalid(format!("cannot encode: {e}")));
     }
@@ -157,12 +167,13 @@ pub fn encode_into(rec: &RecordedEvent, out: &mut Vec<u8>) -> Result<Hash, Store
     Ok(hash)
 }
 
-/// Frames an already encoded body: header, checksum and hash. Also used by
-/// tests that write records in an older schema version.
-pub fn seal(schema_version: u16, prev_hash: &Hash, body: &[u8]) -> (Vec<u8>, Hash) {
+/// Frames an already encoded body (everything after the header, in
+/// `format`): header, checksum and hash. Used by tests that write records
+/// in an older format or schema version.
+pub fn seal(format: u8, schema_version: u16, prev_hash: &Hash, body: &[u8]) -> (Vec<u8>, Hash) {
     let hash = record_hash(prev_hash, schema_version, body);
     let mut out = Vec::with_capacity(BODY_AT + body.len());
-    out.push(FORMAT_BINCODE);
+    out.push(format);
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(&hash);
     out.extend_from_slice(&schema_version.to_le_bytes());
@@ -189,11 +200,9 @@ pub fn decode(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> 
             format!("record of {} bytes", bytes.len()),
         ));
     }
-    if bytes[0] != FORMAT_BINCODE {
-        return Err(corrupt(
-            position,
-            format!("unknown format byte {}", bytes[0]),
-        ));
+    let format = bytes[0];
+    if format != FORMAT_BINCODE && format != FORMAT_BINCODE_V1 {
+        return Err(corrupt(position, format!("unknown format byte {format}")));
     }
     let mut crc_bytes = [0u8; 4];
     crc_bytes.copy_from_slice(&bytes[CRC_AT..HASH_AT]);
@@ -204,8 +213,12 @@ pub fn decode(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> 
     hash.copy_from_slice(&bytes[HASH_AT..SCHEMA_AT]);
     let schema_version = u16::from_le_bytes([bytes[SCHEMA_AT], bytes[SCHEMA_AT + 1]]);
     let body = &bytes[BODY_AT..];
-    let body: Body<EventPayload> =
-        upcast::decode_body(schema_version, body).map_err(|e| corrupt(position, e))?;
+    let (body, request_fingerprint) = if format == FORMAT_BINCODE {
+        upcast::decode_body::<Option<Hash>>(schema_version, body)
+    } else {
+        upcast::decode_body::<()>(schema_version, body).map(|(body, ())| (body, None))
+    }
+    .map_err(|e| corrupt(position, e))?;
     if body.position != position {
         return Err(corrupt(
             position,
@@ -220,6 +233,7 @@ pub fn decode(position: u64, bytes: &[u8]) -> Result<RecordedEvent, StoreError> 
         stream_version: body.stream_version,
         event_id: body.event_id,
         command_id: body.command_id,
+        request_fingerprint,
         correlation_id: body.correlation_id,
         tenant: body.tenant,
         actor: body.actor,
@@ -256,11 +270,68 @@ mod tests {
     #[test]
     fn encoding_in_place_equals_sealing_the_encoded_body() {
         let rec = RecordedEvent {
+            request_fingerprint: Some([8; HASH_BYTES]),
+            ..decode_sample()
+        };
+        let body = to_bincode(&(BodyRef::of(&rec), rec.request_fingerprint)).expect("body");
+        let sealed = seal(FORMAT_BINCODE, SCHEMA_VERSION, &rec.prev_hash, &body);
+        let mut out = b"prefix".to_vec();
+        let hash = encode_into(&rec, &mut out).expect("encodes");
+        assert_eq!((&out[6..], hash), (&sealed.0[..], sealed.1));
+        let back = decode(7, &out[6..]).expect("decodes");
+        assert_eq!(back, RecordedEvent { hash, ..rec });
+
+        // The same body with one byte more, sealed with a valid checksum and
+        // hash, is refused rather than decoded with the byte ignored.
+        let mut longer = body.clone();
+        longer.push(0);
+        let (resealed, _) = seal(FORMAT_BINCODE, SCHEMA_VERSION, &rec.prev_hash, &longer);
+        match decode(7, &resealed) {
+            Err(StoreError::Corrupt { reason, .. }) => {
+                assert!(reason.contains("1 trailing bytes"), "{reason}")
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn format_1_records_decode_without_a_fingerprint_and_formats_never_cross() {
+        let mut rec = decode_sample();
+        let old_body = to_bincode(&BodyRef::of(&rec)).expect("body");
+        let (old, old_hash) = seal(FORMAT_BINCODE_V1, SCHEMA_VERSION, &rec.prev_hash, &old_body);
+        let back = decode(7, &old).expect("a format 1 record decodes");
+        assert_eq!(back.request_fingerprint, None);
+        assert_eq!(back.hash, old_hash);
+        assert_eq!(
+            check_hash(7, &old, &rec.prev_hash).expect("chain"),
+            old_hash
+        );
+
+        // The same record with a fingerprint is written in format 2 and
+        // keeps it; the same bytes under the other format byte are refused.
+        rec.request_fingerprint = Some([1; HASH_BYTES]);
+        let (new, _) = encode(&rec).expect("encodes");
+        assert_eq!(new[0], FORMAT_BINCODE);
+        let back = decode(7, &new).expect("decodes");
+        assert_eq!(back.request_fingerprint, Some([1; HASH_BYTES]));
+        for (bytes, format) in [(&old, FORMAT_BINCODE), (&new, FORMAT_BINCODE_V1)] {
+            let (forged, _) = seal(format, SCHEMA_VERSION, &rec.prev_hash, &bytes[BODY_AT..]);
+            assert!(
+                matches!(decode(7, &forged), Err(StoreError::Corrupt { .. })),
+                "format {format}"
+            );
+        }
+    }
+
+    /// A record as decoded at position 7 (without a fingerprint).
+    fn decode_sample() -> RecordedEvent {
+        RecordedEvent {
             position: 7,
             stream_id: Uuid::from_u128(1),
             stream_version: 3,
             event_id: Uuid::from_u128(2),
             command_id: Uuid::from_u128(3),
+            request_fingerprint: None,
             correlation_id: Uuid::from_u128(4),
             tenant: "demo".into(),
             actor: Actor {
@@ -277,25 +348,6 @@ mod tests {
             },
             prev_hash: [9; HASH_BYTES],
             hash: [0; HASH_BYTES],
-        };
-        let body = to_bincode(&BodyRef::of(&rec)).expect("body");
-        let sealed = seal(SCHEMA_VERSION, &rec.prev_hash, &body);
-        let mut out = b"prefix".to_vec();
-        let hash = encode_into(&rec, &mut out).expect("encodes");
-        assert_eq!((&out[6..], hash), (&sealed.0[..], sealed.1));
-        let back = decode(7, &out[6..]).expect("decodes");
-        assert_eq!(back, RecordedEvent { hash, ..rec });
-
-        // The same body with one byte more, sealed with a valid checksum and
-        // hash, is refused rather than decoded with the byte ignored.
-        let mut longer = body.clone();
-        longer.push(0);
-        let (resealed, _) = seal(SCHEMA_VERSION, &rec.prev_hash, &longer);
-        match decode(7, &resealed) {
-            Err(StoreError::Corrupt { reason, .. }) => {
-                assert!(reason.contains("1 trailing bytes"), "{reason}")
-            }
-            other => panic!("expected Corrupt, got {other:?}"),
         }
     }
 }

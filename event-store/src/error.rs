@@ -13,6 +13,13 @@ pub enum StoreError {
         /// The stream's version now.
         actual: u64,
     },
+    /// The command id was first appended for another request (its stored
+    /// request fingerprint differs): nothing was appended.
+    #[error("command {command_id} was first used for another request")]
+    CommandReused {
+        /// The reused command id.
+        command_id: uuid::Uuid,
+    },
     /// The request is malformed (empty, too many events, too large, wrong stream kind).
     #[error("invalid append: {0}")]
     Invalid(String),

@@ -30,8 +30,8 @@ pub use faults::{FaultPoint, FaultSpan, StorageFaults};
 pub use kv::{KvEntry, KvProvider, KvTree};
 pub use paging::Pages;
 pub use record::{
-    Actor, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Hash, NewEvent, RecordedEvent,
-    Tenant, Visibility,
+    same_request, Actor, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Hash, NewEvent,
+    PriorCommand, RecordedEvent, Tenant, Visibility,
 };
 pub use schema::*;
 pub use sled_store::{SledOptions, SledStore};

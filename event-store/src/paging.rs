@@ -139,6 +139,7 @@ mod tests {
                     stream_id: stream,
                     expected: ExpectedVersion::Any,
                     command_id: Uuid::now_v7(),
+                    request_fingerprint: None,
                     correlation_id: Uuid::now_v7(),
                     tenant: "acme".into(),
                     actor: actor.clone(),

@@ -106,6 +106,11 @@ pub struct AppendRequest {
     /// Idempotency key: a second append with the same id returns the first
     /// outcome and appends nothing.
     pub command_id: Uuid,
+    /// What was asked, as a hash the caller computes over its request
+    /// (`None` binds nothing: the service's own commands). Stored in every
+    /// record of the append; a second append with the same `command_id` and
+    /// another fingerprint is refused with [`crate::StoreError::CommandReused`].
+    pub request_fingerprint: Option<Hash>,
     /// Ties the events of one user action together across streams.
     pub correlation_id: Uuid,
     /// The tenant the stream belongs to.
@@ -131,6 +136,25 @@ pub struct AppendOutcome {
     pub duplicate: bool,
 }
 
+/// The first append of a command id, as the store remembers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorCommand {
+    /// What that append returned (`duplicate: true`, as a retry sees it).
+    pub outcome: AppendOutcome,
+    /// The fingerprint of the request it answered, if one was stored.
+    pub request_fingerprint: Option<Hash>,
+}
+
+/// Whether a request with fingerprint `offered` may be answered by an
+/// earlier append stored with `stored`: yes unless both are known and
+/// differ (records without one, and requests without one, bind nothing).
+pub fn same_request(stored: Option<&Hash>, offered: Option<&Hash>) -> bool {
+    match (stored, offered) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
 /// A successful append together with its records as stored (empty for a
 /// duplicate), so the caller can fold them without reading them back.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,6 +178,11 @@ pub struct RecordedEvent {
     pub event_id: Uuid,
     /// The command that appended it.
     pub command_id: Uuid,
+    /// The fingerprint of the command's request (see
+    /// [`AppendRequest::request_fingerprint`]); `None` in records written
+    /// before fingerprints were stored (codec format 1).
+    #[serde(default)]
+    pub request_fingerprint: Option<Hash>,
     /// Ties one user action's events together.
     pub correlation_id: Uuid,
     /// Owning tenant.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::Stream;
+use uuid::Uuid;
 
 use crate::error::StoreError;
-use crate::record::{AppendOutcome, AppendRequest, Appended, RecordedEvent};
+use crate::record::{AppendOutcome, AppendRequest, Appended, PriorCommand, RecordedEvent};
 use crate::schema::StreamId;
 
 /// A subscription: recorded events in position order, without gaps. Ends
@@ -38,7 +39,9 @@ impl VerifyReport {
 pub trait EventStore: Send + Sync + 'static {
     /// Appends all events of `req` to one stream atomically, or none.
     /// Returns only after the events are durable. A `command_id` seen before
-    /// returns the first outcome with `duplicate: true` and appends nothing.
+    /// returns the first outcome with `duplicate: true` and appends nothing,
+    /// unless both appends carry request fingerprints and they differ: then
+    /// it is refused with [`StoreError::CommandReused`].
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError>;
 
     /// [`EventStore::append`], also returning the appended records as
@@ -62,6 +65,12 @@ pub trait EventStore: Send + Sync + 'static {
             .collect();
         Ok(Appended { outcome, records })
     }
+
+    /// The first append of `command_id`, if the log holds one, with the
+    /// request fingerprint it was stored with. For callers that must know
+    /// before appending elsewhere (a create allocates its number on another
+    /// stream first); [`EventStore::append`] checks again on its own.
+    async fn find_command(&self, command_id: Uuid) -> Result<Option<PriorCommand>, StoreError>;
 
     /// Events of one stream with version ≥ `from_version`, at most `limit`
     /// (capped at `limits::READ_PAGE_MAX`); fewer only at the stream's end

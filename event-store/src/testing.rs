@@ -15,7 +15,10 @@ use crate::codec;
 use crate::error::StoreError;
 use crate::kv::{KvEntry, KvProvider, KvTree};
 use crate::limits::READ_PAGE_MAX;
-use crate::record::{Actor, AppendOutcome, AppendRequest, Hash, RecordedEvent, Visibility};
+use crate::record::{
+    same_request, Actor, AppendOutcome, AppendRequest, Hash, PriorCommand, RecordedEvent,
+    Visibility,
+};
 use crate::schema::{EventPayload, StreamId, SCHEMA_VERSION};
 use crate::store::{EventStore, EventStream, VerifyReport};
 
@@ -82,6 +85,7 @@ impl Script {
             stream_version: *version,
             event_id: Uuid::from_u128(0xe000_0000 + position as u128),
             command_id: Uuid::from_u128(0xc000_0000 + position as u128),
+            request_fingerprint: None,
             correlation_id: Uuid::from_u128(0xc000_0000 + position as u128),
             tenant: tenant.into(),
             actor: actor.clone(),
@@ -112,7 +116,7 @@ pub struct MemoryStore {
     log: Arc<Mutex<Vec<Arc<RecordedEvent>>>>,
     head: tokio::sync::watch::Sender<u64>,
     lag_at: Mutex<Option<u64>>,
-    commands: Mutex<HashMap<Uuid, AppendOutcome>>,
+    commands: Mutex<HashMap<Uuid, PriorCommand>>,
     reads: Mutex<StreamReads>,
 }
 
@@ -178,10 +182,15 @@ impl EventStore for MemoryStore {
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
         let mut commands = lock(&self.commands);
         if let Some(first) = commands.get(&req.command_id) {
-            return Ok(AppendOutcome {
-                duplicate: true,
-                ..*first
-            });
+            if !same_request(
+                first.request_fingerprint.as_ref(),
+                req.request_fingerprint.as_ref(),
+            ) {
+                return Err(StoreError::CommandReused {
+                    command_id: req.command_id,
+                });
+            }
+            return Ok(first.outcome);
         }
         if req.events.is_empty() {
             return Err(StoreError::Invalid("no events".into()));
@@ -203,6 +212,7 @@ impl EventStore for MemoryStore {
                 stream_version: actual + 1 + i as u64,
                 event_id: ne.event_id,
                 command_id: req.command_id,
+                request_fingerprint: req.request_fingerprint,
                 correlation_id: req.correlation_id,
                 tenant: req.tenant.clone(),
                 actor: req.actor.clone(),
@@ -226,10 +236,23 @@ impl EventStore for MemoryStore {
             position,
             duplicate: false,
         };
-        commands.insert(req.command_id, outcome);
+        commands.insert(
+            req.command_id,
+            PriorCommand {
+                outcome: AppendOutcome {
+                    duplicate: true,
+                    ..outcome
+                },
+                request_fingerprint: req.request_fingerprint,
+            },
+        );
         drop(commands);
         self.head.send_replace(position);
         Ok(outcome)
+    }
+
+    async fn find_command(&self, command_id: Uuid) -> Result<Option<PriorCommand>, StoreError> {
+        Ok(lock(&self.commands).get(&command_id).copied())
     }
 
     async fn read_stream(
@@ -426,5 +449,63 @@ impl KvProvider for MemoryKv {
     fn drop_tree(&self, name: &str) -> Result<(), StoreError> {
         lock(&self.trees).remove(name);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ExpectedVersion, NewEvent};
+
+    fn comment(command_id: Uuid, fingerprint: Option<Hash>) -> AppendRequest {
+        AppendRequest {
+            stream_id: Uuid::from_u128(1),
+            expected: ExpectedVersion::Any,
+            events: vec![NewEvent::new(EventPayload::CommentPosted {
+                comment_id: Uuid::now_v7(),
+                body: "hi".into(),
+                internal: false,
+            })],
+            command_id,
+            request_fingerprint: fingerprint,
+            correlation_id: command_id,
+            tenant: "demo".into(),
+            actor: Actor {
+                user_id: Uuid::from_u128(2),
+                role: crate::access::Role::Agent,
+            },
+            recorded_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_store_binds_command_ids_to_their_request_as_the_real_one() {
+        let store = MemoryStore::new();
+        let id = Uuid::now_v7();
+        let first = store
+            .append(comment(id, Some([1; 32])))
+            .await
+            .expect("first");
+        let retry = store
+            .append(comment(id, Some([1; 32])))
+            .await
+            .expect("retry");
+        assert!(retry.duplicate && retry.position == first.position);
+        assert!(matches!(
+            store.append(comment(id, Some([2; 32]))).await,
+            Err(StoreError::CommandReused { .. })
+        ));
+        let unbound = store
+            .append(comment(id, None))
+            .await
+            .expect("binds nothing");
+        assert!(unbound.duplicate);
+        assert_eq!(store.head().await.expect("head"), 1);
+        let prior = store
+            .find_command(id)
+            .await
+            .expect("lookup")
+            .expect("known");
+        assert_eq!(prior.request_fingerprint, Some([1; 32]));
     }
 }

@@ -5,6 +5,7 @@
 //! events. Each old payload is decoded with its own type and lifted to the
 //! current schema; the stored bytes are never rewritten, so hashes hold.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::codec::{from_bincode, Body};
@@ -116,14 +117,19 @@ pub fn upcast_v1(p: EventPayloadV1, event_id: uuid::Uuid) -> EventPayload {
     }
 }
 
-/// Decodes a body of any known schema version into the current payload.
-pub(crate) fn decode_body(schema_version: u16, bytes: &[u8]) -> Result<Body<EventPayload>, String> {
+/// Decodes a body of any known schema version into the current payload,
+/// followed by what the record's format puts after the body (`T`: `()`
+/// for format 1, the request fingerprint for format 2).
+pub(crate) fn decode_body<T: DeserializeOwned>(
+    schema_version: u16,
+    bytes: &[u8],
+) -> Result<(Body<EventPayload>, T), String> {
     match schema_version {
-        SCHEMA_VERSION => from_bincode::<Body<EventPayload>>(bytes),
+        SCHEMA_VERSION => from_bincode::<(Body<EventPayload>, T)>(bytes),
         1 => {
-            let b = from_bincode::<Body<EventPayloadV1>>(bytes)?;
+            let (b, tail) = from_bincode::<(Body<EventPayloadV1>, T)>(bytes)?;
             let payload = upcast_v1(b.payload, b.event_id);
-            Ok(Body {
+            let body = Body {
                 position: b.position,
                 stream_id: b.stream_id,
                 stream_version: b.stream_version,
@@ -136,7 +142,8 @@ pub(crate) fn decode_body(schema_version: u16, bytes: &[u8]) -> Result<Body<Even
                 visibility: b.visibility,
                 prev_hash: b.prev_hash,
                 payload,
-            })
+            };
+            Ok((body, tail))
         }
         v => Err(format!("unknown schema version {v}")),
     }

@@ -13,6 +13,7 @@ fn record() -> RecordedEvent {
         stream_version: 1,
         event_id: Uuid::from_u128(7),
         command_id: Uuid::from_u128(8),
+        request_fingerprint: None,
         correlation_id: Uuid::from_u128(9),
         tenant: "acme".into(),
         actor: Actor {
@@ -44,7 +45,13 @@ fn with_tenant_length(len: u64) -> Vec<u8> {
     forged.push(253);
     forged.extend_from_slice(&len.to_le_bytes());
     forged.extend_from_slice(&body[at + 1..]);
-    codec::seal(event_store::SCHEMA_VERSION, &[0; 32], &forged).0
+    codec::seal(
+        codec::FORMAT_BINCODE,
+        event_store::SCHEMA_VERSION,
+        &[0; 32],
+        &forged,
+    )
+    .0
 }
 
 #[test]

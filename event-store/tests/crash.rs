@@ -170,6 +170,7 @@ async fn acknowledged_events_survive_sigkill() {
             let stream = all[ack.first as usize - 1].stream_id;
             let retry = event_store::AppendRequest {
                 command_id: ack.command,
+                request_fingerprint: None,
                 ..request(stream, ExpectedVersion::Any, vec![comment("retry")])
             };
             let again = store.append(retry).await.expect("retry after SIGKILL");

@@ -120,7 +120,7 @@ fn v1_records() -> Vec<(u64, Vec<u8>)> {
         };
         let bytes =
             bincode::serde::encode_to_vec(&body, bincode::config::standard()).expect("encode v1");
-        let (record, hash) = codec::seal(1, &prev_hash, &bytes);
+        let (record, hash) = codec::seal(codec::FORMAT_BINCODE_V1, 1, &prev_hash, &bytes);
         prev_hash = hash;
         out.push((n, record));
     }
@@ -216,6 +216,7 @@ async fn a_store_holding_v1_records_serves_them_upcast_and_appends_on_top() {
                 internal: false,
             })],
             command_id: Uuid::now_v7(),
+            request_fingerprint: None,
             correlation_id: Uuid::now_v7(),
             tenant: "demo".into(),
             actor: Actor {

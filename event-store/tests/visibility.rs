@@ -34,6 +34,7 @@ fn event(version: u64, payload: EventPayload, stream: Uuid) -> RecordedEvent {
         stream_version: version,
         event_id: Uuid::now_v7(),
         command_id: Uuid::now_v7(),
+        request_fingerprint: None,
         correlation_id: Uuid::now_v7(),
         tenant: "demo".into(),
         actor: Actor {

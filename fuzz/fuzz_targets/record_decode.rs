@@ -64,8 +64,14 @@ fn sealed_body(rest: &[u8]) {
         2 => 1,
         _ => u16::from_le_bytes(*version),
     };
+    // Both record formats: with a request fingerprint after the body, and without.
+    let format = if rest[1] & 1 == 0 {
+        codec::FORMAT_BINCODE
+    } else {
+        codec::FORMAT_BINCODE_V1
+    };
     let prev = [7u8; 32];
-    let (bytes, hash) = codec::seal(version, &prev, body);
+    let (bytes, hash) = codec::seal(format, version, &prev, body);
     let position = claimed_position(body);
     if let Some(rec) = checked_decode(position, &bytes) {
         assert_eq!(rec.hash, hash);

@@ -146,6 +146,7 @@ pub fn record(position: u64, payload: EventPayload) -> RecordedEvent {
         stream_version: position,
         event_id: id(100 + u128::from(position)),
         command_id: id(200 + u128::from(position)),
+        request_fingerprint: None,
         correlation_id: id(300),
         tenant: "acme".into(),
         actor: Actor {
@@ -349,6 +350,13 @@ pub mod world {
             fleet: technicians(),
             speed_kmh: SPEED_KMH,
             dispatch_timeout_secs: DISPATCH_TIMEOUT_SECS,
+            // The tenant's directory: everyone of `acme` and its fleet.
+            members: principals()
+                .into_iter()
+                .filter(|p| p.tenant == "acme")
+                .map(|p| (p.user_id, p.role))
+                .chain(technicians().into_iter().map(|t| (t.id, Role::Technician)))
+                .collect(),
         }
     }
 

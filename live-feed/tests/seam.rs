@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use common::{positions, Harness};
 use event_store::schema::StreamId;
 use event_store::{
-    AppendOutcome, AppendRequest, EventStore, EventStream, RecordedEvent, StoreError, VerifyReport,
+    AppendOutcome, AppendRequest, EventStore, EventStream, PriorCommand, RecordedEvent, StoreError,
+    VerifyReport,
 };
 use live_feed::FeedConfig;
 use serde_json::json;
@@ -29,6 +30,12 @@ struct GatedStore {
 impl EventStore for GatedStore {
     async fn append(&self, req: AppendRequest) -> Result<AppendOutcome, StoreError> {
         self.inner.append(req).await
+    }
+    async fn find_command(
+        &self,
+        command_id: uuid::Uuid,
+    ) -> Result<Option<PriorCommand>, StoreError> {
+        self.inner.find_command(command_id).await
     }
     async fn read_stream(
         &self,

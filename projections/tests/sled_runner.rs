@@ -22,6 +22,7 @@ async fn append_as_recorded(store: &SledStore, events: &[event_store::RecordedEv
                 expected: ExpectedVersion::Exact(e.stream_version - 1),
                 events: vec![ne],
                 command_id: e.command_id,
+                request_fingerprint: None,
                 correlation_id: e.correlation_id,
                 tenant: e.tenant.clone(),
                 actor: e.actor.clone(),

@@ -4,9 +4,12 @@
 mod support;
 
 mod hardening {
+    mod assignees;
+    mod idempotency;
     mod login_throttle;
     mod metrics;
     mod sessions;
+    mod tenants;
     mod timeouts;
     mod ws_flood;
 }

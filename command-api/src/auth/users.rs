@@ -1,9 +1,10 @@
 //! The built-in user directory: the default token issuer. Users live in the
 //! `users` side tree of the store; passwords are argon2 hashes.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use event_store::{KvTree, Role};
+use event_store::{KvTree, Principal, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -17,6 +18,9 @@ pub const USERS_TREE_NAME: &str = "users";
 pub const USER_NAME_CHARS_MAX: usize = 64;
 /// Most users `list` returns.
 pub const USER_LIST_MAX: usize = 10_000;
+/// Outside issuers' principals remembered as recorded (tenant, id, role),
+/// so a token's later requests skip the directory; cleared when full.
+pub const OUTSIDE_USERS_REMEMBERED_MAX: usize = 10_000;
 
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +57,8 @@ pub struct UserDirectory {
     write_lock: Mutex<()>,
     /// Verified against when a user is missing, so a miss costs as much as a hit.
     dummy_hash: OnceLock<String>,
+    /// Outside principals already recorded as they are (see [`UserDirectory::record_outside`]).
+    outside_recorded: Mutex<HashSet<(String, Uuid, Role)>>,
 }
 
 fn name_key(tenant: &str, name: &str) -> Vec<u8> {
@@ -61,6 +67,12 @@ fn name_key(tenant: &str, name: &str) -> Vec<u8> {
 
 fn id_key(id: Uuid) -> Vec<u8> {
     format!("id/{id}").into_bytes()
+}
+
+/// Tenant-scoped id key of a user an outside issuer made known: the same
+/// id may be a user of two tenants there, which `id/{id}` cannot hold.
+fn member_key(tenant: &str, id: Uuid) -> Vec<u8> {
+    format!("member/{tenant}/{id}").into_bytes()
 }
 
 fn validate_name(name: &str) -> Result<(), AuthError> {
@@ -84,6 +96,7 @@ impl UserDirectory {
             tree,
             write_lock: Mutex::new(()),
             dummy_hash: OnceLock::new(),
+            outside_recorded: Mutex::new(HashSet::new()),
         }
     }
 
@@ -145,6 +158,80 @@ impl UserDirectory {
                 Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             },
         }
+    }
+
+    /// The user `id` if they are a member of `tenant`: a built-in user of
+    /// that tenant, or one an outside issuer's token made known there.
+    /// Another tenant's user is `None`, exactly as an unknown id.
+    pub fn member(&self, tenant: &str, id: Uuid) -> Result<Option<User>, AuthError> {
+        if let Some(name_key) = self.tree.get(&member_key(tenant, id))? {
+            let user: Option<User> = match self.tree.get(&name_key)? {
+                None => None,
+                Some(bytes) => serde_json::from_slice(&bytes).ok(),
+            };
+            return Ok(user.filter(|u| u.id == id && u.tenant == tenant));
+        }
+        Ok(self.get(id)?.filter(|u| u.tenant == tenant))
+    }
+
+    /// Makes the principal of an outside issuer's verified token a member
+    /// of its tenant, the first time it is seen there, and follows the
+    /// issuer's later changes of its role: the issuer is the authority on
+    /// its users, and this directory is what assignments are checked
+    /// against. Recorded under the token's `name` when that is a valid name
+    /// free in the tenant, else under the user id; without a password (so
+    /// no password login). A built-in user with the same id is left alone.
+    /// Not flushed: a record lost in a crash is made again by the next use.
+    pub fn record_outside(&self, p: &Principal) -> Result<(), AuthError> {
+        let seen = (p.tenant.clone(), p.user_id, p.role);
+        if self.outside_recorded().contains(&seen) {
+            return Ok(());
+        }
+        let _guard = self.write_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let user = match self.member(&p.tenant, p.user_id)? {
+            Some(u) if !u.password_hash.is_empty() || u.role == p.role => None,
+            Some(u) => Some(User { role: p.role, ..u }),
+            None => {
+                let named =
+                    validate_name(&p.name).is_ok() && self.find(&p.tenant, &p.name)?.is_none();
+                let name = if named {
+                    p.name.clone()
+                } else {
+                    p.user_id.to_string()
+                };
+                if self.find(&p.tenant, &name)?.is_some() {
+                    // A built-in user is called by this id: never overwrite it.
+                    return Ok(());
+                }
+                Some(User {
+                    id: p.user_id,
+                    tenant: p.tenant.clone(),
+                    name,
+                    role: p.role,
+                    password_hash: String::new(),
+                })
+            }
+        };
+        if let Some(user) = user {
+            let value = serde_json::to_vec(&user).map_err(|e| AuthError::Hashing(e.to_string()))?;
+            let name_key = name_key(&user.tenant, &user.name);
+            self.tree.apply(vec![
+                (member_key(&user.tenant, user.id), Some(name_key.clone())),
+                (name_key, Some(value)),
+            ])?;
+        }
+        let mut recorded = self.outside_recorded();
+        if recorded.len() >= OUTSIDE_USERS_REMEMBERED_MAX {
+            recorded.clear();
+        }
+        recorded.insert(seen);
+        Ok(())
+    }
+
+    fn outside_recorded(&self) -> std::sync::MutexGuard<'_, HashSet<(String, Uuid, Role)>> {
+        self.outside_recorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Users of a tenant, in name order.
@@ -355,5 +442,58 @@ mod tests {
         ] {
             assert!(matches!(dir.add(bad), Err(AuthError::InvalidField { .. })));
         }
+    }
+
+    fn outside(id: Uuid, tenant: &str, role: Role, name: &str) -> Principal {
+        Principal {
+            user_id: id,
+            tenant: tenant.into(),
+            role,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn members_are_per_tenant_and_outside_users_become_known_on_first_use() {
+        let dir = directory();
+        let alice = dir.add(alice()).expect("add");
+        assert_eq!(
+            dir.member("demo", alice.id).expect("member"),
+            Some(alice.clone())
+        );
+        assert_eq!(dir.member("acme", alice.id).expect("member"), None);
+        assert_eq!(dir.member("demo", Uuid::now_v7()).expect("member"), None);
+
+        // One outside id in two tenants, one named like a built-in user.
+        let id = Uuid::now_v7();
+        dir.record_outside(&outside(id, "demo", Role::Technician, "alice"))
+            .expect("record");
+        dir.record_outside(&outside(id, "acme", Role::Agent, "tess"))
+            .expect("record");
+        let in_demo = dir.member("demo", id).expect("member").expect("known");
+        assert_eq!(
+            (in_demo.role, in_demo.name.as_str()),
+            (Role::Technician, &*id.to_string())
+        );
+        let in_acme = dir.member("acme", id).expect("member").expect("known");
+        assert_eq!((in_acme.role, in_acme.name.as_str()), (Role::Agent, "tess"));
+        assert_eq!(
+            dir.find("demo", "alice").expect("find"),
+            Some(alice.clone())
+        );
+        assert!(matches!(
+            dir.authenticate("acme", "tess", ""),
+            Err(AuthError::InvalidCredentials)
+        ));
+
+        // The issuer's change of role is followed; a built-in user is not
+        // changed by a token naming its id.
+        dir.record_outside(&outside(id, "acme", Role::Customer, "tess"))
+            .expect("record");
+        let changed = dir.member("acme", id).expect("member").expect("known");
+        assert_eq!(changed.role, Role::Customer);
+        dir.record_outside(&outside(alice.id, "demo", Role::Admin, "alice"))
+            .expect("record");
+        assert_eq!(dir.member("demo", alice.id).expect("member"), Some(alice));
     }
 }

@@ -3,9 +3,11 @@
 //! its configuration) comes separately as the decision's [`Context`], so
 //! deciding stays pure and no command carries a field to be filled in later.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use event_store::{
-    DispatchId, DispatchPhase, GeoPoint, Location, Principal, Priority, StreamId, TicketId,
+    DispatchId, DispatchPhase, GeoPoint, Location, Principal, Priority, Role, StreamId, TicketId,
     TicketKind, TicketStatus, UserId,
 };
 use serde::{Deserialize, Serialize};
@@ -213,6 +215,11 @@ pub struct Context {
     pub speed_kmh: f64,
     /// How long a dispatch request may stay unanswered (`ExpireDispatch`).
     pub dispatch_timeout_secs: u64,
+    /// The roles of the users the command names to take work
+    /// ([`Action::named_user`]) who are members of the command's tenant, as
+    /// the service found them in the directory. A named user missing here is
+    /// unknown or another tenant's: decide cannot, and must not, tell which.
+    pub members: BTreeMap<UserId, Role>,
 }
 
 /// Which stream a command is decided against.
@@ -253,6 +260,16 @@ impl Command {
 }
 
 impl Action {
+    /// The user this command names to take work (a ticket's assignee, a
+    /// dispatch's technician), whom the service looks up for [`Context::members`].
+    pub fn named_user(&self) -> Option<UserId> {
+        match self {
+            Action::AssignTicket(c) => Some(c.assignee_id),
+            Action::AssignDispatch(c) => c.technician_id,
+            _ => None,
+        }
+    }
+
     /// The command's name, for logs and metrics.
     pub fn name(&self) -> &'static str {
         match self {

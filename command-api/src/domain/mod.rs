@@ -11,6 +11,7 @@ pub mod decide;
 pub mod error;
 pub mod limits;
 pub mod proximity;
+pub mod staffing;
 pub mod state;
 pub mod validate;
 pub mod workflow;

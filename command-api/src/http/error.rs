@@ -122,6 +122,17 @@ impl ApiError {
         .with_details(json!({"expected": expected, "actual": actual}))
     }
 
+    /// 422: the `Idempotency-Key` was first used for another request. The
+    /// details name nothing of that request (not even its route).
+    pub fn idempotency_key_reused() -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request; send a new key",
+        )
+        .with_details(json!({"header": "Idempotency-Key"}))
+    }
+
     /// 413.
     pub fn payload_too_large(limit_bytes: usize) -> Self {
         ApiError::new(
@@ -222,6 +233,7 @@ impl From<StoreError> for ApiError {
                 ApiError::version_conflict(expected, actual)
             }
             StoreError::Invalid(reason) => ApiError::invalid_field("body", reason),
+            StoreError::CommandReused { .. } => ApiError::idempotency_key_reused(),
             StoreError::Unavailable(_) | StoreError::Closed | StoreError::Lagged { .. } => {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable("the event store is unavailable; nothing was written")
@@ -326,6 +338,7 @@ impl From<ServiceError> for ApiError {
                 "version_conflict",
                 "the ticket kept changing; try again",
             ),
+            ServiceError::IdempotencyKeyReused => ApiError::idempotency_key_reused(),
             ServiceError::Rejected(reason) => ApiError::invalid_field("body", reason),
             ServiceError::StorageFull(reason) => {
                 tracing::warn!(%reason, "command not appended: disk below its reserve");
@@ -375,6 +388,10 @@ mod tests {
             ),
             (ServiceError::Contended, (409, "version_conflict")),
             (ServiceError::Rejected("big".into()), (400, "invalid_input")),
+            (
+                ServiceError::IdempotencyKeyReused,
+                (422, "idempotency_key_reused"),
+            ),
             (
                 ServiceError::StorageFull("full".into()),
                 (503, "store_unavailable"),

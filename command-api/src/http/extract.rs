@@ -272,6 +272,11 @@ impl FromRequestParts<AppState> for Session {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer_token(&parts.headers)?;
         let verified = state.verify_session(token)?;
+        if !state.jwt().issues_tokens() {
+            // An outside issuer's users become known on first use, so they
+            // can be assigned work (`UserDirectory::record_outside`).
+            state.users().record_outside(&verified.principal)?;
+        }
         if let Some(ctx) = parts.extensions.get::<RequestContext>() {
             ctx.set_user(verified.principal.user_id);
         }

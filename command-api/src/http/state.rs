@@ -110,11 +110,10 @@ impl AppState {
             kv.tree(TICKET_SNAPSHOTS_TREE_NAME)?,
             SnapshotConfig::default(),
         );
-        let service = Arc::new(CommandService::new(
-            store.clone(),
-            snapshots,
-            ServiceConfig::default(),
-        ));
+        let service = Arc::new(
+            CommandService::new(store.clone(), snapshots, ServiceConfig::default())
+                .with_members(users.clone()),
+        );
         let jwt = Arc::new(jwt);
         let receipts = ReceiptDesk::start(service.clone(), options.receipt_store_interval);
         let feed = live_feed::FeedState::new(

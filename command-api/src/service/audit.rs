@@ -51,6 +51,7 @@ pub async fn record_user_change(
             expected: ExpectedVersion::Any,
             events: vec![NewEvent::new(change)],
             command_id,
+            request_fingerprint: None,
             correlation_id: command_id,
             tenant: tenant.to_string(),
             actor,

@@ -24,6 +24,10 @@ pub enum ServiceError {
     /// no versions (`Principal::sees_versions`): a conflict without them.
     #[error("the ticket kept changing; try again")]
     Contended,
+    /// The idempotency key was first used for another request (method,
+    /// route, path or body differ): nothing was appended.
+    #[error("idempotency key reused for another request")]
+    IdempotencyKeyReused,
     /// The store refused the events as malformed or too large.
     #[error("rejected by the store: {0}")]
     Rejected(String),
@@ -42,6 +46,7 @@ impl From<StoreError> for ServiceError {
                 ServiceError::VersionConflict { expected, actual }
             }
             StoreError::Invalid(m) => ServiceError::Rejected(m),
+            StoreError::CommandReused { .. } => ServiceError::IdempotencyKeyReused,
             full @ StoreError::StorageFull { .. } => ServiceError::StorageFull(full.to_string()),
             other => ServiceError::Unavailable(other.to_string()),
         }

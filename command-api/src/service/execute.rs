@@ -5,15 +5,17 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use event_store::{
-    reader_stream_id, Actor, AppendOutcome, AppendRequest, DispatchId, EventPayload, EventStore,
-    ExpectedVersion, NewEvent, Principal, Priority, RecordedEvent, StoreError, StreamId, Tenant,
-    TicketId, TicketKind, UserId, Visibility,
+    reader_stream_id, same_request, Actor, AppendOutcome, AppendRequest, DispatchId, EventPayload,
+    EventStore, ExpectedVersion, NewEvent, Principal, Priority, RecordedEvent, StoreError,
+    StreamId, Tenant, TicketId, TicketKind, UserId, Visibility,
 };
 use snapshots::{Loaded, SnapshotStore};
 use uuid::Uuid;
 
 use super::error::ServiceError;
 use super::fleet::FleetIndex;
+use super::key::CommandKey;
+use super::members::{Members, StaticMembers};
 use super::numbers;
 use super::outcome::{Appended, CommandOutcome, Created};
 use super::system::{derived_command, system_principal, FollowUpKind};
@@ -105,6 +107,8 @@ pub struct CommandService {
     store: Arc<dyn EventStore>,
     snapshots: SnapshotStore,
     fleet: Arc<FleetIndex>,
+    /// Whom commands may name to take work (looked up per command).
+    members: Arc<dyn Members>,
     config: ServiceConfig,
     /// States folded earlier; a load only reads the events appended since.
     cache: Mutex<HashMap<StreamId, Loaded<TicketState>>>,
@@ -132,11 +136,19 @@ impl CommandService {
             store,
             snapshots,
             fleet: Arc::new(FleetIndex::new()),
+            members: Arc::new(StaticMembers::default()),
             config,
             cache: Mutex::new(HashMap::new()),
             fleet_lock: tokio::sync::Mutex::new(()),
             number_locks: numbers::TenantLocks::default(),
         }
+    }
+
+    /// The service asking `members` who may be named as an assignee or a
+    /// technician (without one, nobody may: every assignment is refused).
+    pub fn with_members(mut self, members: Arc<dyn Members>) -> Self {
+        self.members = members;
+        self
     }
 
     /// The service's configuration.
@@ -278,10 +290,10 @@ impl CommandService {
         &self,
         principal: &Principal,
         action: Action,
-        command_id: Uuid,
+        key: impl Into<CommandKey>,
         expected: Option<u64>,
     ) -> Result<CommandOutcome, ServiceError> {
-        self.execute_at(principal, action, command_id, expected, Utc::now())
+        self.execute_at(principal, action, key, expected, Utc::now())
             .await
     }
 
@@ -295,7 +307,7 @@ impl CommandService {
         &self,
         principal: &Principal,
         action: Action,
-        command_id: Uuid,
+        key: impl Into<CommandKey>,
         expected: Option<u64>,
         at: DateTime<Utc>,
     ) -> Result<CommandOutcome, ServiceError> {
@@ -307,7 +319,7 @@ impl CommandService {
             )
             .into());
         }
-        self.execute_with_follow_up(principal, action, command_id, expected, at)
+        self.execute_with_follow_up(principal, action, key.into(), expected, at)
             .await
             .map(|(outcome, _)| outcome)
             .map_err(|e| match e {
@@ -339,7 +351,7 @@ impl CommandService {
             let command_id = derived_command(FollowUpKind::Expire, o.dispatch_id);
             let principal = system_principal(&o.tenant);
             match self
-                .execute_with_follow_up(&principal, action, command_id, None, now)
+                .execute_with_follow_up(&principal, action, command_id.into(), None, now)
                 .await
             {
                 Ok((_, redispatched)) => expired.push(ExpiredDispatch {
@@ -364,14 +376,15 @@ impl CommandService {
         &self,
         principal: &Principal,
         action: Action,
-        command_id: Uuid,
+        key: CommandKey,
         expected: Option<u64>,
         at: DateTime<Utc>,
     ) -> Result<(CommandOutcome, Option<DispatchId>), ServiceError> {
         let follow_up = self.follow_up_of(principal, &action);
         let outcome = self
-            .execute_one(principal, action, command_id, expected, at)
+            .execute_one(principal, action, key, expected, at)
             .await?;
+        let command_id = key.id;
         let Some(follow_up) = follow_up else {
             return Ok((outcome, None));
         };
@@ -470,7 +483,7 @@ impl CommandService {
         });
         let system = system_principal(&principal.tenant);
         let outcome = self
-            .execute_one(&system, action, command_id, None, at)
+            .execute_one(&system, action, command_id.into(), None, at)
             .await?;
         Ok(outcome.created.dispatch_id)
     }
@@ -480,7 +493,7 @@ impl CommandService {
         &self,
         principal: &Principal,
         action: Action,
-        command_id: Uuid,
+        key: CommandKey,
         expected: Option<u64>,
         at: DateTime<Utc>,
     ) -> Result<CommandOutcome, ServiceError> {
@@ -499,7 +512,13 @@ impl CommandService {
             fleet: Vec::new(),
             speed_kmh: self.config.speed_kmh,
             dispatch_timeout_secs: self.config.dispatch_timeout_secs,
+            members: BTreeMap::new(),
         };
+        if let Some(user) = command.action.named_user() {
+            if let Some(role) = self.members.role_in(&principal.tenant, user)? {
+                context.members.insert(user, role);
+            }
+        }
         if let Action::AssignDispatch(_) = &command.action {
             context.fleet = self
                 .fleet
@@ -507,26 +526,22 @@ impl CommandService {
                 .await?;
         }
         match command.target() {
-            Target::NewTicket(id) => {
-                self.create(command, context, id, command_id, expected)
-                    .await
-            }
+            Target::NewTicket(id) => self.create(command, context, id, key, expected).await,
             Target::Ticket(id) | Target::Technician(id) => {
-                self.on_stream(id, &command, &context, command_id, expected)
-                    .await
+                self.on_stream(id, &command, &context, key, expected).await
             }
             Target::Reader(stream) => {
                 // No receipt is stored unchecked against its ticket.
                 if let Action::RecordRead(c) = &command.action {
                     self.check_read(principal, c, 0).await?;
                 }
-                self.on_stream(stream, &command, &context, command_id, expected)
+                self.on_stream(stream, &command, &context, key, expected)
                     .await
             }
             Target::Dispatch(dispatch) => {
                 match self.fleet.ticket_of(self.store.as_ref(), dispatch).await? {
                     Some(ticket) => {
-                        self.on_stream(ticket, &command, &context, command_id, expected)
+                        self.on_stream(ticket, &command, &context, key, expected)
                             .await
                     }
                     None => Err(DomainError::NotFound.into()),
@@ -541,7 +556,7 @@ impl CommandService {
         stream: StreamId,
         command: &Command,
         context: &Context,
-        command_id: Uuid,
+        key: CommandKey,
         expected: Option<u64>,
     ) -> Result<CommandOutcome, ServiceError> {
         let mut last = ServiceError::VersionConflict {
@@ -550,8 +565,8 @@ impl CommandService {
         };
         for _ in 0..self.config.attempts_max.max(1) {
             let loaded = self.load(stream).await?;
-            if let Some(applied) = loaded.state.applied(command_id) {
-                return self.retried(stream, applied).await;
+            if let Some(applied) = loaded.state.applied(key.id) {
+                return self.retried(stream, applied, key).await;
             }
             if let Some(v) = expected {
                 if v != loaded.version {
@@ -574,10 +589,7 @@ impl CommandService {
                 });
             }
             let version = loaded.version;
-            match self
-                .append(stream, loaded, events, command, command_id)
-                .await
-            {
+            match self.append(stream, loaded, events, command, key).await {
                 Ok(outcome) => return Ok(outcome),
                 Err(AppendError::Store(StoreError::Conflict { actual, .. })) => {
                     last = ServiceError::VersionConflict {
@@ -601,12 +613,20 @@ impl CommandService {
         mut command: Command,
         mut context: Context,
         ticket_id: TicketId,
-        command_id: Uuid,
+        key: CommandKey,
         expected: Option<u64>,
     ) -> Result<CommandOutcome, ServiceError> {
+        // The number is allocated on another stream before the ticket's
+        // first event: a key used for another request must be refused
+        // before that, or the refusal would leave a number taken.
+        if let Some(prior) = self.store.find_command(key.id).await? {
+            if !same_request(prior.request_fingerprint.as_ref(), key.fingerprint.as_ref()) {
+                return Err(ServiceError::IdempotencyKeyReused);
+            }
+        }
         let loaded = self.load(ticket_id).await?;
-        if let Some(applied) = loaded.state.applied(command_id) {
-            return self.retried(ticket_id, applied).await;
+        if let Some(applied) = loaded.state.applied(key.id) {
+            return self.retried(ticket_id, applied, key).await;
         }
         if let Some(v) = expected.filter(|v| *v != loaded.version) {
             return Err(ServiceError::VersionConflict {
@@ -623,7 +643,7 @@ impl CommandService {
             self.store.as_ref(),
             &command.principal,
             ticket_id,
-            command_id,
+            key,
             command.at,
         )
         .await?;
@@ -632,8 +652,8 @@ impl CommandService {
         } else {
             // A retry of a create whose first attempt chose another id.
             let loaded = self.load(ticket).await?;
-            if let Some(applied) = loaded.state.applied(command_id) {
-                return self.retried(ticket, applied).await;
+            if let Some(applied) = loaded.state.applied(key.id) {
+                return self.retried(ticket, applied, key).await;
             }
             loaded
         };
@@ -642,18 +662,20 @@ impl CommandService {
         }
         context.ticket_number = Some(number);
         let events = decide(&loaded.state, &command, &context)?;
-        self.append(ticket, loaded, events, &command, command_id)
+        self.append(ticket, loaded, events, &command, key)
             .await
             .map_err(ServiceError::from)
     }
 
     /// The outcome of a command an earlier attempt applied at `applied`:
     /// its positions, and the ids its events name (read back from the log,
-    /// as this attempt's own ids were never used).
+    /// as this attempt's own ids were never used). Refused when the earlier
+    /// attempt answered another request under the same key.
     async fn retried(
         &self,
         stream: StreamId,
         applied: AppliedCommand,
+        key: CommandKey,
     ) -> Result<CommandOutcome, ServiceError> {
         // One command's events are appended together: contiguous positions.
         let count = applied.position.saturating_sub(applied.first_position) + 1;
@@ -662,10 +684,17 @@ impl CommandService {
             .store
             .read_stream(stream, first_version, count as usize)
             .await?;
-        let payloads = records
+        let first: Vec<&RecordedEvent> = records
             .iter()
             .filter(|r| r.command_id == applied.command_id)
-            .map(|r| &r.payload);
+            .collect();
+        let same = first
+            .iter()
+            .all(|r| same_request(r.request_fingerprint.as_ref(), key.fingerprint.as_ref()));
+        if !same {
+            return Err(ServiceError::IdempotencyKeyReused);
+        }
+        let payloads = first.iter().map(|r| &r.payload);
         Ok(CommandOutcome {
             stream_id: stream,
             version: applied.version,
@@ -685,8 +714,9 @@ impl CommandService {
         loaded: Loaded<TicketState>,
         events: Vec<EventPayload>,
         command: &Command,
-        command_id: Uuid,
+        key: CommandKey,
     ) -> Result<CommandOutcome, AppendError> {
+        let command_id = key.id;
         let appended = self
             .store
             .append_recorded(AppendRequest {
@@ -694,6 +724,7 @@ impl CommandService {
                 expected: ExpectedVersion::Exact(loaded.version),
                 events: events.into_iter().map(NewEvent::new).collect(),
                 command_id,
+                request_fingerprint: key.fingerprint,
                 correlation_id: command_id,
                 tenant: command.principal.tenant.clone(),
                 actor: Actor {
@@ -704,14 +735,15 @@ impl CommandService {
             })
             .await?;
         let AppendOutcome {
+            stream_id: appended_to,
             version,
             first_position,
             position,
             duplicate,
-            ..
         } = appended.outcome;
         if duplicate {
-            // The store knew the command id (its first attempt raced this one).
+            // The store knew the command id (its first attempt raced this
+            // one, or appended to another stream: it answers from there).
             let applied = AppliedCommand {
                 command_id,
                 version,
@@ -719,7 +751,7 @@ impl CommandService {
                 position,
             };
             return self
-                .retried(stream, applied)
+                .retried(appended_to, applied, key)
                 .await
                 .map_err(AppendError::Service);
         }

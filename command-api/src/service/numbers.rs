@@ -14,6 +14,7 @@ use event_store::{
 use uuid::Uuid;
 
 use super::error::ServiceError;
+use super::key::CommandKey;
 
 /// Namespace of the uuid v5 ids derived by the service.
 pub(super) const SERVICE_NAMESPACE: Uuid =
@@ -63,16 +64,17 @@ pub fn allocation_command(command_id: Uuid) -> Uuid {
     )
 }
 
-/// Takes the next number of the principal's tenant for `ticket`. Returns the
-/// number and the ticket it was allocated for (on a retried create, the
-/// ticket id of the first attempt).
+/// Takes the next number of the principal's tenant for `ticket`, for the
+/// create command `create`. Returns the number and the ticket it was
+/// allocated for (on a retried create, the ticket id of the first attempt).
 pub async fn allocate(
     store: &dyn EventStore,
     principal: &Principal,
     ticket: TicketId,
-    command_id: Uuid,
+    create: CommandKey,
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<(u64, TicketId), ServiceError> {
+    let command_id = create.id;
     let stream = counter_stream(&principal.tenant);
     let allocation = allocation_command(command_id);
     let mut version = store.stream_version(stream).await?;
@@ -85,6 +87,9 @@ pub async fn allocate(
                 ticket,
             })],
             command_id: allocation,
+            // Bound to the create's request: a retry of that create under
+            // the same key with another body is refused here too.
+            request_fingerprint: create.fingerprint,
             correlation_id: command_id,
             tenant: principal.tenant.clone(),
             actor: Actor {

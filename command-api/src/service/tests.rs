@@ -264,6 +264,99 @@ async fn retries_append_nothing_and_answer_the_first_outcome() {
     assert_eq!(next, 3);
 }
 
+/// A key bound to the request with fingerprint `[n; 32]`.
+fn bound(id: Uuid, n: u8) -> CommandKey {
+    CommandKey {
+        id,
+        fingerprint: Some([n; 32]),
+    }
+}
+
+#[tokio::test]
+async fn a_key_reused_for_another_request_is_refused_and_appends_nothing() {
+    let f = fixture(0);
+    let (ticket, _) = new_ticket(&f, &customer()).await;
+    let key = Uuid::now_v7();
+    let first = f
+        .service
+        .execute(&agent(), comment(ticket, "first"), bound(key, 1), None)
+        .await
+        .expect("first");
+    let head = f.store.head().await.expect("head");
+    let reused = |result: Result<CommandOutcome, ServiceError>| {
+        assert_eq!(result, Err(ServiceError::IdempotencyKeyReused));
+    };
+    // Another body, the same route: found in the ticket's state.
+    reused(
+        f.service
+            .execute(&agent(), comment(ticket, "second"), bound(key, 2), None)
+            .await,
+    );
+    // Another command on the same ticket.
+    let assign = Action::ChangeStatus(ChangeStatus {
+        ticket_id: ticket,
+        status: TicketStatus::Assigned,
+        note: None,
+    });
+    reused(
+        f.service
+            .execute(&agent(), assign, bound(key, 3), None)
+            .await,
+    );
+    // Another route: a create, refused before a number is allocated.
+    reused(
+        f.service
+            .execute(&agent(), create(Uuid::now_v7()), bound(key, 4), None)
+            .await,
+    );
+    // Another ticket: found by the store when appending.
+    let (other, _) = new_ticket(&f, &customer()).await;
+    let head_before = f.store.head().await.expect("head");
+    reused(
+        f.service
+            .execute(&agent(), comment(other, "first"), bound(key, 5), None)
+            .await,
+    );
+    assert_eq!(f.store.head().await.expect("head"), head_before);
+    assert_eq!(head_before, head + 2, "only the second ticket was appended");
+    let (_, next) = new_ticket(&f, &customer()).await;
+    assert_eq!(next, 3, "no number was taken by a refused create");
+
+    // The exact retry still answers the first comment.
+    let again = f
+        .service
+        .execute(&agent(), comment(ticket, "first"), bound(key, 1), None)
+        .await
+        .expect("retry");
+    assert_eq!(again.appended, Appended::Earlier);
+    assert_eq!(again.created.comment_id, first.created.comment_id);
+    assert_eq!(again.position, first.position);
+
+    // A create retried under its key with another body is refused as well.
+    let create_key = Uuid::now_v7();
+    f.service
+        .execute(
+            &customer(),
+            create(Uuid::now_v7()),
+            bound(create_key, 6),
+            None,
+        )
+        .await
+        .expect("create");
+    let head = f.store.head().await.expect("head");
+    reused(
+        f.service
+            .execute(
+                &customer(),
+                create(Uuid::now_v7()),
+                bound(create_key, 7),
+                None,
+            )
+            .await,
+    );
+    assert_eq!(f.store.head().await.expect("head"), head);
+}
+
 #[tokio::test]
 async fn refused_creates_take_no_number() {
     let f = fixture(64);
@@ -496,6 +589,7 @@ async fn the_cache_holds_each_commands_result_and_still_sees_other_writers() {
                 },
             )],
             command_id: Uuid::now_v7(),
+            request_fingerprint: None,
             correlation_id: Uuid::now_v7(),
             tenant: p.tenant.clone(),
             actor: event_store::Actor {

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use uuid::Uuid;
 
 use crate::codec;
 use crate::error::StoreError;
@@ -32,7 +33,9 @@ use crate::limits::{
     APPEND_ACK_WAIT_MILLIS_MAX, INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS,
     OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
 };
-use crate::record::{AppendOutcome, AppendRequest, Appended, RecordedEvent, HASH_BYTES};
+use crate::record::{
+    AppendOutcome, AppendRequest, Appended, PriorCommand, RecordedEvent, HASH_BYTES,
+};
 use crate::schema::StreamId;
 use crate::store::{EventStore, EventStream, VerifyReport};
 
@@ -68,6 +71,35 @@ impl Shared {
 
     pub(crate) fn set_durable_head(&self, head: u64) {
         self.durable_head.store(head, Ordering::Release);
+    }
+
+    /// The first append of `command`, if it was appended before (in memory
+    /// or in index keys), as a retry sees it, with the fingerprint its
+    /// first record carries.
+    pub(crate) fn prior_command(&self, command: &Uuid) -> Result<Option<PriorCommand>, StoreError> {
+        let (pending, may_be_on_disk) = {
+            let pending = self.pending.read().unwrap_or_else(|e| e.into_inner());
+            (pending.command(command), pending.may_hold_on_disk(command))
+        };
+        let first = match pending {
+            Some(a) => a,
+            None if !may_be_on_disk => return Ok(None),
+            None => match index::find_command(&self.log, command)? {
+                Some(a) => a,
+                None => return Ok(None),
+            },
+        };
+        let rec = self.record_at(first.span.first_position)?;
+        if rec.command_id != *command {
+            return Err(StoreError::Corrupt {
+                position: rec.position,
+                reason: format!("command index of {command} does not match the record"),
+            });
+        }
+        Ok(Some(PriorCommand {
+            outcome: first.outcome(true),
+            request_fingerprint: rec.request_fingerprint,
+        }))
     }
 
     pub(crate) fn live_receiver(&self) -> Option<broadcast::Receiver<Arc<RecordedEvent>>> {
@@ -321,6 +353,10 @@ impl EventStore for SledStore {
             .await
             .map_err(|_| stalled())?
             .map_err(|_| StoreError::Closed)?
+    }
+
+    async fn find_command(&self, command_id: Uuid) -> Result<Option<PriorCommand>, StoreError> {
+        self.shared.prior_command(&command_id)
     }
 
     async fn read_stream(

@@ -22,7 +22,8 @@ use crate::limits::{
     LOG_PAGE_BYTES_TARGET, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
 };
 use crate::record::{
-    AppendOutcome, AppendRequest, Appended, Hash, RecordedEvent, Tenant, Visibility,
+    same_request, AppendOutcome, AppendRequest, Appended, Hash, PriorCommand, RecordedEvent,
+    Tenant, Visibility,
 };
 use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
 
@@ -221,7 +222,7 @@ impl Writer {
         let start_head = self.head;
         let start_hash = self.head_hash;
         let mut frames = Frames::default();
-        let mut in_batch: HashMap<Uuid, AppendOutcome> = HashMap::new();
+        let mut in_batch: HashMap<Uuid, PriorCommand> = HashMap::new();
         let mut replies = Vec::with_capacity(appends.len());
         let mut results: Vec<Result<Staged, StoreError>> = Vec::with_capacity(appends.len());
         for (req, reply) in appends {
@@ -395,39 +396,21 @@ impl Writer {
         }
     }
 
-    /// The first outcome of `command`, if it was appended before.
-    fn seen(&self, command: &Uuid) -> Result<Option<AppendOutcome>, StoreError> {
-        let (pending, may_be_on_disk) = {
-            let pending = self
-                .shared
-                .pending
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            (pending.command(command), pending.may_hold_on_disk(command))
-        };
-        if let Some(a) = pending {
-            return Ok(Some(a.outcome(false)));
-        }
-        if !may_be_on_disk {
-            return Ok(None);
-        }
-        Ok(index::find_command(&self.shared.log, command)?.map(|a| a.outcome(false)))
-    }
-
     /// Checks one append against the heads and, if accepted, encodes its
     /// records into `frames` and advances the in-memory heads.
     fn stage(
         &mut self,
         req: AppendRequest,
-        in_batch: &mut HashMap<Uuid, AppendOutcome>,
+        in_batch: &mut HashMap<Uuid, PriorCommand>,
         frames: &mut Frames,
     ) -> Result<Staged, StoreError> {
         let kind = validate_shape(&req)?;
-        if let Some(first) = in_batch.get(&req.command_id) {
-            return Ok(duplicate(*first));
-        }
-        if let Some(first) = self.seen(&req.command_id)? {
-            return Ok(duplicate(first));
+        let prior = match in_batch.get(&req.command_id) {
+            Some(first) => Some(*first),
+            None => self.shared.prior_command(&req.command_id)?,
+        };
+        if let Some(first) = prior {
+            return duplicate(&req, first);
         }
         let head = self.stream_head(&req.stream_id)?;
         let actual = head.as_ref().map_or(0, |h| h.version);
@@ -467,6 +450,7 @@ impl Writer {
                 stream_version: actual + 1 + i as u64,
                 event_id: ev.event_id,
                 command_id: req.command_id,
+                request_fingerprint: req.request_fingerprint,
                 correlation_id: req.correlation_id,
                 tenant: req.tenant.clone(),
                 actor: req.actor.clone(),
@@ -509,7 +493,13 @@ impl Writer {
             },
         };
         let outcome = indexed.outcome(false);
-        in_batch.insert(req.command_id, outcome);
+        in_batch.insert(
+            req.command_id,
+            PriorCommand {
+                outcome,
+                request_fingerprint: req.request_fingerprint,
+            },
+        );
         self.heads.insert(
             req.stream_id,
             StreamHead {
@@ -560,15 +550,25 @@ impl Writer {
     }
 }
 
-fn duplicate(first: AppendOutcome) -> Staged {
-    Staged {
+/// The answer to `req`, whose command id `first` appended already: that
+/// append's outcome, unless it answered another request.
+fn duplicate(req: &AppendRequest, first: PriorCommand) -> Result<Staged, StoreError> {
+    if !same_request(
+        first.request_fingerprint.as_ref(),
+        req.request_fingerprint.as_ref(),
+    ) {
+        return Err(StoreError::CommandReused {
+            command_id: req.command_id,
+        });
+    }
+    Ok(Staged {
         outcome: AppendOutcome {
             duplicate: true,
-            ..first
+            ..first.outcome
         },
         records: Vec::new(),
         indexed: None,
-    }
+    })
 }
 
 /// Checks what can be checked without the log: size, one stream kind,

@@ -57,6 +57,7 @@ pub fn request(
         expected,
         events: payloads.into_iter().map(NewEvent::new).collect(),
         command_id: Uuid::now_v7(),
+        request_fingerprint: None,
         correlation_id: Uuid::now_v7(),
         tenant: "demo".into(),
         actor: actor(),

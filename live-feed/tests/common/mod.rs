@@ -195,6 +195,7 @@ impl Harness {
             expected: ExpectedVersion::Any,
             events: payloads.into_iter().map(NewEvent::new).collect(),
             command_id: Uuid::now_v7(),
+            request_fingerprint: None,
             correlation_id: Uuid::now_v7(),
             tenant: actor.tenant.clone(),
             actor: Actor {

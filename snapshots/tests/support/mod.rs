@@ -27,6 +27,7 @@ pub async fn append_all(store: &MemoryStore, stream: StreamId, payloads: &[Event
                     visibility: Visibility::Public,
                 }],
                 command_id: Uuid::new_v4(),
+                request_fingerprint: None,
                 correlation_id: Uuid::new_v4(),
                 tenant: "t".into(),
                 actor: Actor {

@@ -123,6 +123,11 @@ pub fn ticketlog_ok(args: &[&str], data: &Path) -> String {
 
 /// Adds an admin `name` with `password` to `tenant` in `data` (server stopped).
 pub fn add_admin(data: &Path, tenant: &str, name: &str, password: &str) {
+    add_user(data, tenant, name, "admin", password);
+}
+
+/// Adds `name` with `role` and `password` to `tenant` in `data` (server stopped).
+pub fn add_user(data: &Path, tenant: &str, name: &str, role: &str, password: &str) {
     ticketlog_ok(
         &[
             "user",
@@ -132,7 +137,7 @@ pub fn add_admin(data: &Path, tenant: &str, name: &str, password: &str) {
             "--name",
             name,
             "--role",
-            "admin",
+            role,
             "--password",
             password,
         ],

@@ -17,12 +17,14 @@ use crate::domain::limits::{
     DISPATCH_RADIUS_KM_DEFAULT, DISPATCH_RADIUS_KM_MAX, DISPATCH_TIMEOUT_REASON, NOTE_CHARS_MAX,
 };
 use crate::domain::proximity::{choose_technician_excluding, explicit_choice};
+use crate::domain::staffing::{can_be_dispatched, NOT_A_TECHNICIAN};
 use crate::domain::state::{Dispatch, Ticket};
 use crate::domain::validate;
 use crate::domain::workflow::forward_steps;
 
-/// `DispatchRequested` for the named technician, or the nearest available
-/// one (never one who declined this ticket), or nobody (broadcast).
+/// `DispatchRequested` for the named technician (a technician of the
+/// tenant), or the nearest available one (never one who declined this
+/// ticket), or nobody (broadcast).
 pub(super) fn assign(
     ticket: &Ticket,
     principal: &Principal,
@@ -37,8 +39,11 @@ pub(super) fn assign(
             format!("must be above 0 and at most {DISPATCH_RADIUS_KM_MAX}"),
         ));
     }
-    if c.technician_id.is_some_and(|t| t.is_nil()) {
-        return Err(DomainError::invalid("technician_id", "must be a user id"));
+    if let Some(t) = c.technician_id {
+        let role = context.members.get(&t).copied();
+        if !role.is_some_and(can_be_dispatched) {
+            return Err(DomainError::invalid("technician_id", NOT_A_TECHNICIAN));
+        }
     }
     if matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
         return Err(DomainError::conflict(format!(

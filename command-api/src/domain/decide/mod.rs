@@ -37,7 +37,9 @@ pub fn decide(
             ticket::create(state, p, c, number)
         }
         Action::EditTicket(c) => ticket::edit(visible(state, p, Some(c.ticket_id))?, p, c),
-        Action::AssignTicket(c) => ticket::assign(visible(state, p, Some(c.ticket_id))?, p, c),
+        Action::AssignTicket(c) => {
+            ticket::assign(visible(state, p, Some(c.ticket_id))?, p, c, context)
+        }
         Action::ChangeStatus(c) => {
             ticket::change_status(visible(state, p, Some(c.ticket_id))?, p, c)
         }

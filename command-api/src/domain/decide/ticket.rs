@@ -3,8 +3,9 @@
 use event_store::{EventPayload, Permission, Principal, TicketStatus};
 
 use super::{require, DomainError};
-use crate::domain::command::{AssignTicket, ChangeStatus, CreateTicket, EditTicket};
+use crate::domain::command::{AssignTicket, ChangeStatus, Context, CreateTicket, EditTicket};
 use crate::domain::limits::{DESCRIPTION_BYTES_MAX, NOTE_CHARS_MAX, SHORT_TEXT_CHARS_MAX};
+use crate::domain::staffing::{can_be_assignee, NOT_AN_ASSIGNEE};
 use crate::domain::state::{Ticket, TicketState};
 use crate::domain::validate::{self, Lines};
 
@@ -93,14 +94,17 @@ pub(super) fn edit(
 }
 
 /// `TicketAssigned`, plus `open → assigned` when the ticket is open.
+/// The assignee must be a member of the tenant who can own tickets.
 pub(super) fn assign(
     ticket: &Ticket,
     principal: &Principal,
     c: &AssignTicket,
+    context: &Context,
 ) -> Result<Vec<EventPayload>, DomainError> {
     require(principal, Permission::TicketsManage)?;
-    if c.assignee_id.is_nil() {
-        return Err(DomainError::invalid("assignee_id", "must be a user id"));
+    let role = context.members.get(&c.assignee_id).copied();
+    if !role.is_some_and(can_be_assignee) {
+        return Err(DomainError::invalid("assignee_id", NOT_AN_ASSIGNEE));
     }
     let mut events = Vec::new();
     if ticket.assignee != Some(c.assignee_id) {

@@ -77,6 +77,7 @@ fn recorded(version: u64, command: u128, by: &Principal, payload: EventPayload) 
         stream_version: version,
         event_id: Uuid::from_u128(version as u128),
         command_id: Uuid::from_u128(1_000 + command),
+        request_fingerprint: None,
         correlation_id: Uuid::from_u128(2_000 + version as u128),
         tenant: TENANT.into(),
         actor: Actor {
@@ -159,9 +160,29 @@ impl From<Action> for Asked {
                 fleet: vec![],
                 speed_kmh: SPEED_KMH,
                 dispatch_timeout_secs: 0,
+                members: members(),
             },
         }
     }
+}
+
+/// The tenant's directory as the service would look it up: every user of
+/// tenant acme (not `foreign_agent`, who is another tenant's).
+fn members() -> std::collections::BTreeMap<Uuid, Role> {
+    [
+        alice(),
+        bob(),
+        carol(),
+        dave(),
+        erin(),
+        frank(),
+        root(),
+        mallory(),
+        tom(),
+    ]
+    .into_iter()
+    .map(|p| (p.user_id, p.role))
+    .collect()
 }
 
 fn when(
@@ -525,6 +546,44 @@ fn assign_ticket_refused() {
     assert_not_found(when(&g, mallory(), assign_to(bob().user_id)));
     assert_not_found(when(&g, foreign_agent(), assign_to(bob().user_id)));
     assert_not_found(when(&given(), alice(), assign_to(bob().user_id)));
+}
+
+#[test]
+fn only_members_who_work_tickets_can_be_assignees_and_every_refusal_is_the_same() {
+    let g = open_ticket();
+    assert!(when(&g, alice(), assign_to(root().user_id)).is_ok());
+    let refusals: Vec<DomainError> = [
+        carol().user_id,         // a customer
+        dave().user_id,          // a technician: takes dispatches, not tickets
+        erin().user_id,          // an auditor
+        frank().user_id,         // an analyst
+        foreign_agent().user_id, // another tenant's agent
+        Uuid::now_v7(),          // nobody
+        Uuid::nil(),
+    ]
+    .into_iter()
+    .map(|id| when(&g, alice(), assign_to(id)).expect_err("refused"))
+    .collect();
+    assert!(invalid("assignee_id")(&refusals[0]), "{:?}", refusals[0]);
+    assert!(refusals.iter().all(|e| *e == refusals[0]), "{refusals:?}");
+}
+
+#[test]
+fn only_technicians_of_the_tenant_can_be_dispatched_and_every_refusal_is_the_same() {
+    let g = open_ticket();
+    assert!(when(&g, alice(), dispatch_to(Some(tom().user_id), vec![])).is_ok());
+    let refusals: Vec<DomainError> = [
+        bob().user_id,
+        carol().user_id,
+        root().user_id,
+        foreign_agent().user_id,
+        Uuid::now_v7(),
+    ]
+    .into_iter()
+    .map(|id| when(&g, alice(), dispatch_to(Some(id), vec![])).expect_err("refused"))
+    .collect();
+    assert!(invalid("technician_id")(&refusals[0]), "{:?}", refusals[0]);
+    assert!(refusals.iter().all(|e| *e == refusals[0]), "{refusals:?}");
 }
 
 // ---------------------------------------------------------------- ChangeStatus

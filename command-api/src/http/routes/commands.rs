@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::http::error::ApiError;
 use crate::http::extract::{Auth, CommandJson, IdempotencyKey, IfMatch, PathTarget};
 use crate::http::state::AppState;
-use crate::request::{command_id, Request, RequestBody};
+use crate::request::{command_key, Request, RequestBody};
 use crate::service::{Appended, CommandOutcome};
 
 /// The handler of the command route whose body is a `B`, made into a
@@ -59,12 +59,13 @@ async fn handle(
         Request::CreateTicket(_) => StatusCode::CREATED,
         _ => StatusCode::OK,
     };
+    let command = command_key(&p, key, &request, on);
     let action = request
         .into_action(on, Uuid::now_v7())
         .ok_or_else(|| ApiError::not_found("route"))?;
     let outcome = state
         .service()
-        .execute(&p, action, command_id(&p, key), expected)
+        .execute(&p, action, command, expected)
         .await?;
     match outcome.appended {
         Appended::Now { events } => state.metrics().record_append(events, false),
