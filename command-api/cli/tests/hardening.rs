@@ -9,6 +9,7 @@ mod hardening {
     mod login_throttle;
     mod metrics;
     mod sessions;
+    mod small_findings;
     mod tenants;
     mod timeouts;
     mod ws_flood;

@@ -51,6 +51,21 @@ impl World {
         }
     }
 
+    /// `http://addr{path}` of the server.
+    pub fn url(&self, path: &str) -> String {
+        self.server.url(path)
+    }
+
+    /// The world's HTTP client.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// The token of `name`.
+    pub fn token(&self, name: &str) -> &str {
+        &self.users[name].0
+    }
+
     /// The user id of `name`.
     pub fn id(&self, name: &str) -> String {
         self.users[name].1.clone()
@@ -115,5 +130,12 @@ impl World {
     /// Stops the server cleanly.
     pub async fn stop(self) {
         stop(self.server).await;
+    }
+
+    /// Stops the server and keeps its data directory, for commands that
+    /// open the store themselves.
+    pub async fn stop_keeping_data(self) -> tempfile::TempDir {
+        stop(self.server).await;
+        self._dir
     }
 }
