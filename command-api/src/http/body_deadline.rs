@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use thiserror::Error;
-use tokio::time::{sleep, Sleep};
+use tokio::time::{sleep_until, Instant, Sleep};
 
 /// The body did not arrive within the body read timeout.
 #[derive(Debug, Error)]
@@ -24,7 +24,11 @@ pub struct BodyTimeout(pub Duration);
 pub struct DeadlineBody<B> {
     inner: B,
     timeout: Duration,
-    deadline: Pin<Box<Sleep>>,
+    /// When the body is due whole.
+    due: Instant,
+    /// The timer, made only once the body has to be waited for: most
+    /// bodies arrive with their headers and never need one.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> DeadlineBody<B> {
@@ -33,7 +37,8 @@ impl<B> DeadlineBody<B> {
         DeadlineBody {
             inner,
             timeout,
-            deadline: Box::pin(sleep(timeout)),
+            due: Instant::now() + timeout,
+            deadline: None,
         }
     }
 }
@@ -55,8 +60,11 @@ where
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
         }
-        let timeout = self.timeout;
-        match self.deadline.as_mut().poll(cx) {
+        let (timeout, due) = (self.timeout, self.due);
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(sleep_until(due)));
+        match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout(timeout))))),
             Poll::Pending => Poll::Pending,
         }

@@ -30,6 +30,14 @@ pub struct Timeouts {
     pub ws_handshake: Duration,
 }
 
+impl Timeouts {
+    /// The shortest of the client-facing timeouts: how often an idle
+    /// connection's clock looks at its phase at most.
+    pub fn shortest(&self) -> Duration {
+        self.header_read.min(self.idle).min(self.ws_handshake)
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
