@@ -209,7 +209,8 @@ impl EventStore for PgStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        self.shared.pool.close();
+        // The pool stays: reads after close work as on sled (subscribers
+        // read to the end, then see `Closed`); it closes when dropped.
         closed
     }
 }

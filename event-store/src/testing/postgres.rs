@@ -61,7 +61,10 @@ pub fn pg_bin_dir() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
             if dir.join("initdb").is_file() && dir.join("pg_ctl").is_file() {
-                return Some(dir);
+                // A directory of symlinks (/usr/local/bin) leads to the
+                // real one, which also holds createdb and postgres.
+                let real = std::fs::canonicalize(dir.join("initdb")).ok()?;
+                return real.parent().map(Path::to_path_buf);
             }
         }
     }
