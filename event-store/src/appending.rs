@@ -15,6 +15,55 @@ use crate::schema::{StreamKind, SCHEMA_VERSION};
 /// The reply to one append.
 pub(crate) type AppendReply = oneshot::Sender<Result<Appended, StoreError>>;
 
+/// What a writer's queue carries.
+pub(crate) enum WriterMsg {
+    /// Append and reply once durable.
+    Append(Box<AppendRequest>, AppendReply),
+    /// Finish everything queued before, make it durable, stop.
+    Close(CloseReply),
+}
+
+/// The reply to a close.
+pub(crate) type CloseReply = oneshot::Sender<Result<(), StoreError>>;
+
+/// A drained batch of messages: the appends to carry, and the close
+/// request if one came (appends queued after it are refused as `Closed`,
+/// further closes answered at once).
+pub(crate) fn sort_messages(
+    msgs: impl IntoIterator<Item = WriterMsg>,
+) -> (Vec<(Box<AppendRequest>, AppendReply)>, Option<CloseReply>) {
+    let mut appends = Vec::new();
+    let mut close = None;
+    for m in msgs {
+        match m {
+            WriterMsg::Append(req, reply) if close.is_none() => appends.push((req, reply)),
+            WriterMsg::Append(_, reply) => {
+                let _ = reply.send(Err(StoreError::Closed));
+            }
+            WriterMsg::Close(reply) if close.is_none() => close = Some(reply),
+            WriterMsg::Close(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+        }
+    }
+    (appends, close)
+}
+
+/// Closes a writer's queue and answers what is still in it.
+pub(crate) fn refuse_queued(queue: &mut mpsc::Receiver<WriterMsg>) {
+    queue.close();
+    while let Ok(m) = queue.try_recv() {
+        match m {
+            WriterMsg::Append(_, r) => {
+                let _ = r.send(Err(StoreError::Closed));
+            }
+            WriterMsg::Close(r) => {
+                let _ = r.send(Ok(()));
+            }
+        }
+    }
+}
+
 /// Sends the append that `message` wraps to a writer's queue and waits for
 /// its answer, bounded: a wedged writer must not hang every caller with it.
 pub(crate) async fn submit<M>(

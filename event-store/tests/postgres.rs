@@ -209,3 +209,36 @@ async fn a_hung_writer_holding_the_head_is_ended_by_the_idle_timeout() {
         "holder was ended"
     );
 }
+
+/// A rough figure, not a gate: `cargo test -p event-store --test postgres
+/// -- --ignored --nocapture append_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn append_throughput() {
+    const TASKS: usize = 64;
+    const APPENDS: usize = 50;
+    let fx = Backend::Postgres.fresh().await;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let store = fx.store.clone();
+            tokio::spawn(async move {
+                let stream = Uuid::now_v7();
+                for i in 0..APPENDS {
+                    let payload = if i == 0 { created(1) } else { comment("x") };
+                    let req = request(stream, ExpectedVersion::Exact(i as u64), vec![payload]);
+                    store.append(req).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} durable appends from {TASKS} tasks in {secs:.2} s: {:.0}/s",
+        TASKS * APPENDS,
+        (TASKS * APPENDS) as f64 / secs
+    );
+}

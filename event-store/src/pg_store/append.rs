@@ -19,12 +19,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Row, Statement};
 use uuid::Uuid;
 
-use crate::appending::{self, AppendReply, StreamHead};
+use crate::appending::{self, AppendReply, StreamHead, WriterMsg};
 use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{
@@ -40,14 +40,6 @@ use super::NOTIFY_CHANNEL;
 
 /// Statement parameters, kept in locals so pipelined futures can borrow them.
 type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
-
-/// What the writer's queue carries.
-pub(crate) enum WriterMsg {
-    /// Append and reply once committed.
-    Append(Box<AppendRequest>, AppendReply),
-    /// Finish everything queued before, stop.
-    Close(oneshot::Sender<Result<(), StoreError>>),
-}
 
 /// The writer's session with its prepared statements.
 struct Session {
@@ -198,35 +190,12 @@ impl Writer {
             if queue.recv_many(&mut msgs, BATCH_APPENDS_MAX).await == 0 {
                 return;
             }
-            let mut appends = Vec::with_capacity(msgs.len());
-            let mut close = None;
-            for m in msgs.drain(..) {
-                match m {
-                    WriterMsg::Append(req, reply) if close.is_none() => appends.push((req, reply)),
-                    WriterMsg::Append(_, reply) => {
-                        let _ = reply.send(Err(StoreError::Closed));
-                    }
-                    WriterMsg::Close(reply) if close.is_none() => close = Some(reply),
-                    WriterMsg::Close(reply) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                }
-            }
+            let (appends, close) = appending::sort_messages(msgs.drain(..));
             if !appends.is_empty() {
                 self.commit(appends).await;
             }
             if let Some(reply) = close {
-                queue.close();
-                while let Ok(m) = queue.try_recv() {
-                    match m {
-                        WriterMsg::Append(_, r) => {
-                            let _ = r.send(Err(StoreError::Closed));
-                        }
-                        WriterMsg::Close(r) => {
-                            let _ = r.send(Ok(()));
-                        }
-                    }
-                }
+                appending::refuse_queued(&mut queue);
                 let _ = reply.send(Ok(()));
                 return;
             }

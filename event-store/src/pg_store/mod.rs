@@ -32,7 +32,8 @@ use crate::record::{AppendOutcome, AppendRequest, Appended, PriorCommand, Record
 use crate::schema::StreamId;
 use crate::store::{EventStore, EventStream, VerifyReport};
 
-use append::{Writer, WriterMsg};
+use crate::appending::WriterMsg;
+use append::Writer;
 
 /// The channel every writer notifies after a commit (payload: the new
 /// head, for people watching; the tailer does not trust it).

@@ -43,8 +43,9 @@ pub use kv::{SledKvTree, SIDE_TREE_PREFIX};
 pub use options::{SledOptions, CACHE_CAPACITY_BYTES_DEFAULT, DISK_RESERVE_BYTES_DEFAULT};
 pub use verify::verify_dir;
 
+use crate::appending::WriterMsg;
 use index::{IndexedAppend, PendingIndex, Span};
-use writer::{Writer, WriterMsg, WriterStart};
+use writer::{Writer, WriterStart};
 
 /// State shared by the store handle, the writer and the subscribers.
 pub(crate) struct Shared {

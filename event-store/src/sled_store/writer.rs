@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
-use crate::appending::{self, AppendReply, StreamHead};
+use crate::appending::{self, AppendReply, StreamHead, WriterMsg};
 use crate::codec;
 use crate::error::StoreError;
 use crate::faults::{FaultPoint, StorageFaults};
@@ -28,14 +28,6 @@ use crate::schema::StreamId;
 use super::index::{self, IndexedAppend, Span};
 use super::space::SpaceGuard;
 use super::{indexer, keys, page, Shared};
-
-/// What the writer's queue carries.
-pub(crate) enum WriterMsg {
-    /// Append and reply once durable.
-    Append(Box<AppendRequest>, AppendReply),
-    /// Finish everything queued before, flush, stop.
-    Close(oneshot::Sender<Result<(), StoreError>>),
-}
 
 /// How far a failed group commit got.
 struct WriteFailure {
@@ -152,38 +144,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let mut appends = Vec::with_capacity(msgs.len());
-            let mut close = None;
-            for m in msgs.drain(..) {
-                match m {
-                    WriterMsg::Append(req, reply) if close.is_none() => appends.push((req, reply)),
-                    WriterMsg::Append(_, reply) => {
-                        let _ = reply.send(Err(StoreError::Closed));
-                    }
-                    WriterMsg::Close(reply) => {
-                        if close.is_none() {
-                            close = Some(reply);
-                        } else {
-                            let _ = reply.send(Ok(()));
-                        }
-                    }
-                }
-            }
+            let (appends, close) = appending::sort_messages(msgs.drain(..));
             if !appends.is_empty() {
                 self.commit(appends);
             }
             if let Some(reply) = close {
-                queue.close();
-                while let Ok(m) = queue.try_recv() {
-                    match m {
-                        WriterMsg::Append(_, r) => {
-                            let _ = r.send(Err(StoreError::Closed));
-                        }
-                        WriterMsg::Close(r) => {
-                            let _ = r.send(Ok(()));
-                        }
-                    }
-                }
+                appending::refuse_queued(&mut queue);
                 let flushed = self.shared.db.flush().map(|_| ()).map_err(StoreError::from);
                 let _ = reply.send(flushed);
                 return;
