@@ -49,6 +49,12 @@ pub enum StoreError {
         /// The first position the subscriber has not received.
         resume_from: u64,
     },
+    /// The connection to the database was lost while a commit was in
+    /// flight and it could not be looked up afterwards: the append may or
+    /// may not be in the log (HTTP 503 `outcome_unknown`); a retry with the
+    /// same command id is safe.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
@@ -57,5 +63,11 @@ pub enum StoreError {
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> Self {
         StoreError::Unavailable(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Unavailable(format!("database: {e}"))
     }
 }

@@ -7,16 +7,19 @@
 //! ([`access::can_see`]).
 
 pub mod access;
+mod appending;
 pub mod codec;
 pub mod error;
 pub mod faults;
 pub mod kv;
 pub mod limits;
 pub mod paging;
+pub mod pg_store;
 pub mod record;
 pub mod schema;
 pub mod sled_store;
 pub mod store;
+mod subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod upcast;
@@ -29,6 +32,7 @@ pub use error::StoreError;
 pub use faults::{FaultPoint, FaultSpan, StorageFaults};
 pub use kv::{KvEntry, KvProvider, KvTree};
 pub use paging::Pages;
+pub use pg_store::{PgOptions, PgStore};
 pub use record::{
     same_request, Actor, AppendOutcome, AppendRequest, Appended, ExpectedVersion, Hash, NewEvent,
     PriorCommand, RecordedEvent, Tenant, Visibility,

@@ -49,3 +49,33 @@ pub const OPEN_LOCK_WAIT_MILLIS: u64 = 2000;
 pub const OPEN_LOCK_RETRY_MILLIS: u64 = 10;
 /// Records `verify` checks per blocking step between progress reports.
 pub const VERIFY_STEP_RECORDS: u64 = 10_000;
+/// Connections in a PostgreSQL store's read pool (the writer and the
+/// listener have their own).
+pub const PG_READ_POOL_CONNECTIONS: usize = 8;
+/// Longest a PostgreSQL connection attempt may take.
+pub const PG_CONNECT_TIMEOUT_MILLIS: u64 = 5_000;
+/// A PostgreSQL session idle inside a transaction for this long is ended by
+/// the server, so a hung writer (alive but stopped) releases the log head.
+/// The store's writer never idles in a transaction: its statements go out
+/// pipelined.
+pub const PG_IDLE_IN_TRANSACTION_TIMEOUT_MILLIS: u64 = 5_000;
+/// TCP keepalive on the store's PostgreSQL sessions (both ends): idle
+/// seconds before the first probe, so a vanished peer is noticed and a
+/// dead writer's transaction, with the head lock, is ended.
+pub const PG_KEEPALIVE_IDLE_SECS: u64 = 5;
+/// Seconds between TCP keepalive probes.
+pub const PG_KEEPALIVE_INTERVAL_SECS: u64 = 2;
+/// Unanswered TCP keepalive probes before the connection is dropped.
+pub const PG_KEEPALIVE_RETRIES: u32 = 3;
+/// Longest the writer waits for the log head's lock (another writer, or a
+/// dead one not yet noticed) before the batch fails as unavailable.
+pub const PG_HEAD_LOCK_TIMEOUT_MILLIS: u64 = 20_000;
+/// How long the writer keeps trying to reconnect and look up the command
+/// ids of a batch whose COMMIT lost its connection, before it answers
+/// `OutcomeUnknown`.
+pub const PG_OUTCOME_LOOKUP_WAIT_MILLIS: u64 = 10_000;
+/// Pause between two reconnection attempts.
+pub const PG_RECONNECT_PAUSE_MILLIS: u64 = 100;
+/// How often the tailer reads the log even without a notification (the
+/// listening connection may be down, and reconnecting takes a while).
+pub const PG_TAIL_POLL_MILLIS: u64 = 1_000;

@@ -4,6 +4,9 @@
 //! provider ([`MemoryKv`]), and a script builder for recorded events with
 //! fixed times ([`Script`]). Not for production use.
 
+#[cfg(feature = "testing")]
+pub mod postgres;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 

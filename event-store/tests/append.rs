@@ -12,9 +12,14 @@ use event_store::{
 };
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_appends_at_one_version_exactly_one_wins() {
-    let (_dir, store) = fresh();
+both_stores!(
+    fifty_concurrent_appends_at_one_version_exactly_one_wins,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn fifty_concurrent_appends_at_one_version_exactly_one_wins(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = create_ticket(store.as_ref(), 1).await;
     let mut tasks = Vec::new();
     for i in 0..50 {
@@ -51,9 +56,10 @@ async fn fifty_concurrent_appends_at_one_version_exactly_one_wins() {
     );
 }
 
-#[tokio::test]
-async fn no_stream_conflicts_report_the_actual_version() {
-    let (_dir, store) = fresh();
+both_stores!(no_stream_conflicts_report_the_actual_version);
+async fn no_stream_conflicts_report_the_actual_version(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = Uuid::now_v7();
     store
         .append(request(
@@ -97,10 +103,14 @@ async fn no_stream_conflicts_report_the_actual_version() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn retried_commands_append_nothing_also_after_reopen() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SledStore::open(dir.path(), SledOptions::default()).expect("open");
+both_stores!(
+    retried_commands_append_nothing_also_after_reopen,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn retried_commands_append_nothing_also_after_reopen(backend: Backend) {
+    let mut fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = Uuid::now_v7();
     let first = request(
         ticket,
@@ -139,9 +149,9 @@ async fn retried_commands_append_nothing_also_after_reopen() {
         "exactly one of the two appended"
     );
     assert_eq!(store.head().await.expect("head"), 3);
-    close(store).await;
-
-    let store = SledStore::open(dir.path(), SledOptions::default()).expect("reopen");
+    drop(store);
+    fx.reopen().await;
+    let store = fx.store.clone();
     let again = store.append(first).await.expect("retry after restart");
     assert!(again.duplicate);
     assert_eq!(again.position, 2);
@@ -153,9 +163,14 @@ async fn retried_commands_append_nothing_also_after_reopen() {
     assert_gapless(&all);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn positions_and_versions_stay_gapless_under_concurrency() {
-    let (_dir, store) = fresh();
+both_stores!(
+    positions_and_versions_stay_gapless_under_concurrency,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn positions_and_versions_stay_gapless_under_concurrency(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let streams: Vec<Uuid> = (0..8).map(|_| Uuid::now_v7()).collect();
     let mut tasks = Vec::new();
     for writer in 0..32 {
@@ -215,9 +230,10 @@ async fn read_stream_all(store: &dyn EventStore, stream: Uuid) -> Vec<event_stor
     }
 }
 
-#[tokio::test]
-async fn malformed_appends_are_refused_and_append_nothing() {
-    let (_dir, store) = fresh();
+both_stores!(malformed_appends_are_refused_and_append_nothing);
+async fn malformed_appends_are_refused_and_append_nothing(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = Uuid::now_v7();
     let empty = request(ticket, ExpectedVersion::Any, vec![]);
     assert!(matches!(
@@ -333,9 +349,10 @@ async fn a_failed_flush_acknowledges_nothing_and_leaves_no_trace() {
     assert!(store.verify(&|_, _| {}).await.expect("verify").ok());
 }
 
-#[tokio::test]
-async fn reads_are_paged_and_capped() {
-    let (_dir, store) = fresh();
+both_stores!(reads_are_paged_and_capped);
+async fn reads_are_paged_and_capped(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = create_ticket(store.as_ref(), 1).await;
     for i in 0..30 {
         let events: Vec<_> = (0..50).map(|j| comment(&format!("{i}/{j}"))).collect();
@@ -370,9 +387,10 @@ async fn reads_are_paged_and_capped() {
     assert_eq!(ids.len(), page.len());
 }
 
-#[tokio::test]
-async fn live_events_equal_what_is_read_back() {
-    let (_dir, store) = fresh();
+both_stores!(live_events_equal_what_is_read_back);
+async fn live_events_equal_what_is_read_back(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let mut sub = store.subscribe(1);
     let ticket = Uuid::now_v7();
     let mut req = request(ticket, ExpectedVersion::NoStream, vec![created(1)]);
@@ -384,12 +402,17 @@ async fn live_events_equal_what_is_read_back() {
     assert_eq!(*live, read[0]);
 }
 
+both_stores!(
+    a_refused_append_inside_a_batch_leaves_no_bytes_behind,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
 /// An append refused while its group commit is being encoded (its second
 /// event is too large) takes back its first event's bytes and leaves the
 /// appends around it in the same batch whole and gapless.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_refused_append_inside_a_batch_leaves_no_bytes_behind() {
-    let (_dir, store) = fresh();
+async fn a_refused_append_inside_a_batch_leaves_no_bytes_behind(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let big = "x".repeat(event_store::limits::RECORD_BYTES_MAX);
     for round in 0..20u64 {
         let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
@@ -417,9 +440,10 @@ async fn a_refused_append_inside_a_batch_leaves_no_bytes_behind() {
     assert!(store.verify(&|_, _| {}).await.expect("verify").ok());
 }
 
-#[tokio::test]
-async fn append_recorded_returns_the_records_as_they_read_back() {
-    let (_dir, store) = fresh();
+both_stores!(append_recorded_returns_the_records_as_they_read_back);
+async fn append_recorded_returns_the_records_as_they_read_back(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = create_ticket(store.as_ref(), 1).await;
     let req = request(
         ticket,

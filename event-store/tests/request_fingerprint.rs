@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use event_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError};
+use event_store::{ExpectedVersion, StoreError};
 use uuid::Uuid;
 
 fn fingerprinted(stream: Uuid, text: &str, fingerprint: Option<u8>) -> event_store::AppendRequest {
@@ -17,9 +17,12 @@ fn fingerprinted(stream: Uuid, text: &str, fingerprint: Option<u8>) -> event_sto
     }
 }
 
-#[tokio::test]
-async fn same_id_same_request_replays_and_another_request_is_refused_across_a_restart() {
-    let (dir, store) = fresh();
+both_stores!(same_id_same_request_replays_and_another_request_is_refused_across_a_restart);
+async fn same_id_same_request_replays_and_another_request_is_refused_across_a_restart(
+    backend: Backend,
+) {
+    let mut fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = create_ticket(store.as_ref(), 1).await;
     let other = create_ticket(store.as_ref(), 2).await;
     let first = fingerprinted(ticket, "first", Some(1));
@@ -55,9 +58,9 @@ async fn same_id_same_request_replays_and_another_request_is_refused_across_a_re
     );
 
     // After a restart the index is rebuilt from the log, fingerprints too.
-    store.close().await.expect("close");
     drop(store);
-    let store = SledStore::open(dir.path(), SledOptions::default()).expect("reopen");
+    fx.reopen().await;
+    let store = fx.store.clone();
     let reused = event_store::AppendRequest {
         command_id: first.command_id,
         ..fingerprinted(ticket, "second", Some(2))
@@ -76,9 +79,10 @@ async fn same_id_same_request_replays_and_another_request_is_refused_across_a_re
     assert_eq!(events[1].request_fingerprint, Some([1; 32]));
 }
 
-#[tokio::test]
-async fn a_fingerprint_missing_on_either_side_binds_nothing() {
-    let (_dir, store) = fresh();
+both_stores!(a_fingerprint_missing_on_either_side_binds_nothing);
+async fn a_fingerprint_missing_on_either_side_binds_nothing(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let ticket = create_ticket(store.as_ref(), 1).await;
     // Stored without one (as every record before fingerprints): any retry
     // under the id gets the first outcome, as it always did.

@@ -5,16 +5,21 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use event_store::{EventStore, ExpectedVersion, SledOptions, SledStore, StoreError};
+use event_store::{ExpectedVersion, StoreError};
 use futures::StreamExt;
 use uuid::Uuid;
 
 const WRITERS: usize = 4;
 const APPENDS_PER_WRITER: usize = 150;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes() {
-    let (_dir, store) = fresh();
+both_stores!(
+    catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     // Some history first, so subscribers really catch up.
     let seed = Uuid::now_v7();
     store
@@ -92,14 +97,18 @@ async fn catch_up_turns_live_without_gap_or_duplicate_under_concurrent_writes() 
     assert_eq!(store.head().await.expect("head"), total);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_subscriber_that_falls_behind_is_told_where_to_resume() {
-    let dir = tempfile::tempdir().expect("dir");
-    let options = SledOptions {
-        subscriber_buffer_events: 16,
-        ..SledOptions::default()
-    };
-    let store = SledStore::open(dir.path(), options).expect("open");
+both_stores!(
+    a_subscriber_that_falls_behind_is_told_where_to_resume,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn a_subscriber_that_falls_behind_is_told_where_to_resume(backend: Backend) {
+    let fx = backend
+        .fresh_with(Settings {
+            subscriber_buffer_events: 16,
+        })
+        .await;
+    let store = fx.store.clone();
     let ticket = Uuid::now_v7();
     let mut slow = store.subscribe(1);
     let mut fast = store.subscribe(1);
@@ -137,14 +146,18 @@ async fn a_subscriber_that_falls_behind_is_told_where_to_resume() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_catch_up_is_not_a_lag() {
-    let dir = tempfile::tempdir().expect("dir");
-    let options = SledOptions {
-        subscriber_buffer_events: 8,
-        ..SledOptions::default()
-    };
-    let store = SledStore::open(dir.path(), options).expect("open");
+both_stores!(
+    a_long_catch_up_is_not_a_lag,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn a_long_catch_up_is_not_a_lag(backend: Backend) {
+    let fx = backend
+        .fresh_with(Settings {
+            subscriber_buffer_events: 8,
+        })
+        .await;
+    let store = fx.store.clone();
     // Subscribed, but not polled while many events arrive.
     let mut sub = store.subscribe(1);
     let ticket = create_ticket(store.as_ref(), 1).await;
@@ -159,9 +172,10 @@ async fn a_long_catch_up_is_not_a_lag() {
     }
 }
 
-#[tokio::test]
-async fn subscriptions_end_when_the_store_closes() {
-    let (_dir, store) = fresh();
+both_stores!(subscriptions_end_when_the_store_closes);
+async fn subscriptions_end_when_the_store_closes(backend: Backend) {
+    let fx = backend.fresh().await;
+    let store = fx.store.clone();
     let mut sub = store.subscribe(1);
     let ticket = create_ticket(store.as_ref(), 1).await;
     assert_eq!(sub.next().await.expect("item").expect("event").position, 1);

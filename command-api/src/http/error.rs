@@ -164,6 +164,18 @@ impl ApiError {
         )
     }
 
+    /// 503 when the connection to the database dropped during a commit that
+    /// could not be looked up: the command may have been appended; a retry
+    /// with the same `Idempotency-Key` is safe.
+    pub fn outcome_unknown() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "outcome_unknown",
+            "the event store lost its database during the commit; it may have been written, \
+             retry with the same Idempotency-Key",
+        )
+    }
+
     /// 503 while the disk is below the store's reserve: worth retrying later.
     pub fn storage_full() -> Self {
         let mut e = ApiError::unavailable(
@@ -237,6 +249,10 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable(_) | StoreError::Closed | StoreError::Lagged { .. } => {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable("the event store is unavailable; nothing was written")
+            }
+            StoreError::OutcomeUnknown(_) => {
+                tracing::error!(error = %e, "commit outcome unknown");
+                ApiError::outcome_unknown()
             }
             StoreError::StorageFull { .. } => {
                 tracing::warn!(error = %e, "append refused: disk below its reserve");

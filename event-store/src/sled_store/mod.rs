@@ -15,7 +15,6 @@ mod options;
 pub mod page;
 mod reads;
 mod space;
-mod subscription;
 mod verify;
 mod writer;
 
@@ -30,8 +29,8 @@ use uuid::Uuid;
 use crate::codec;
 use crate::error::StoreError;
 use crate::limits::{
-    APPEND_ACK_WAIT_MILLIS_MAX, INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS,
-    OPEN_TAIL_CHECK_RECORDS, VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
+    INDEX_LAG_EVENTS, OPEN_LOCK_RETRY_MILLIS, OPEN_LOCK_WAIT_MILLIS, OPEN_TAIL_CHECK_RECORDS,
+    VERIFY_STEP_RECORDS, WRITER_QUEUE_DEPTH,
 };
 use crate::record::{
     AppendOutcome, AppendRequest, Appended, PriorCommand, RecordedEvent, HASH_BYTES,
@@ -44,8 +43,9 @@ pub use kv::{SledKvTree, SIDE_TREE_PREFIX};
 pub use options::{SledOptions, CACHE_CAPACITY_BYTES_DEFAULT, DISK_RESERVE_BYTES_DEFAULT};
 pub use verify::verify_dir;
 
+use crate::appending::WriterMsg;
 use index::{IndexedAppend, PendingIndex, Span};
-use writer::{Writer, WriterMsg, WriterStart};
+use writer::{Writer, WriterStart};
 
 /// State shared by the store handle, the writer and the subscribers.
 pub(crate) struct Shared {
@@ -101,8 +101,15 @@ impl Shared {
             request_fingerprint: rec.request_fingerprint,
         }))
     }
+}
 
-    pub(crate) fn live_receiver(&self) -> Option<broadcast::Receiver<Arc<RecordedEvent>>> {
+#[async_trait]
+impl crate::subscription::LiveLog for Shared {
+    async fn read_page(&self, from: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_all(from, crate::limits::READ_PAGE_MAX)
+    }
+
+    fn live_receiver(&self) -> Option<broadcast::Receiver<Arc<RecordedEvent>>> {
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.as_ref().map(broadcast::Sender::subscribe)
     }
@@ -326,33 +333,8 @@ impl EventStore for SledStore {
     }
 
     async fn append_recorded(&self, req: AppendRequest) -> Result<Appended, StoreError> {
-        writer::validate_shape(&req)?;
-        let (reply, answer) = oneshot::channel();
-        // A wedged writer (sled 0.34 can block in `flush` forever after an
-        // I/O error such as ENOSPC) must not hang every caller with it.
-        let wait = std::time::Duration::from_millis(APPEND_ACK_WAIT_MILLIS_MAX);
-        let stalled = || {
-            tracing::error!(
-                wait_ms = APPEND_ACK_WAIT_MILLIS_MAX,
-                "the writer did not answer in time"
-            );
-            StoreError::Unavailable(format!(
-                "no acknowledgement within {APPEND_ACK_WAIT_MILLIS_MAX} ms: the storage is stalled; \
-                 the append is not acknowledged (retry with the same command id)"
-            ))
-        };
-        let deadline = tokio::time::Instant::now() + wait;
-        tokio::time::timeout_at(
-            deadline,
-            self.queue.send(WriterMsg::Append(Box::new(req), reply)),
-        )
-        .await
-        .map_err(|_| stalled())?
-        .map_err(|_| StoreError::Closed)?;
-        tokio::time::timeout_at(deadline, answer)
-            .await
-            .map_err(|_| stalled())?
-            .map_err(|_| StoreError::Closed)?
+        crate::appending::validate_shape(&req)?;
+        crate::appending::submit(&self.queue, |reply| WriterMsg::Append(Box::new(req), reply)).await
     }
 
     async fn find_command(&self, command_id: Uuid) -> Result<Option<PriorCommand>, StoreError> {
@@ -385,7 +367,7 @@ impl EventStore for SledStore {
     }
 
     fn subscribe(&self, from_position: u64) -> EventStream {
-        subscription::subscribe(self.shared.clone(), from_position)
+        crate::subscription::subscribe(self.shared.clone(), from_position)
     }
 
     async fn verify(

@@ -11,50 +11,29 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
+use crate::appending::{self, AppendReply, StreamHead, WriterMsg};
 use crate::codec;
 use crate::error::StoreError;
 use crate::faults::{FaultPoint, StorageFaults};
 use crate::limits::{
-    APPEND_EVENTS_MAX, BATCH_APPENDS_MAX, INDEX_LAG_EVENTS, INDEX_LAG_EVENTS_MAX,
-    LOG_PAGE_BYTES_TARGET, RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
+    BATCH_APPENDS_MAX, INDEX_LAG_EVENTS, INDEX_LAG_EVENTS_MAX, LOG_PAGE_BYTES_TARGET,
+    RECORD_BYTES_MAX, STREAM_HEADS_CACHED_MAX,
 };
-use crate::record::{
-    same_request, AppendOutcome, AppendRequest, Appended, Hash, PriorCommand, RecordedEvent,
-    Tenant, Visibility,
-};
-use crate::schema::{StreamId, StreamKind, SCHEMA_VERSION};
+use crate::record::{AppendOutcome, AppendRequest, Appended, Hash, PriorCommand, RecordedEvent};
+use crate::schema::StreamId;
 
 use super::index::{self, IndexedAppend, Span};
 use super::space::SpaceGuard;
 use super::{indexer, keys, page, Shared};
-
-/// The reply to one append.
-pub(crate) type AppendReply = oneshot::Sender<Result<Appended, StoreError>>;
-
-/// What the writer's queue carries.
-pub(crate) enum WriterMsg {
-    /// Append and reply once durable.
-    Append(Box<AppendRequest>, AppendReply),
-    /// Finish everything queued before, flush, stop.
-    Close(oneshot::Sender<Result<(), StoreError>>),
-}
 
 /// How far a failed group commit got.
 struct WriteFailure {
     /// Whether the batch reached sled (and must be taken back).
     applied: bool,
     reason: String,
-}
-
-/// What the writer knows about a stream's end.
-#[derive(Debug, Clone)]
-struct StreamHead {
-    version: u64,
-    kind: StreamKind,
-    tenant: Tenant,
 }
 
 /// An accepted append, staged into the batch but not yet durable.
@@ -165,38 +144,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            let mut appends = Vec::with_capacity(msgs.len());
-            let mut close = None;
-            for m in msgs.drain(..) {
-                match m {
-                    WriterMsg::Append(req, reply) if close.is_none() => appends.push((req, reply)),
-                    WriterMsg::Append(_, reply) => {
-                        let _ = reply.send(Err(StoreError::Closed));
-                    }
-                    WriterMsg::Close(reply) => {
-                        if close.is_none() {
-                            close = Some(reply);
-                        } else {
-                            let _ = reply.send(Ok(()));
-                        }
-                    }
-                }
-            }
+            let (appends, close) = appending::sort_messages(msgs.drain(..));
             if !appends.is_empty() {
                 self.commit(appends);
             }
             if let Some(reply) = close {
-                queue.close();
-                while let Ok(m) = queue.try_recv() {
-                    match m {
-                        WriterMsg::Append(_, r) => {
-                            let _ = r.send(Err(StoreError::Closed));
-                        }
-                        WriterMsg::Close(r) => {
-                            let _ = r.send(Ok(()));
-                        }
-                    }
-                }
+                appending::refuse_queued(&mut queue);
                 let flushed = self.shared.db.flush().map(|_| ()).map_err(StoreError::from);
                 let _ = reply.send(flushed);
                 return;
@@ -400,67 +353,34 @@ impl Writer {
     /// records into `frames` and advances the in-memory heads.
     fn stage(
         &mut self,
-        req: AppendRequest,
+        mut req: AppendRequest,
         in_batch: &mut HashMap<Uuid, PriorCommand>,
         frames: &mut Frames,
     ) -> Result<Staged, StoreError> {
-        let kind = validate_shape(&req)?;
+        let kind = appending::validate_shape(&req)?;
         let prior = match in_batch.get(&req.command_id) {
             Some(first) => Some(*first),
             None => self.shared.prior_command(&req.command_id)?,
         };
         if let Some(first) = prior {
-            return duplicate(&req, first);
-        }
-        let head = self.stream_head(&req.stream_id)?;
-        let actual = head.as_ref().map_or(0, |h| h.version);
-        if !req.expected.matches(actual) {
-            return Err(StoreError::Conflict {
-                expected: req.expected.as_number(),
-                actual,
+            return appending::replay(&req, first).map(|outcome| Staged {
+                outcome,
+                records: Vec::new(),
+                indexed: None,
             });
         }
-        if let Some(h) = &head {
-            if h.kind != kind {
-                return Err(StoreError::Invalid(format!(
-                    "stream {} holds {:?} events, not {:?}",
-                    req.stream_id, h.kind, kind
-                )));
-            }
-            if h.tenant != req.tenant {
-                return Err(StoreError::Invalid(format!(
-                    "stream {} belongs to another tenant",
-                    req.stream_id
-                )));
-            }
-        }
+        let head = self.stream_head(&req.stream_id)?;
+        let actual = appending::check_stream(&req, kind, head.as_ref())?;
         // Encode everything before touching any state, so a too-large event
         // rejects the whole append (its frames are taken back) and nothing else.
-        let recorded_at =
-            chrono::DateTime::from_timestamp_micros(req.recorded_at.timestamp_micros())
-                .unwrap_or(req.recorded_at);
         let count = req.events.len() as u64;
         let mark = frames.mark();
         let mut prev_hash = self.head_hash;
         let mut records = Vec::with_capacity(req.events.len());
-        for (i, ev) in req.events.into_iter().enumerate() {
-            let mut rec = RecordedEvent {
-                position: self.head + 1 + i as u64,
-                stream_id: req.stream_id,
-                stream_version: actual + 1 + i as u64,
-                event_id: ev.event_id,
-                command_id: req.command_id,
-                request_fingerprint: req.request_fingerprint,
-                correlation_id: req.correlation_id,
-                tenant: req.tenant.clone(),
-                actor: req.actor.clone(),
-                recorded_at,
-                schema_version: SCHEMA_VERSION,
-                visibility: ev.visibility,
-                payload: ev.payload,
-                prev_hash,
-                hash: [0; crate::record::HASH_BYTES],
-            };
+        let mut events = std::mem::take(&mut req.events);
+        for (i, ev) in events.drain(..).enumerate() {
+            let at = i as u64 + 1;
+            let mut rec = appending::new_record(&req, ev, self.head + at, actual + at, prev_hash);
             let encoded = frames.push(&rec);
             let hash = match encoded {
                 Ok(hash) => hash,
@@ -548,56 +468,4 @@ impl Writer {
         self.heads.insert(*stream, head.clone());
         Ok(Some(head))
     }
-}
-
-/// The answer to `req`, whose command id `first` appended already: that
-/// append's outcome, unless it answered another request.
-fn duplicate(req: &AppendRequest, first: PriorCommand) -> Result<Staged, StoreError> {
-    if !same_request(
-        first.request_fingerprint.as_ref(),
-        req.request_fingerprint.as_ref(),
-    ) {
-        return Err(StoreError::CommandReused {
-            command_id: req.command_id,
-        });
-    }
-    Ok(Staged {
-        outcome: AppendOutcome {
-            duplicate: true,
-            ..first.outcome
-        },
-        records: Vec::new(),
-        indexed: None,
-    })
-}
-
-/// Checks what can be checked without the log: size, one stream kind,
-/// internal payloads stored as internal. Returns the stream kind.
-pub(crate) fn validate_shape(req: &AppendRequest) -> Result<StreamKind, StoreError> {
-    let Some(first) = req.events.first() else {
-        return Err(StoreError::Invalid(
-            "an append needs at least one event".into(),
-        ));
-    };
-    if req.events.len() > APPEND_EVENTS_MAX {
-        return Err(StoreError::Invalid(format!(
-            "{} events in one append, at most {APPEND_EVENTS_MAX}",
-            req.events.len()
-        )));
-    }
-    let kind = first.payload.stream_kind();
-    for ev in &req.events {
-        if ev.payload.stream_kind() != kind {
-            return Err(StoreError::Invalid(
-                "events of different stream kinds in one append".into(),
-            ));
-        }
-        if ev.payload.is_internal() && ev.visibility != Visibility::Internal {
-            return Err(StoreError::Invalid(format!(
-                "event {} is internal but not stored as internal",
-                ev.event_id
-            )));
-        }
-    }
-    Ok(kind)
 }

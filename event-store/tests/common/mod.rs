@@ -5,11 +5,136 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use event_store::testing::postgres::PgServer;
 use event_store::{
-    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, Priority,
-    RecordedEvent, Role, SledOptions, SledStore, TicketKind,
+    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore,
+    Priority, RecordedEvent, Role, SledOptions, SledStore, TicketKind,
 };
 use uuid::Uuid;
+
+/// The stores every backend-agnostic test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded sled store in a temporary directory.
+    Sled,
+    /// The PostgreSQL store in a fresh database of this binary's server.
+    Postgres,
+}
+
+/// What a test may set on either store.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub subscriber_buffer_events: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            subscriber_buffer_events: event_store::limits::SUBSCRIBER_BUFFER_EVENTS,
+        }
+    }
+}
+
+/// An open store of one backend, with what it takes to open it again.
+pub struct Fixture {
+    pub store: Arc<dyn EventStore>,
+    pub backend: Backend,
+    settings: Settings,
+    dir: Option<tempfile::TempDir>,
+    /// The database URL (PostgreSQL).
+    pub url: Option<String>,
+    pub server: Option<Arc<PgServer>>,
+}
+
+impl Backend {
+    /// A fresh, empty store.
+    pub async fn fresh(self) -> Fixture {
+        self.fresh_with(Settings::default()).await
+    }
+
+    /// A fresh, empty store with `settings`.
+    pub async fn fresh_with(self, settings: Settings) -> Fixture {
+        let mut fixture = match self {
+            Backend::Sled => Fixture {
+                store: placeholder(),
+                backend: self,
+                settings,
+                dir: Some(tempfile::tempdir().expect("temp dir")),
+                url: None,
+                server: None,
+            },
+            Backend::Postgres => {
+                let server = PgServer::shared().expect("start the test PostgreSQL");
+                let url = server.fresh_database().expect("create a database");
+                Fixture {
+                    store: placeholder(),
+                    backend: self,
+                    settings,
+                    dir: None,
+                    url: Some(url),
+                    server: Some(server),
+                }
+            }
+        };
+        fixture.store = fixture.open().await;
+        fixture
+    }
+}
+
+/// A stand-in until the real store is opened.
+fn placeholder() -> Arc<dyn EventStore> {
+    Arc::new(event_store::testing::MemoryStore::default())
+}
+
+impl Fixture {
+    /// Another instance of the store on the same data.
+    pub async fn open(&self) -> Arc<dyn EventStore> {
+        match self.backend {
+            Backend::Sled => {
+                let options = SledOptions {
+                    subscriber_buffer_events: self.settings.subscriber_buffer_events,
+                    ..SledOptions::default()
+                };
+                let dir = self.dir.as_ref().expect("sled dir");
+                SledStore::open(dir.path(), options).expect("open store")
+            }
+            Backend::Postgres => {
+                let options = PgOptions {
+                    subscriber_buffer_events: self.settings.subscriber_buffer_events,
+                    ..PgOptions::default()
+                };
+                let url = self.url.as_deref().expect("database url");
+                PgStore::open(url, options).await.expect("open store")
+            }
+        }
+    }
+
+    /// Closes the store and opens it again (a restart).
+    pub async fn reopen(&mut self) {
+        self.store.close().await.expect("close");
+        self.store = placeholder();
+        self.store = self.open().await;
+    }
+}
+
+/// One test per backend: `both_stores!(name)` (or with `tokio::test`
+/// arguments after the name) runs `async fn name(Backend)` as `name::sled`
+/// and `name::postgres`.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident $(, $($arg:tt)*)?) => {
+        mod $name {
+            #[tokio::test($($($arg)*)?)]
+            async fn sled() {
+                super::$name($crate::common::Backend::Sled).await
+            }
+            #[tokio::test($($($arg)*)?)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    };
+}
 
 /// A fresh store in a fresh temporary directory.
 pub fn fresh() -> (tempfile::TempDir, Arc<SledStore>) {
@@ -120,7 +245,7 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
 }
 
 /// Closes a store and drops it so its directory can be reopened.
-pub async fn close(store: Arc<SledStore>) {
+pub async fn close<S: EventStore + ?Sized>(store: Arc<S>) {
     store.close().await.expect("close");
     drop(store);
 }

@@ -1,5 +1,6 @@
-//! Subscriptions: catch up from the log in pages, then follow the live
-//! broadcast, with no gap and no duplicate at the seam.
+//! Subscriptions, for every backend: catch up from the log in pages, then
+//! follow the store's live broadcast, with no gap and no duplicate at the
+//! seam.
 //!
 //! The broadcast receiver is taken BEFORE the log is read, so every event
 //! durable after the last page read is still in the receiver; events already
@@ -11,17 +12,26 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::error::StoreError;
-use crate::limits::READ_PAGE_MAX;
 use crate::record::RecordedEvent;
 use crate::store::EventStream;
 
-use super::Shared;
+/// What a subscription follows: a log read in pages and a broadcast of
+/// its durable records in position order.
+#[async_trait]
+pub(crate) trait LiveLog: Send + Sync + 'static {
+    /// Durable records from position `from` on (one page, possibly empty).
+    async fn read_page(&self, from: u64) -> Result<Vec<RecordedEvent>, StoreError>;
 
-struct Subscription {
-    shared: Arc<Shared>,
+    /// A receiver of records made durable from now on; `None` once closed.
+    fn live_receiver(&self) -> Option<broadcast::Receiver<Arc<RecordedEvent>>>;
+}
+
+struct Subscription<L> {
+    shared: Arc<L>,
     /// Next position to yield.
     next: u64,
     rx: Option<broadcast::Receiver<Arc<RecordedEvent>>>,
@@ -33,7 +43,7 @@ struct Subscription {
 }
 
 /// A subscription to `shared` from `from_position`.
-pub(crate) fn subscribe(shared: Arc<Shared>, from_position: u64) -> EventStream {
+pub(crate) fn subscribe<L: LiveLog>(shared: Arc<L>, from_position: u64) -> EventStream {
     let rx = shared.live_receiver();
     let sub = Subscription {
         shared,
@@ -50,7 +60,7 @@ pub(crate) fn subscribe(shared: Arc<Shared>, from_position: u64) -> EventStream 
     }))
 }
 
-impl Subscription {
+impl<L: LiveLog> Subscription<L> {
     fn end(&mut self, e: StoreError) -> Option<Result<Arc<RecordedEvent>, StoreError>> {
         self.finished = true;
         Some(Err(e))
@@ -66,7 +76,7 @@ impl Subscription {
                 return Some(Ok(ev));
             }
             if !self.live {
-                match self.shared.read_all(self.next, READ_PAGE_MAX) {
+                match self.shared.read_page(self.next).await {
                     Err(e) => return self.end(e),
                     Ok(page) if page.is_empty() => {
                         self.live = true;

@@ -1,0 +1,244 @@
+//! What only the PostgreSQL store must show: several writers on one
+//! database keep positions gapless and in commit order, readers tailing
+//! the log never skip a late commit, and a writer that dies or hangs
+//! while holding the log head releases it.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use event_store::pg_store::session::{connect, session_config};
+use event_store::{AppendOutcome, EventStore, ExpectedVersion, PgOptions, PgStore};
+use futures::StreamExt;
+use uuid::Uuid;
+
+const WRITERS_PER_STORE: usize = 4;
+const APPENDS_PER_WRITER: usize = 40;
+/// Longest a test waits for something that should happen at once.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Appends to a new stream of its own, recording each acknowledgement.
+async fn write(store: Arc<PgStore>, n: usize) -> Vec<(Uuid, AppendOutcome)> {
+    let stream = Uuid::now_v7();
+    let mut acks = Vec::new();
+    for i in 0..n {
+        let payload = if i == 0 { created(1) } else { comment("x") };
+        let req = request(
+            stream,
+            ExpectedVersion::Exact(2 * i as u64),
+            vec![payload, comment("y")],
+        );
+        let command = req.command_id;
+        acks.push((command, store.append(req).await.expect("append")));
+    }
+    acks
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_database_never_gap_or_duplicate_and_keep_every_ack() {
+    let fx = Backend::Postgres.fresh().await;
+    let url = fx.url.clone().expect("url");
+    let a = PgStore::open(&url, PgOptions::default()).await.expect("a");
+    let b = PgStore::open(&url, PgOptions::default()).await.expect("b");
+    // A subscriber on b sees a's events too (through NOTIFY), in order.
+    let mut sub = b.subscribe(1);
+    let mut tasks = Vec::new();
+    for store in [&a, &b] {
+        for _ in 0..WRITERS_PER_STORE {
+            tasks.push(tokio::spawn(write(store.clone(), APPENDS_PER_WRITER)));
+        }
+    }
+    let mut acks = HashMap::new();
+    for t in tasks {
+        acks.extend(t.await.expect("writer"));
+    }
+    let all = read_everything(a.as_ref()).await;
+    assert_gapless(&all);
+    let total = 2 * WRITERS_PER_STORE * APPENDS_PER_WRITER * 2;
+    assert_eq!(all.len(), total);
+    for (command, ack) in &acks {
+        for position in ack.first_position..=ack.position {
+            let rec = &all[position as usize - 1];
+            assert_eq!(rec.command_id, *command, "acknowledged at {position}");
+        }
+    }
+    for expected in 1..=total as u64 {
+        let e = tokio::time::timeout(WAIT, sub.next())
+            .await
+            .expect("subscriber not stuck")
+            .expect("item")
+            .expect("event");
+        assert_eq!(e.position, expected);
+    }
+    assert!(b.verify(&|_, _| {}).await.expect("verify").ok());
+    a.close().await.expect("close a");
+    b.close().await.expect("close b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reader_tailing_the_log_never_skips_a_late_commit() {
+    let fx = Backend::Postgres.fresh().await;
+    let url = fx.url.clone().expect("url");
+    let writers: Vec<Arc<PgStore>> = futures::future::join_all((0..3).map(|_| async {
+        PgStore::open(&url, PgOptions::default())
+            .await
+            .expect("open")
+    }))
+    .await;
+    let reader = fx.store.clone();
+    let tail = tokio::spawn(async move {
+        // Reads `position > seen` as fast as it can: every page must
+        // start right after what it saw (read_all refuses gaps).
+        let mut seen = 0u64;
+        let target = (3 * APPENDS_PER_WRITER * 2) as u64;
+        while seen < target {
+            let page = reader.read_all(seen + 1, 100).await.expect("read");
+            for e in page {
+                assert_eq!(e.position, seen + 1, "skipped an event");
+                seen = e.position;
+            }
+            tokio::task::yield_now().await;
+        }
+        seen
+    });
+    let tasks: Vec<_> = writers
+        .iter()
+        .map(|w| tokio::spawn(write(w.clone(), APPENDS_PER_WRITER)))
+        .collect();
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    let seen = tokio::time::timeout(WAIT, tail)
+        .await
+        .expect("tail done")
+        .expect("tail");
+    assert_eq!(seen, fx.store.head().await.expect("head"));
+}
+
+/// A session holding the log head, as a writer in mid-transaction does.
+async fn hold_the_head(url: &str) -> (tokio_postgres::Client, i32) {
+    let holder = connect(&session_config(url).expect("config"))
+        .await
+        .expect("connect");
+    holder.batch_execute("BEGIN").await.expect("begin");
+    holder
+        .query_one("SELECT position FROM log_head FOR UPDATE", &[])
+        .await
+        .expect("lock the head");
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .expect("pid")
+        .get(0);
+    (holder, pid)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_killed_while_holding_the_head_releases_it() {
+    let fx = Backend::Postgres.fresh().await;
+    let url = fx.url.clone().expect("url");
+    let ticket = create_ticket(fx.store.as_ref(), 1).await;
+    let (holder, pid) = hold_the_head(&url).await;
+    let store = fx.store.clone();
+    let blocked = tokio::spawn(async move {
+        store
+            .append(request(
+                ticket,
+                ExpectedVersion::Exact(1),
+                vec![comment("after")],
+            ))
+            .await
+    });
+    // The append waits on the head while the holder lives.
+    let early = tokio::time::timeout(Duration::from_millis(300), async {
+        while !blocked.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(early.is_err(), "the append went past a held head");
+    let killer = connect(&session_config(&url).expect("config"))
+        .await
+        .expect("connect");
+    killer
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .expect("terminate");
+    let outcome = tokio::time::timeout(WAIT, blocked)
+        .await
+        .expect("the head was released")
+        .expect("task")
+        .expect("append");
+    assert_eq!((outcome.position, outcome.version), (2, 2));
+    assert!(
+        holder.batch_execute("SELECT 1").await.is_err(),
+        "holder is gone"
+    );
+    assert!(fx.store.verify(&|_, _| {}).await.expect("verify").ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_writer_holding_the_head_is_ended_by_the_idle_timeout() {
+    let fx = Backend::Postgres.fresh().await;
+    let url = fx.url.clone().expect("url");
+    // Holds the head and stays idle in its transaction, like a stopped
+    // process: the session settings every store session carries end it.
+    let (holder, _pid) = hold_the_head(&url).await;
+    let started = std::time::Instant::now();
+    let ticket = Uuid::now_v7();
+    let outcome = tokio::time::timeout(
+        WAIT,
+        fx.store
+            .append(request(ticket, ExpectedVersion::NoStream, vec![created(1)])),
+    )
+    .await
+    .expect("the head was released")
+    .expect("append");
+    assert_eq!(outcome.position, 1);
+    let waited = started.elapsed();
+    let timeout = Duration::from_millis(event_store::limits::PG_IDLE_IN_TRANSACTION_TIMEOUT_MILLIS);
+    assert!(
+        waited + Duration::from_millis(500) >= timeout,
+        "waited {waited:?}"
+    );
+    assert!(
+        holder.batch_execute("SELECT 1").await.is_err(),
+        "holder was ended"
+    );
+}
+
+/// A rough figure, not a gate: `cargo test -p event-store --test postgres
+/// -- --ignored --nocapture append_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn append_throughput() {
+    const TASKS: usize = 64;
+    const APPENDS: usize = 50;
+    let fx = Backend::Postgres.fresh().await;
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let store = fx.store.clone();
+            tokio::spawn(async move {
+                let stream = Uuid::now_v7();
+                for i in 0..APPENDS {
+                    let payload = if i == 0 { created(1) } else { comment("x") };
+                    let req = request(stream, ExpectedVersion::Exact(i as u64), vec![payload]);
+                    store.append(req).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} durable appends from {TASKS} tasks in {secs:.2} s: {:.0}/s",
+        TASKS * APPENDS,
+        (TASKS * APPENDS) as f64 / secs
+    );
+}
