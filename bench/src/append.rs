@@ -1,6 +1,7 @@
 //! `ticketlog bench append`: durable append throughput and latency of the
-//! sled store at 1, 16 and 64 concurrent writers, against raw sled inserts
-//! flushed every 100 inserts, and replay speed against a raw sled scan.
+//! sled store (or, with `--database-url`, the PostgreSQL one) at 1, 16 and
+//! 64 concurrent writers, against raw sled inserts flushed every 100
+//! inserts, and replay speed against a raw sled scan (sled only).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -21,6 +22,7 @@ use event_store::record::{
 use event_store::schema::{EventPayload, Priority, TicketKind, SCHEMA_VERSION};
 use event_store::sled_store::{keys, page, SledOptions, SledStore};
 use event_store::store::EventStore;
+use event_store::{PgOptions, PgStore};
 
 /// Raw sled inserts between two flushes in the baseline.
 pub const BASELINE_INSERTS_PER_FLUSH: u64 = 100;
@@ -40,6 +42,9 @@ pub struct AppendBenchOptions {
     pub baseline_events: u64,
     /// Times the whole log is replayed (and raw-scanned) for the replay figures.
     pub replay_passes: u32,
+    /// The PostgreSQL store to measure instead of a temporary sled one
+    /// (its log keeps the appended events).
+    pub database_url: Option<String>,
 }
 
 impl Default for AppendBenchOptions {
@@ -50,6 +55,7 @@ impl Default for AppendBenchOptions {
             w64_events: 100_000,
             baseline_events: 100_000,
             replay_passes: 5,
+            database_url: None,
         }
     }
 }
@@ -72,6 +78,8 @@ pub struct WriterRun {
 /// The benchmark's figures (the `--json` object).
 #[derive(Debug, Clone, Serialize)]
 pub struct AppendBenchReport {
+    /// The store measured: `sled` or `postgres`.
+    pub store: &'static str,
     /// Durable events/s with one writer.
     pub w1_events_per_s: f64,
     /// Median ack latency with one writer, ms.
@@ -97,8 +105,8 @@ pub struct AppendBenchReport {
     /// Events/s of reading the whole log through `read_all` and decoding it.
     pub replay_events_per_s: f64,
     /// Records/s of a raw sled scan of the same log's pages, splitting the
-    /// records apart without decoding them.
-    pub raw_scan_events_per_s: f64,
+    /// records apart without decoding them (`null` on PostgreSQL).
+    pub raw_scan_events_per_s: Option<f64>,
     /// Events in the log replayed.
     pub replay_log_events: u64,
     /// Size of one encoded benchmark record, bytes.
@@ -203,7 +211,7 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 }
 
 async fn writers_run(
-    store: &Arc<SledStore>,
+    store: &Arc<dyn EventStore>,
     writers: usize,
     events: u64,
 ) -> Result<WriterRun, StoreError> {
@@ -261,7 +269,7 @@ fn sled_baseline(dir: &std::path::Path, events: u64, value: &[u8]) -> Result<f64
     Ok(events as f64 / started.elapsed().as_secs_f64().max(1e-9))
 }
 
-async fn replay(store: &SledStore, passes: u32) -> Result<(f64, u64), StoreError> {
+async fn replay(store: &dyn EventStore, passes: u32) -> Result<(f64, u64), StoreError> {
     let mut events = 0u64;
     let started = Instant::now();
     for _ in 0..passes {
@@ -331,7 +339,17 @@ async fn bench(opts: AppendBenchOptions, cores: usize) -> Result<AppendBenchRepo
             .await
             .map_err(io)??
     };
-    let store = SledStore::open(dir.path().join("store"), SledOptions::default())?;
+    let (store, sled, kind): (Arc<dyn EventStore>, _, _) = match &opts.database_url {
+        Some(url) => (
+            PgStore::open(url, PgOptions::default()).await?,
+            None,
+            "postgres",
+        ),
+        None => {
+            let sled = SledStore::open(dir.path().join("store"), SledOptions::default())?;
+            (sled.clone(), Some(sled), "sled")
+        }
+    };
     let mut runs = Vec::new();
     for (writers, events) in [
         (1, opts.w1_events),
@@ -341,13 +359,17 @@ async fn bench(opts: AppendBenchOptions, cores: usize) -> Result<AppendBenchRepo
         runs.push(writers_run(&store, writers, events).await?);
     }
     let (replay_events_per_s, replay_log_events) =
-        replay(&store, opts.replay_passes.max(1)).await?;
-    let raw_scan_events_per_s = raw_scan(&store, opts.replay_passes.max(1))?;
+        replay(store.as_ref(), opts.replay_passes.max(1)).await?;
+    let raw_scan_events_per_s = match &sled {
+        Some(sled) => Some(raw_scan(sled, opts.replay_passes.max(1))?),
+        None => None,
+    };
     store.close().await?;
-    drop(store);
+    drop((store, sled));
     let w = |i: usize| runs.get(i).cloned().ok_or_else(|| io("missing run"));
     let (w1, w16, w64) = (w(0)?, w(1)?, w(2)?);
     Ok(AppendBenchReport {
+        store: kind,
         w1_events_per_s: w1.events_per_s,
         w1_p50_ms: w1.p50_ms,
         w1_p99_ms: w1.p99_ms,
@@ -389,12 +411,15 @@ mod tests {
             w64_events: 128,
             baseline_events: 200,
             replay_passes: 1,
+            database_url: None,
         })
         .expect("bench runs");
         assert_eq!(report.replay_log_events, 10 + 32 + 128);
         assert!(report.w64_events_per_s > 0.0 && report.sled_baseline_events_per_s > 0.0);
-        assert!(report.replay_events_per_s > 0.0 && report.raw_scan_events_per_s > 0.0);
+        assert!(report.replay_events_per_s > 0.0);
+        assert!(report.raw_scan_events_per_s.is_some_and(|r| r > 0.0));
         let json = serde_json::to_value(&report).expect("serializes");
+        assert_eq!(json["store"], "sled");
         for field in [
             "w1_events_per_s",
             "w16_events_per_s",
@@ -409,5 +434,25 @@ mod tests {
         ] {
             assert!(json.get(field).is_some(), "{field} missing");
         }
+    }
+
+    #[test]
+    fn tiny_bench_runs_on_postgres() {
+        let server =
+            event_store::testing::postgres::PgServer::shared().expect("start the test PostgreSQL");
+        let url = server.fresh_database().expect("create a database");
+        let report = run_append_bench(AppendBenchOptions {
+            w1_events: 5,
+            w16_events: 16,
+            w64_events: 64,
+            baseline_events: 100,
+            replay_passes: 1,
+            database_url: Some(url),
+        })
+        .expect("bench runs");
+        assert_eq!(report.store, "postgres");
+        assert_eq!(report.replay_log_events, 5 + 16 + 64);
+        assert!(report.w64_events_per_s > 0.0 && report.replay_events_per_s > 0.0);
+        assert!(report.raw_scan_events_per_s.is_none());
     }
 }

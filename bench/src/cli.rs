@@ -24,7 +24,7 @@ const BENCH_SCRIPT: &str = "bench/run";
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Raw event-store appends (1, 16, 64 writers) and replay.
-    Append(BenchArgs),
+    Append(BenchAppendArgs),
     /// 50 HTTP clients posting comments to 1,000 tickets on an in-process server.
     Http(BenchHttpArgs),
     /// Projection rebuild rate, restart-to-serving time, stats query latency.
@@ -50,6 +50,17 @@ pub fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Soak(args) => crate::soak::run(args),
         BenchCommand::Fanout(args) => crate::fanout::run(args),
     }
+}
+
+/// `ticketlog bench append`.
+#[derive(Debug, Args)]
+pub struct BenchAppendArgs {
+    #[command(flatten)]
+    common: BenchArgs,
+    /// Measure this PostgreSQL store instead of a temporary sled one
+    /// (`postgres://USER@HOST:PORT/DB`; the events stay in its log).
+    #[arg(long, env = "TICKETLOG_DATABASE_URL")]
+    database_url: Option<String>,
 }
 
 /// Common bench flags.
@@ -111,9 +122,13 @@ fn print_report<T: serde::Serialize>(report: &T, json: bool) -> anyhow::Result<(
 }
 
 /// Raw store appends (see [`crate::append`]).
-pub fn append(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let report = run_append_bench(AppendBenchOptions::default()).context("append benchmark")?;
-    print_report(&report, args.json)?;
+pub fn append(args: BenchAppendArgs) -> anyhow::Result<ExitCode> {
+    let opts = AppendBenchOptions {
+        database_url: args.database_url,
+        ..AppendBenchOptions::default()
+    };
+    let report = run_append_bench(opts).context("append benchmark")?;
+    print_report(&report, args.common.json)?;
     Ok(ExitCode::SUCCESS)
 }
 

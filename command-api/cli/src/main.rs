@@ -191,6 +191,10 @@ struct VerifyArgs {
     /// Data directory.
     #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
     data: PathBuf,
+    /// PostgreSQL store to verify instead of the one in `--data`
+    /// (`postgres://USER@HOST:PORT/DB`).
+    #[arg(long, env = "TICKETLOG_DATABASE_URL", conflicts_with = "data")]
+    database_url: Option<String>,
 }
 
 /// Parses arguments and runs the subcommand; errors print and exit 1 (2 for

@@ -250,3 +250,123 @@ fn bench_dispatch_prints_its_figures_as_json() {
         "{report}"
     );
 }
+
+/// Appends `count` single-event commands to one new ticket stream.
+async fn append_tickets(store: &dyn EventStore, count: u64) {
+    use event_store::{
+        Actor, AppendRequest, EventPayload, ExpectedVersion, NewEvent, Priority, Role, TicketKind,
+    };
+    let stream = uuid::Uuid::now_v7();
+    for number in 1..=count {
+        let payload = if number == 1 {
+            EventPayload::TicketCreated {
+                number,
+                title: "the printer".into(),
+                description: "is on fire".into(),
+                priority: Priority::High,
+                kind: TicketKind::Incident,
+                reporter: uuid::Uuid::from_u128(42),
+                location: None,
+                tags: vec![],
+                device: None,
+            }
+        } else {
+            EventPayload::CommentPosted {
+                comment_id: uuid::Uuid::now_v7(),
+                body: format!("still burning ({number})"),
+                internal: false,
+            }
+        };
+        let request = AppendRequest {
+            stream_id: stream,
+            expected: ExpectedVersion::Any,
+            events: vec![NewEvent::new(payload)],
+            command_id: uuid::Uuid::now_v7(),
+            request_fingerprint: None,
+            correlation_id: uuid::Uuid::now_v7(),
+            tenant: "demo".into(),
+            actor: Actor {
+                user_id: uuid::Uuid::from_u128(7),
+                role: Role::Agent,
+            },
+            recorded_at: chrono::Utc::now(),
+        };
+        store.append(request).await.expect("append");
+    }
+}
+
+#[test]
+fn verify_walks_a_postgres_log_and_names_a_damaged_record() {
+    use event_store::testing::postgres::PgServer;
+    use event_store::{PgOptions, PgStore};
+
+    let server = PgServer::shared().expect("start the test PostgreSQL");
+    let url = server.fresh_database().expect("create a database");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = PgStore::open(&url, PgOptions::default())
+            .await
+            .expect("open store");
+        append_tickets(store.as_ref(), 5).await;
+        store.close().await.expect("close");
+    });
+    let verify = |url: &str| {
+        Command::new(BIN)
+            .args(["verify", "--database-url", url])
+            .env_remove("TICKETLOG_DATA")
+            .output()
+            .expect("run ticketlog")
+    };
+
+    let text = stdout(&verify(&url));
+    assert!(
+        text.contains("OK: 5 records verified, head position 5"),
+        "{text}"
+    );
+
+    // Flip one byte inside record 3, as a disk or a hand edit would.
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        let connection = tokio::spawn(connection);
+        let changed = client
+            .execute(
+                "UPDATE events SET record = set_byte(record, 20, get_byte(record, 20) # 255) \
+                 WHERE position = 3",
+                &[],
+            )
+            .await
+            .expect("damage a record");
+        assert_eq!(changed, 1);
+        drop(client);
+        connection.await.ok();
+    });
+    let out = verify(&url);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("DAMAGED: record at position 3"), "{text}");
+}
+
+#[test]
+fn verify_takes_either_a_data_directory_or_a_database_url() {
+    let out = Command::new(BIN)
+        .args([
+            "verify",
+            "--data",
+            "./data",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/none",
+        ])
+        .output()
+        .expect("run ticketlog");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
