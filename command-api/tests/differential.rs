@@ -139,8 +139,8 @@ impl Observation {
         );
     }
 
-    /// Requests `path` (an instance of `template`) as `token`'s user and
-    /// records status and body.
+    /// Requests `path` (an instance of `template`) as Carol and records
+    /// status, `ETag` and body (JSON, or the text of a page).
     async fn request(
         &mut self,
         world: &World,
@@ -148,28 +148,17 @@ impl Observation {
         method: Method,
         path: &str,
         body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> Value {
+    ) {
         self.routes.insert(template.to_string());
-        let mut req = world
+        let token = Some(world.cast.carol.1.as_str());
+        let (status, headers, text) = world
             .server
-            .client
-            .request(method.clone(), world.server.url(path));
-        req = req.bearer_auth(&world.cast.carol.1);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("send");
-        let status = resp.status().as_u16();
-        let etag = resp.headers().get("etag").map(|v| format!("{v:?}"));
-        let text = resp.text().await.expect("body");
+            .send_text(method.clone(), path, token, body, &[])
+            .await;
+        let etag = headers.get("etag").map(|v| format!("{v:?}"));
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         let seen = json!({"status": status, "etag": etag, "body": body});
         self.record(format!("{method} {path}"), seen);
-        body
     }
 }
 
@@ -328,22 +317,15 @@ async fn observe_http(world: &World, seen: &mut Observation) {
         ("/assets/{file}", "/assets/ticket.js".into()),
     ];
     for (template, path) in reads {
-        seen.request(world, template, get.clone(), &path, None, &[])
+        seen.request(world, template, get.clone(), &path, None)
             .await;
     }
     // The chat page after the first item, as the console pages it.
     let first = seen.seen[&format!("GET {t}/chat?limit=1")]["body"]["next"].clone();
     if let Some(next) = first.as_u64() {
         let path = format!("{t}/chat?after={next}");
-        seen.request(
-            world,
-            "/api/v1/tickets/{id}/chat",
-            get.clone(),
-            &path,
-            None,
-            &[],
-        )
-        .await;
+        seen.request(world, "/api/v1/tickets/{id}/chat", get.clone(), &path, None)
+            .await;
         // The label must not carry the position itself.
         let answer = seen.seen.remove(&format!("GET {path}")).expect("recorded");
         seen.record("GET chat after the first page", answer);
@@ -436,7 +418,7 @@ async fn observe_http(world: &World, seen: &mut Observation) {
         ),
     ];
     for (template, method, path, body) in commands {
-        seen.request(world, template, method, &path, Some(body), &[])
+        seen.request(world, template, method, &path, Some(body))
             .await;
     }
     // An If-Match from one who is shown no versions is refused.
@@ -460,7 +442,6 @@ async fn observe_http(world: &World, seen: &mut Observation) {
         Method::POST,
         "/api/v1/me/password",
         Some(wrong),
-        &[],
     )
     .await;
     seen.request(
@@ -469,7 +450,6 @@ async fn observe_http(world: &World, seen: &mut Observation) {
         Method::POST,
         "/api/v1/auth/logout",
         None,
-        &[],
     )
     .await;
     seen.request(
@@ -478,7 +458,6 @@ async fn observe_http(world: &World, seen: &mut Observation) {
         Method::GET,
         "/api/v1/me?after=logout",
         None,
-        &[],
     )
     .await;
 }
@@ -602,6 +581,7 @@ async fn a_customer_cannot_tell_logs_that_differ_by_internal_events() {
         "the live comment reached the customer"
     );
     let (a_json, b_json) = (normalized(&plain, &a), normalized(&noted, &b));
+    // For a failing run: both sides in full, to `diff` them.
     if let Ok(dir) = std::env::var("DIFFERENTIAL_DUMP_DIR") {
         for (name, v) in [("plain", &a_json), ("noted", &b_json)] {
             let text = serde_json::to_string_pretty(v).expect("json");

@@ -120,6 +120,20 @@ impl TestServer {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let (status, headers, text) = self.send_text(method, path, token, body, headers).await;
+        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        (status, headers, value)
+    }
+
+    /// Sends a request and returns (status, headers, body text).
+    pub async fn send_text(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, String) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -134,8 +148,7 @@ impl TestServer {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, headers, value)
+        (status, headers, text)
     }
 
     /// Stops the server and closes the store.
