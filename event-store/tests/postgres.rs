@@ -152,17 +152,32 @@ async fn a_writer_killed_while_holding_the_head_releases_it() {
             ))
             .await
     });
-    // The append waits on the head while the holder lives.
-    let early = tokio::time::timeout(Duration::from_millis(300), async {
-        while !blocked.is_finished() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    assert!(early.is_err(), "the append went past a held head");
+    // The append waits on the head while the holder lives: wait until the
+    // database shows another session blocked on the holder's lock.
     let killer = connect(&session_config(&url).expect("config"))
         .await
         .expect("connect");
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let waiting: i64 = killer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&pid],
+            )
+            .await
+            .expect("blocked sessions")
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(!blocked.is_finished(), "the append went past a held head");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the append never waited on the head"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!blocked.is_finished(), "the append went past a held head");
     killer
         .query_one("SELECT pg_terminate_backend($1)", &[&pid])
         .await

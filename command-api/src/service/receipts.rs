@@ -107,8 +107,12 @@ impl ReceiptDesk {
                 }
                 Some(slot) => {
                     slot.last = position;
-                    slot.waiting = true;
-                    self.wake.notify_one();
+                    // The flusher re-plans only when a pair starts waiting;
+                    // a later receipt of a waiting pair keeps its due time.
+                    if !slot.waiting {
+                        slot.waiting = true;
+                        self.wake.notify_one();
+                    }
                     false
                 }
                 None => {

@@ -4,6 +4,8 @@
 //! (see `append`), a snapshot holds a gapless prefix of the log.
 
 use deadpool_postgres::Pool;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::codec;
@@ -28,6 +30,25 @@ pub(crate) async fn pooled(pool: &Pool) -> Result<deadpool_postgres::Client, Sto
         .map_err(|e| StoreError::Unavailable(format!("database: {e}")))
 }
 
+/// The rows of a page query whose last parameter is the page size:
+/// `params` then `limit` (capped at [`READ_PAGE_MAX`]); none for a limit 0.
+async fn page(
+    pool: &Pool,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let limit = limit.min(READ_PAGE_MAX) as i64;
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let client = pooled(pool).await?;
+    let statement = client.prepare_cached(sql).await?;
+    let mut all: Vec<&(dyn ToSql + Sync)> = params.to_vec();
+    all.push(&limit);
+    Ok(client.query(&statement, &all).await?)
+}
+
 /// Records with position ≥ `from`, at most `limit` (capped), checked
 /// gapless and chained.
 pub(crate) async fn read_all(
@@ -36,19 +57,13 @@ pub(crate) async fn read_all(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let from = from.max(1);
-    let limit = limit.min(READ_PAGE_MAX);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let client = pooled(pool).await?;
-    let statement = client
-        .prepare_cached(
-            "SELECT position, record FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
-        )
-        .await?;
-    let rows = client
-        .query(&statement, &[&(from as i64), &(limit as i64)])
-        .await?;
+    let rows = page(
+        pool,
+        "SELECT position, record FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
+        &[&(from as i64)],
+        limit,
+    )
+    .await?;
     let mut out: Vec<RecordedEvent> = Vec::with_capacity(rows.len());
     for row in &rows {
         let position = col::<i64>(row, 0)? as u64;
@@ -75,20 +90,14 @@ pub(crate) async fn read_stream(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let from = from_version.max(1);
-    let limit = limit.min(READ_PAGE_MAX);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    let client = pooled(pool).await?;
-    let statement = client
-        .prepare_cached(
-            "SELECT position, record FROM events WHERE stream_id = $1 AND stream_version >= $2 \
-             ORDER BY stream_version LIMIT $3",
-        )
-        .await?;
-    let rows = client
-        .query(&statement, &[&stream, &(from as i64), &(limit as i64)])
-        .await?;
+    let rows = page(
+        pool,
+        "SELECT position, record FROM events WHERE stream_id = $1 AND stream_version >= $2 \
+         ORDER BY stream_version LIMIT $3",
+        &[&stream, &(from as i64)],
+        limit,
+    )
+    .await?;
     let mut out: Vec<RecordedEvent> = Vec::with_capacity(rows.len());
     for row in &rows {
         let position = col::<i64>(row, 0)? as u64;
