@@ -67,8 +67,9 @@ async fn ws_on_the_same_port_sees_rest_commands() {
     assert_eq!(s, 200);
     loop {
         let frame = next_json(&mut ws).await;
-        if frame["type"] == "event" {
-            assert_eq!(frame["event"]["kind"], "CommentPosted");
+        // The ticket's creation may still be on its way to the hub when
+        // carol joins (then it arrives live): the first comment is the test.
+        if frame["type"] == "event" && frame["event"]["kind"] == "CommentPosted" {
             assert_eq!(
                 frame["event"]["body"], "hello carol",
                 "the internal note never reaches carol"
