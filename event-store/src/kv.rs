@@ -16,6 +16,10 @@ pub trait KvTree: Send + Sync + 'static {
     fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError>;
     /// Applies puts (`Some`) and deletes (`None`) atomically.
     fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
+    /// Stores `value` at `key` unless the key holds a value already, and
+    /// returns the value the key holds afterwards (for values several
+    /// processes may create at once, such as a generated secret).
+    fn insert_if_absent(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError>;
     /// Removes every entry.
     fn clear(&self) -> Result<(), StoreError>;
     /// Makes everything applied so far durable.

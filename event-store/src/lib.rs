@@ -39,4 +39,4 @@ pub use record::{
 };
 pub use schema::*;
 pub use sled_store::{SledOptions, SledStore};
-pub use store::{EventStore, EventStream, VerifyReport};
+pub use store::{EventStore, EventStream, Storage, VerifyReport};

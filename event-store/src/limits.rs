@@ -79,3 +79,10 @@ pub const PG_RECONNECT_PAUSE_MILLIS: u64 = 100;
 /// How often the tailer reads the log even without a notification (the
 /// listening connection may be down, and reconnecting takes a while).
 pub const PG_TAIL_POLL_MILLIS: u64 = 1_000;
+/// Threads (each with its own PostgreSQL session) that run side-tree
+/// statements for a PostgreSQL store.
+pub const PG_KV_SESSIONS: usize = 4;
+/// Side-tree statements waiting for a thread before callers block.
+pub const PG_KV_QUEUE_DEPTH: usize = 256;
+/// Longest a side-tree caller waits for its answer.
+pub const PG_KV_ANSWER_WAIT_MILLIS: u64 = 30_000;

@@ -110,3 +110,9 @@ pub trait EventStore: Send + Sync + 'static {
     /// Waits until every acknowledged write is durable and stops the writer.
     async fn close(&self) -> Result<(), StoreError>;
 }
+
+/// A whole backend: the log and the side trees beside it (what `serve`
+/// and the offline tools open, on either store).
+pub trait Storage: EventStore + crate::kv::KvProvider {}
+
+impl<T: EventStore + crate::kv::KvProvider> Storage for T {}

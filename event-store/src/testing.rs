@@ -412,6 +412,13 @@ impl KvTree for MemoryTree {
         Ok(())
     }
 
+    fn insert_if_absent(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(lock(&self.entries)
+            .entry(key.to_vec())
+            .or_insert_with(|| value.to_vec())
+            .clone())
+    }
+
     fn clear(&self) -> Result<(), StoreError> {
         lock(&self.entries).clear();
         Ok(())

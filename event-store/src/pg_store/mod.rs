@@ -5,9 +5,10 @@
 //!
 //! Modules: [`schema`] (tables, versioned migrations), `append` (the
 //! log-head writer), `reads`, `tail` (the live side of subscriptions),
-//! `verify`, [`session`] (the settings every session carries), `rows`.
+//! `verify`, `kv` (side trees), [`session`] (the settings every session carries), `rows`.
 
 mod append;
+mod kv;
 mod reads;
 mod rows;
 pub mod schema;
@@ -96,6 +97,8 @@ pub struct PgStore {
     stop: watch::Sender<bool>,
     /// The writer, then the tailer.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The sessions of the side trees.
+    kv: Arc<kv::KvSessions>,
 }
 
 impl PgStore {
@@ -131,12 +134,14 @@ impl PgStore {
         let (stop, stopped) = watch::channel(false);
         let (queue, queue_rx) = mpsc::channel(WRITER_QUEUE_DEPTH);
         let writer = tokio::spawn(Writer::new(config.clone(), commits.clone()).run(queue_rx));
+        let kv = kv::KvSessions::start(config.clone())?;
         let tailer = tokio::spawn(tail::run(shared.clone(), config, head, commits, stopped));
         Ok(Arc::new(PgStore {
             shared,
             queue,
             stop,
             tasks: Mutex::new(vec![writer, tailer]),
+            kv,
         }))
     }
 }

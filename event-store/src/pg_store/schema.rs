@@ -6,7 +6,8 @@
 //! hash chain, fingerprint) with the columns its indexes need; `log_head`
 //! is the single row (position, last hash) every append locks; `streams`
 //! and `commands` are the heads and first outcomes an append checks under
-//! that lock, with unique keys as a second line of defence.
+//! that lock, with unique keys as a second line of defence. `kv` holds the
+//! side trees of the other crates.
 
 use tokio_postgres::Client;
 
@@ -46,6 +47,13 @@ const MIGRATIONS: &[&str] = &[
          position bigint NOT NULL,
          version bigint NOT NULL,
          request_fingerprint bytea
+     );",
+    // 2: side trees (users, revocations, snapshots, checkpoints, secrets).
+    "CREATE TABLE kv (
+         tree text NOT NULL,
+         key bytea NOT NULL,
+         value bytea NOT NULL,
+         PRIMARY KEY (tree, key)
      );",
 ];
 

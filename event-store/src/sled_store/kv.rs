@@ -54,6 +54,18 @@ impl KvTree for SledKvTree {
         Ok(self.tree.apply_batch(batch)?)
     }
 
+    fn insert_if_absent(&self, key: &[u8], value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        match self
+            .tree
+            .compare_and_swap(key, None::<&[u8]>, Some(value))?
+        {
+            Ok(()) => Ok(value.to_vec()),
+            Err(sled::CompareAndSwapError { current, .. }) => Ok(current
+                .map(|v| v.to_vec())
+                .unwrap_or_else(|| value.to_vec())),
+        }
+    }
+
     fn clear(&self) -> Result<(), StoreError> {
         Ok(self.tree.clear()?)
     }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use event_store::testing::postgres::PgServer;
 use event_store::{
-    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore,
-    Priority, RecordedEvent, Role, SledOptions, SledStore, TicketKind,
+    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, KvProvider, NewEvent,
+    PgOptions, PgStore, Priority, RecordedEvent, Role, SledOptions, SledStore, Storage, TicketKind,
 };
 use uuid::Uuid;
 
@@ -38,6 +38,8 @@ impl Default for Settings {
 /// An open store of one backend, with what it takes to open it again.
 pub struct Fixture {
     pub store: Arc<dyn EventStore>,
+    /// The side trees of `store`.
+    pub kv: Arc<dyn KvProvider>,
     pub backend: Backend,
     settings: Settings,
     dir: Option<tempfile::TempDir>,
@@ -57,6 +59,7 @@ impl Backend {
         let mut fixture = match self {
             Backend::Sled => Fixture {
                 store: placeholder(),
+                kv: event_store::testing::MemoryKv::new(),
                 backend: self,
                 settings,
                 dir: Some(tempfile::tempdir().expect("temp dir")),
@@ -68,6 +71,7 @@ impl Backend {
                 let url = server.fresh_database().expect("create a database");
                 Fixture {
                     store: placeholder(),
+                    kv: event_store::testing::MemoryKv::new(),
                     backend: self,
                     settings,
                     dir: None,
@@ -76,7 +80,7 @@ impl Backend {
                 }
             }
         };
-        fixture.store = fixture.open().await;
+        fixture.set(fixture.open().await);
         fixture
     }
 }
@@ -87,8 +91,14 @@ fn placeholder() -> Arc<dyn EventStore> {
 }
 
 impl Fixture {
+    /// Makes `storage` the fixture's store and side trees.
+    fn set(&mut self, storage: Arc<dyn Storage>) {
+        self.store = storage.clone();
+        self.kv = storage;
+    }
+
     /// Another instance of the store on the same data.
-    pub async fn open(&self) -> Arc<dyn EventStore> {
+    pub async fn open(&self) -> Arc<dyn Storage> {
         match self.backend {
             Backend::Sled => {
                 let options = SledOptions {
@@ -112,8 +122,11 @@ impl Fixture {
     /// Closes the store and opens it again (a restart).
     pub async fn reopen(&mut self) {
         self.store.close().await.expect("close");
+        // sled's side-tree handles keep its directory open.
         self.store = placeholder();
-        self.store = self.open().await;
+        self.kv = event_store::testing::MemoryKv::new();
+        let storage = self.open().await;
+        self.set(storage);
     }
 }
 
