@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::auth::secret::{resolve_secret, SecretSource};
+use crate::auth::secret::{resolve_secret, SecretHome, SecretSource};
 use crate::auth::{AuthError, JwtAlgorithm, JwtAuth};
 
 /// Directory of the event store inside the data directory.
@@ -39,7 +39,7 @@ pub enum JwtConfig {
 /// startup log; never the key itself).
 pub fn build_jwt(
     config: &JwtConfig,
-    data_dir: &Path,
+    home: &SecretHome,
     token_ttl_secs: u64,
 ) -> Result<(JwtAuth, String), AuthError> {
     match config {
@@ -48,7 +48,7 @@ pub fn build_jwt(
             secret_file,
         } => {
             let (secret, source) =
-                resolve_secret(env_secret.as_deref(), secret_file.as_deref(), data_dir)?;
+                resolve_secret(env_secret.as_deref(), secret_file.as_deref(), home)?;
             let auth = JwtAuth::hs256(&secret, token_ttl_secs)?;
             let from = match source {
                 SecretSource::Environment => format!("HS256, secret from {JWT_SECRET_ENV}"),
@@ -57,6 +57,7 @@ pub fn build_jwt(
                 SecretSource::Generated(p) => {
                     format!("HS256, new random secret stored in {}", p.display())
                 }
+                SecretSource::Store => "HS256, secret from the database".to_string(),
             };
             Ok((auth, from))
         }

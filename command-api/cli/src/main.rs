@@ -3,6 +3,7 @@
 //! also come from the environment as `TICKETLOG_<FLAG>`.
 
 mod expiry;
+mod location;
 mod offline;
 mod rebuild;
 mod replay;
@@ -66,13 +67,12 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "TICKETLOG_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Data directory (event store, generated secret).
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
+    #[command(flatten)]
+    store: location::StoreLocation,
     /// Seed the `demo` tenant with users and tickets (idempotent).
     #[arg(long, env = "TICKETLOG_DEMO")]
     demo: bool,
-    /// File holding the HS256 secret (else TICKETLOG_JWT_SECRET, else generated in the data dir).
+    /// File holding the HS256 secret (else TICKETLOG_JWT_SECRET, else generated in the data dir or the database).
     #[arg(
         long,
         env = "TICKETLOG_JWT_SECRET_FILE",
@@ -141,9 +141,8 @@ enum UserCommand {
 /// Which user a `ticketlog user` command adds or changes, and where.
 #[derive(Debug, Args)]
 struct UserTarget {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
+    #[command(flatten)]
+    store: location::StoreLocation,
     /// Tenant.
     #[arg(long, env = "TICKETLOG_TENANT")]
     tenant: String,
@@ -188,13 +187,8 @@ struct UserAddArgs {
 /// `ticketlog verify`.
 #[derive(Debug, Args)]
 struct VerifyArgs {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
-    /// PostgreSQL store to verify instead of the one in `--data`
-    /// (`postgres://USER@HOST:PORT/DB`).
-    #[arg(long, env = "TICKETLOG_DATABASE_URL", conflicts_with = "data")]
-    database_url: Option<String>,
+    #[command(flatten)]
+    store: location::StoreLocation,
 }
 
 /// Parses arguments and runs the subcommand; errors print and exit 1 (2 for

@@ -8,20 +8,20 @@
 //! trusted, and they exist only so that every answer still goes through the
 //! same permission-aware queries (and thus `event_store::access`) as the API.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use command_api::config::store_path;
 use command_api::progress::{bar_progress, events_bar};
-use event_store::{EventStore, KvProvider, Principal, Role, SledOptions, SledStore};
+use event_store::{EventStore, KvProvider, Principal, Role, SledOptions, Storage};
 use indicatif::ProgressBar;
 use projections::model::ReadModel;
 use projections::persist::{self, Loaded, SnapshotSlot, TREE_NAME};
 use projections::replay::fold_into;
 use projections::{Projections, ProjectionsConfig};
 use uuid::Uuid;
+
+use super::location::{Create, StoreLocation};
 
 /// Events behind the head from which folding shows a progress bar (below
 /// it, the fold takes well under a second).
@@ -50,18 +50,9 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// Opens the existing store of the data directory `data`.
-pub fn open_store(data: &Path) -> anyhow::Result<Arc<SledStore>> {
-    let path = store_path(data);
-    if !path.exists() {
-        anyhow::bail!("no event store in {}", data.display());
-    }
-    SledStore::open(&path, SledOptions::default()).with_context(|| {
-        format!(
-            "opening the store in {} (is a server running on it?)",
-            data.display()
-        )
-    })
+/// Opens the existing store at `location`.
+pub async fn open_store(location: &StoreLocation) -> anyhow::Result<Arc<dyn Storage>> {
+    location.open(Create::Never, SledOptions::default()).await
 }
 
 /// What [`fold_and_save`] did.
@@ -83,7 +74,7 @@ pub struct Folded {
 /// saves it as the projection snapshot (state and checkpoint in one atomic
 /// write), so the next `serve` (or CLI command) starts from it.
 pub async fn fold_and_save(
-    store: &Arc<SledStore>,
+    store: &Arc<dyn Storage>,
     model: ReadModel,
     bar: &ProgressBar,
 ) -> anyhow::Result<Folded> {
@@ -119,7 +110,7 @@ pub async fn fold_and_save(
 /// stored snapshot is far behind the head (or missing), the tail is folded
 /// first with a progress bar and saved, so that `Projections::open` (which
 /// has no progress callback) only loads it.
-pub async fn open_projections(store: &Arc<SledStore>) -> anyhow::Result<Projections> {
+pub async fn open_projections(store: &Arc<dyn Storage>) -> anyhow::Result<Projections> {
     let head = store.head().await?;
     let slot = SnapshotSlot::new(store.tree(TREE_NAME)?);
     let behind = head.saturating_sub(slot.position().unwrap_or(0));

@@ -4,23 +4,21 @@
 //! server rebuilds beside its live model with `Projections::rebuild`; the
 //! store admits one process at a time.)
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use event_store::EventStore;
 use projections::model::ReadModel;
 use projections::PROJECTION_NAMES;
 use serde::Serialize;
 
+use super::location::StoreLocation;
 use super::offline;
 
 /// `ticketlog rebuild`.
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
+    #[command(flatten)]
+    store: StoreLocation,
     /// Projection to rebuild (every view lives in one read model: `read_model`).
     #[arg(long)]
     projection: Option<String>,
@@ -64,7 +62,7 @@ pub fn run(args: RebuildArgs) -> anyhow::Result<ExitCode> {
     let projection = projection_name(args.projection.as_deref())?;
     let runtime = offline::runtime()?;
     runtime.block_on(async {
-        let store = offline::open_store(&args.data)?;
+        let store = offline::open_store(&args.store).await?;
         let bar = command_api::progress::events_bar("rebuilding", true);
         let folded = offline::fold_and_save(&store, ReadModel::default(), &bar).await;
         bar.finish_and_clear();

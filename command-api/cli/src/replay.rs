@@ -4,22 +4,21 @@
 //! as `GET /api/v1/tickets/{id}/audit`, under a local auditor principal
 //! (see `offline` for why the CLI is trusted).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use event_store::{EventStore, Role, TicketId};
+use event_store::{Role, TicketId};
 use projections::{AsOf, Projections};
 
+use super::location::StoreLocation;
 use super::offline;
 
 /// `ticketlog replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
+    #[command(flatten)]
+    store: StoreLocation,
     /// Tenant of the ticket.
     #[arg(long, env = "TICKETLOG_TENANT", default_value = "demo")]
     tenant: String,
@@ -76,7 +75,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let principal = offline::cli_principal(&args.tenant, Role::Auditor);
     let runtime = offline::runtime()?;
     let report = runtime.block_on(async {
-        let store = offline::open_store(&args.data)?;
+        let store = offline::open_store(&args.store).await?;
         let report = async {
             let projections = offline::open_projections(&store).await?;
             let not_found =

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use command_api::config::{build_jwt, store_path, JwtConfig, JWT_SECRET_ENV};
+use command_api::auth::secret::{SecretHome, SECRETS_TREE_NAME};
+use command_api::config::{build_jwt, JwtConfig, JWT_SECRET_ENV};
 use command_api::http::rate_limit::RateLimit;
 use command_api::http::{AppState, HttpOptions, MetricsAccess, Timeouts};
-use event_store::{EventStore, SledOptions, SledStore};
+use event_store::{EventStore, KvProvider, SledOptions};
 
+use super::location::Create;
 use super::{expiry, logging, signals, ServeArgs};
 
 /// Runs the server until a shutdown signal, then closes the store.
@@ -31,8 +33,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("creating {}", args.data.display()))?;
+    let store = args
+        .store
+        .open(
+            Create::IfMissing,
+            SledOptions {
+                disk_reserve_bytes: args.disk_reserve_mib.saturating_mul(super::MIB),
+                cache_capacity_bytes: args.cache_mib.saturating_mul(super::MIB),
+                ..SledOptions::default()
+            },
+        )
+        .await?;
     let jwt_config = match (&args.jwt_public_key, args.jwt_alg) {
         (Some(path), Some(algorithm)) => JwtConfig::PublicKey {
             algorithm,
@@ -43,22 +54,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             secret_file: args.jwt_secret_file.clone(),
         },
     };
-    let (jwt, key_source) = build_jwt(&jwt_config, &args.data, args.token_ttl_secs)?;
+    // A generated secret lives with the log: beside sled's files, or in the
+    // database that every node of a cluster shares.
+    let secret_home = match &args.store.database_url {
+        None => SecretHome::DataDir(args.store.data.clone()),
+        Some(_) => SecretHome::Store(store.tree(SECRETS_TREE_NAME)?),
+    };
+    let (jwt, key_source) = build_jwt(&jwt_config, &secret_home, args.token_ttl_secs)?;
     tracing::info!(keys = %key_source, "token verification configured");
-    let store = SledStore::open(
-        store_path(&args.data),
-        SledOptions {
-            disk_reserve_bytes: args.disk_reserve_mib.saturating_mul(super::MIB),
-            cache_capacity_bytes: args.cache_mib.saturating_mul(super::MIB),
-            ..SledOptions::default()
-        },
-    )
-    .with_context(|| {
-        format!(
-            "opening the store in {} (is another server running on it?)",
-            args.data.display()
-        )
-    })?;
     let options = HttpOptions {
         rate_limit: RateLimit {
             per_second: f64::from(args.rate_limit_per_s),
@@ -77,7 +80,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..HttpOptions::default()
     };
     let store_dyn: Arc<dyn EventStore> = store.clone();
-    let state = AppState::open(store_dyn, store.clone(), jwt, options).await?;
+    let kv: Arc<dyn KvProvider> = store.clone();
+    let state = AppState::open(store_dyn, kv, jwt, options).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -98,7 +102,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("seeding the demo tenant")?;
         println!("{}", summary.instructions(addr));
     }
-    tracing::info!(%addr, data = %args.data.display(), "ticketlog listening");
+    tracing::info!(%addr, store = %args.store.describe(), "ticketlog listening");
     let expiry = expiry::spawn(state.service().clone());
     // One signal stops both listeners.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

@@ -2,14 +2,14 @@
 //! JSON or CSV, answered by the same query as `GET /api/v1/stats` under a
 //! local analyst principal (see `offline` for why the CLI is trusted).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use event_store::{EventStore, Role};
+use event_store::Role;
 use projections::{GroupBy, StatsQuery};
 
+use super::location::StoreLocation;
 use super::offline;
 
 /// Output format of `ticketlog stats`.
@@ -24,9 +24,8 @@ pub enum StatsFormat {
 /// `ticketlog stats`.
 #[derive(Debug, Args)]
 pub struct StatsArgs {
-    /// Data directory.
-    #[arg(long, env = "TICKETLOG_DATA", default_value = "./data")]
-    data: PathBuf,
+    #[command(flatten)]
+    store: StoreLocation,
     /// Tenant whose tickets are counted.
     #[arg(long, env = "TICKETLOG_TENANT", default_value = "demo")]
     tenant: String,
@@ -63,7 +62,7 @@ pub fn run(args: StatsArgs) -> anyhow::Result<ExitCode> {
     let principal = offline::cli_principal(&args.tenant, Role::Analyst);
     let runtime = offline::runtime()?;
     let report = runtime.block_on(async {
-        let store = offline::open_store(&args.data)?;
+        let store = offline::open_store(&args.store).await?;
         let report = offline::open_projections(&store)
             .await
             .and_then(|p| Ok(p.stats(&principal, &query, Utc::now())?));

@@ -4,17 +4,16 @@
 //! whoever runs the CLI holds the data directory and logs in as no one.
 
 use std::io::{BufRead, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use command_api::auth::users::USERS_TREE_NAME;
 use command_api::auth::{NewUser, Revocations, User, UserDirectory};
-use command_api::config::store_path;
 use command_api::service::record_user_change;
-use event_store::{Actor, EventPayload, EventStore, KvProvider, Role, SledOptions, SledStore};
+use event_store::{Actor, EventPayload, Role, SledOptions, Storage};
 
+use super::location::{Create, StoreLocation};
 use super::offline::cli_principal;
 use super::{UserAddArgs, UserPasswdArgs, UserRoleArgs, UserTarget};
 
@@ -33,17 +32,6 @@ fn password_or_prompt(given: Option<String>, name: &str, tenant: &str) -> anyhow
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// Opens (creating) the data directory's store.
-fn open_store(data: &Path) -> anyhow::Result<Arc<SledStore>> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    SledStore::open(store_path(data), SledOptions::default()).with_context(|| {
-        format!(
-            "opening the store in {} (is a server running on it?)",
-            data.display()
-        )
-    })
-}
-
 /// The CLI's actor in `tenant`.
 fn cli_actor(tenant: &str) -> Actor {
     let p = cli_principal(tenant, Role::Admin);
@@ -56,14 +44,12 @@ fn cli_actor(tenant: &str) -> Actor {
 /// Runs `change` on the store's user tree, records its audit event, closes
 /// the store whatever happened.
 fn with_store(
-    data: &Path,
-    change: impl FnOnce(&SledStore) -> anyhow::Result<(User, EventPayload)>,
+    location: &StoreLocation,
+    change: impl FnOnce(&dyn Storage) -> anyhow::Result<(User, EventPayload)>,
 ) -> anyhow::Result<User> {
-    let store = open_store(data)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let done = change(&store).and_then(|(user, event)| {
+    let runtime = super::offline::runtime()?;
+    let store = runtime.block_on(location.open(Create::IfMissing, SledOptions::default()))?;
+    let done = change(store.as_ref()).and_then(|(user, event)| {
         runtime.block_on(record_user_change(
             store.as_ref(),
             &user.tenant,
@@ -98,7 +84,7 @@ fn revoke_all(tree: Arc<dyn event_store::KvTree>, user: uuid::Uuid) -> anyhow::R
 
 /// The users' tree, the directory over it and the user `target` names.
 fn find_user(
-    store: &SledStore,
+    store: &dyn Storage,
     target: &UserTarget,
 ) -> anyhow::Result<(Arc<dyn event_store::KvTree>, UserDirectory, User)> {
     let tree = store.tree(USERS_TREE_NAME)?;
@@ -112,9 +98,13 @@ fn find_user(
 /// Adds a user to the directory in the data directory's store.
 pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
     let role = parse_role(&args.role)?;
-    let UserTarget { data, tenant, name } = args.user;
+    let UserTarget {
+        store: location,
+        tenant,
+        name,
+    } = args.user;
     let password = password_or_prompt(args.password, &name, &tenant)?;
-    let user = with_store(&data, |store| {
+    let user = with_store(&location, |store| {
         let directory = UserDirectory::new(store.tree(USERS_TREE_NAME)?);
         let user = directory.add(NewUser {
             tenant,
@@ -143,7 +133,7 @@ pub fn add(args: UserAddArgs) -> anyhow::Result<ExitCode> {
 pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
     let target = &args.user;
     let password = password_or_prompt(args.password, &target.name, &target.tenant)?;
-    let user = with_store(&target.data, |store| {
+    let user = with_store(&target.store, |store| {
         let (tree, directory, user) = find_user(store, target)?;
         let user = directory.set_password(user.id, &password)?;
         revoke_all(tree, user.id)?;
@@ -164,7 +154,7 @@ pub fn passwd(args: UserPasswdArgs) -> anyhow::Result<ExitCode> {
 pub fn role(args: UserRoleArgs) -> anyhow::Result<ExitCode> {
     let role = parse_role(&args.role)?;
     let target = &args.user;
-    let user = with_store(&target.data, |store| {
+    let user = with_store(&target.store, |store| {
         let (tree, directory, user) = find_user(store, target)?;
         let before = directory.set_role(user.id, role)?;
         revoke_all(tree, user.id)?;

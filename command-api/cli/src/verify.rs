@@ -5,10 +5,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use command_api::config::store_path;
-use event_store::{EventStore, PgOptions, PgStore, SledOptions, SledStore};
+use event_store::{EventStore, SledOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::location::Create;
 use super::VerifyArgs;
 
 /// Exit code of a verification that found damage.
@@ -19,27 +19,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    if let Some(url) = &args.database_url {
-        return runtime.block_on(async {
-            let store = PgStore::open(url, PgOptions::default())
-                .await
-                .context("opening the PostgreSQL store")?;
-            walk(store.as_ref()).await
-        });
-    }
-    let path = store_path(&args.data);
-    if !path.exists() {
-        anyhow::bail!("no event store in {}", args.data.display());
-    }
     runtime.block_on(async {
-        // Open without the tail check so a damaged tail is reported with its
-        // position instead of refusing to open.
+        // Open without sled's tail check so a damaged tail is reported with
+        // its position instead of refusing to open.
         let options = SledOptions {
             check_tail_on_open: false,
             ..SledOptions::default()
         };
-        let store = SledStore::open(&path, options)
-            .with_context(|| format!("opening {} (is a server running on it?)", path.display()))?;
+        let store = args.store.open(Create::Never, options).await?;
         walk(store.as_ref()).await
     })
 }

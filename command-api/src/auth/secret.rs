@@ -1,16 +1,24 @@
 //! Where the HS256 secret comes from: the environment, a file, or (on first
-//! start) a random secret generated into the data directory. Never a constant.
+//! start) a random secret generated into the data directory, or into the
+//! database when the store is PostgreSQL (so that every node of a cluster
+//! shares it). Never a constant.
 
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use event_store::KvTree;
 use rand::RngCore;
 
 use super::error::AuthError;
 
 /// Name of the generated secret's file inside the data directory.
 pub const GENERATED_SECRET_FILE_NAME: &str = "jwt-secret";
+/// Side tree of the generated secret when it lives in the store.
+pub const SECRETS_TREE_NAME: &str = "secrets";
+/// Key of the generated HS256 secret in [`SECRETS_TREE_NAME`].
+const GENERATED_SECRET_KEY: &[u8] = b"jwt-hs256";
 /// Random bytes in a generated secret.
 pub const GENERATED_SECRET_BYTES: usize = 32;
 
@@ -25,14 +33,27 @@ pub enum SecretSource {
     DataDir(PathBuf),
     /// Generated now and stored in the data directory.
     Generated(PathBuf),
+    /// Read from the store's side tree (generated there by the first
+    /// process that needed it).
+    Store,
 }
 
-/// The secret from `env_secret`, else `secret_file`, else the data
-/// directory's generated secret (created with mode 0600 when absent).
+/// Where a generated secret is kept.
+#[derive(Clone)]
+pub enum SecretHome {
+    /// A file in the data directory (the embedded store's node).
+    DataDir(PathBuf),
+    /// A side tree of a shared store (PostgreSQL).
+    Store(Arc<dyn KvTree>),
+}
+
+/// The secret from `env_secret`, else `secret_file`, else the generated
+/// secret of `home` (created when absent: a file with mode 0600, or the
+/// first value any process stores in the tree).
 pub fn resolve_secret(
     env_secret: Option<&str>,
     secret_file: Option<&Path>,
-    data_dir: &Path,
+    home: &SecretHome,
 ) -> Result<(Vec<u8>, SecretSource), AuthError> {
     if let Some(s) = env_secret.filter(|s| !s.trim().is_empty()) {
         return Ok((s.trim().as_bytes().to_vec(), SecretSource::Environment));
@@ -45,7 +66,22 @@ pub fn resolve_secret(
             SecretSource::File(path.to_path_buf()),
         ));
     }
-    load_or_generate(data_dir)
+    match home {
+        SecretHome::DataDir(dir) => load_or_generate(dir),
+        SecretHome::Store(tree) => {
+            let stored = tree
+                .insert_if_absent(GENERATED_SECRET_KEY, random_hex().as_bytes())
+                .map_err(|e| AuthError::Key(format!("cannot read the stored secret: {e}")))?;
+            Ok((stored, SecretSource::Store))
+        }
+    }
+}
+
+/// A new random secret, hex-encoded.
+fn random_hex() -> String {
+    let mut bytes = [0u8; GENERATED_SECRET_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn load_or_generate(data_dir: &Path) -> Result<(Vec<u8>, SecretSource), AuthError> {
@@ -62,9 +98,7 @@ fn load_or_generate(data_dir: &Path) -> Result<(Vec<u8>, SecretSource), AuthErro
     }
     std::fs::create_dir_all(data_dir)
         .map_err(|e| AuthError::Key(format!("cannot create {}: {e}", data_dir.display())))?;
-    let mut bytes = [0u8; GENERATED_SECRET_BYTES];
-    rand::rng().fill_bytes(&mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = random_hex();
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -96,10 +130,30 @@ fn load_or_generate(data_dir: &Path) -> Result<(Vec<u8>, SecretSource), AuthErro
 mod tests {
     use super::*;
 
+    fn home(dir: &Path) -> SecretHome {
+        SecretHome::DataDir(dir.to_path_buf())
+    }
+
+    #[test]
+    fn a_store_keeps_the_first_generated_secret() {
+        let tree: Arc<dyn KvTree> = Arc::new(event_store::testing::MemoryTree::default());
+        let home = SecretHome::Store(tree.clone());
+        let (first, src) = resolve_secret(None, None, &home).expect("generate");
+        assert_eq!(
+            (first.len(), src),
+            (GENERATED_SECRET_BYTES * 2, SecretSource::Store)
+        );
+        let (again, _) = resolve_secret(None, None, &home).expect("reuse");
+        assert_eq!(first, again);
+        let other = SecretHome::Store(Arc::new(event_store::testing::MemoryTree::default()));
+        let (different, _) = resolve_secret(None, None, &other).expect("generate");
+        assert_ne!(first, different, "secrets are random, not a constant");
+    }
+
     #[test]
     fn generates_once_with_private_mode_then_reuses() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (first, src) = resolve_secret(None, None, dir.path()).expect("generate");
+        let (first, src) = resolve_secret(None, None, &home(dir.path())).expect("generate");
         assert!(matches!(src, SecretSource::Generated(_)));
         assert_eq!(first.len(), GENERATED_SECRET_BYTES * 2);
         #[cfg(unix)]
@@ -111,11 +165,11 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        let (again, src) = resolve_secret(None, None, dir.path()).expect("reuse");
+        let (again, src) = resolve_secret(None, None, &home(dir.path())).expect("reuse");
         assert!(matches!(src, SecretSource::DataDir(_)));
         assert_eq!(first, again);
         let other = tempfile::tempdir().expect("tempdir");
-        let (different, _) = resolve_secret(None, None, other.path()).expect("generate");
+        let (different, _) = resolve_secret(None, None, &home(other.path())).expect("generate");
         assert_ne!(first, different, "secrets are random, not a constant");
     }
 
@@ -124,12 +178,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("s");
         std::fs::write(&file, "from-file-secret-from-file-secret!!\n").expect("write");
-        let (s, src) = resolve_secret(Some("env-secret"), Some(&file), dir.path()).expect("env");
+        let (s, src) =
+            resolve_secret(Some("env-secret"), Some(&file), &home(dir.path())).expect("env");
         assert_eq!(
             (s.as_slice(), src),
             (b"env-secret".as_slice(), SecretSource::Environment)
         );
-        let (s, _) = resolve_secret(None, Some(&file), dir.path()).expect("file");
+        let (s, _) = resolve_secret(None, Some(&file), &home(dir.path())).expect("file");
         assert_eq!(s, b"from-file-secret-from-file-secret!!");
     }
 }
