@@ -207,6 +207,8 @@ def build(raw):
             "dispatch": read_json(raw, "dispatch.json"),
             "fanout": [f for f in (read_json(raw, f"fanout_{n}.json")
                                    for n in (config.get("fanout_clients") or "").split()) if f],
+            "postgres_append": read_json(raw, "pg_append.json"),
+            "postgres_http": read_json(raw, "pg_http.json"),
         },
         "peers": {
             "redis": redis_figures(raw, steps.get("redis", {}), config),
@@ -225,6 +227,10 @@ def build(raw):
         "durable_append_w64_vs_postgres_insert": ratio(durable, pg),
         "http_commands_vs_redis_xadd": ratio(commands, redis),
         "http_commands_vs_postgres_insert": ratio(commands, pg),
+        "postgres_store_http_commands_vs_postgres_insert": ratio(
+            (report["ticketlog"]["postgres_http"] or {}).get("commands_per_s"), pg),
+        "postgres_store_append_w64_vs_postgres_insert": ratio(
+            (report["ticketlog"]["postgres_append"] or {}).get("w64_events_per_s"), pg),
     }
     return report
 
@@ -306,6 +312,23 @@ def markdown(report):
             p.get("p50_ms"), p.get("p99_ms"))
     else:
         lines.append(f"| PostgreSQL INSERT | | {p['message']} | | |")
+    def pg_append_rows(a):
+        for run in a.get("runs", []):
+            row(f"Ticketlog on PostgreSQL, durable append, {run['writers']} writer"
+                f"{'s' if run['writers'] != 1 else ''}", "pgwire, loopback", run["events_per_s"], "events/s",
+                run["p50_ms"], run["p99_ms"])
+
+    if "postgres" in report["steps"]:
+        if t["postgres_append"]:
+            pg_append_rows(t["postgres_append"])
+        else:
+            absent("Ticketlog on PostgreSQL, durable append", "pg_append")
+        if t["postgres_http"]:
+            h = t["postgres_http"]
+            row(f"Ticketlog on PostgreSQL, HTTP commands, {h['clients']} clients ({h['errors']} errors)",
+                "HTTP + pgwire, loopback", h["commands_per_s"], "commands/s", h["p50_ms"], h["p99_ms"])
+        else:
+            absent("Ticketlog on PostgreSQL, HTTP commands", "pg_http")
     if a:
         row("Ticketlog replay (read_all + decode)", "in-process", a.get("replay_events_per_s"), "events/s",
             None, None)
@@ -341,6 +364,10 @@ def markdown(report):
         f"{times(q['durable_append_w64_vs_postgres_insert'])} |",
         f"| Ticketlog HTTP commands / Redis XADD | {times(q['http_commands_vs_redis_xadd'])} |",
         f"| Ticketlog HTTP commands / PostgreSQL INSERT | {times(q['http_commands_vs_postgres_insert'])} |",
+        f"| Ticketlog on PostgreSQL: durable append (64 writers) / pgbench INSERT (same server) | "
+        f"{times(q['postgres_store_append_w64_vs_postgres_insert'])} |",
+        f"| Ticketlog on PostgreSQL: HTTP commands / pgbench INSERT (same server) | "
+        f"{times(q['postgres_store_http_commands_vs_postgres_insert'])} |",
         "",
         "Neither ratio is like for like: the durable append runs in-process while the peers are reached over "
         "loopback TCP, and an HTTP command (JWT check, decision, append, JSON answer) does more than a bare "

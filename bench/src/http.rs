@@ -17,8 +17,8 @@ use command_api::auth::JwtAuth;
 use command_api::http::rate_limit::RateLimit;
 use command_api::http::{AppState, HttpOptions};
 use event_store::{
-    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, Principal, Role,
-    SledOptions, SledStore,
+    Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore,
+    Principal, Role, SledOptions, SledStore, Storage,
 };
 use hdrhistogram::Histogram;
 use rand::RngCore;
@@ -53,6 +53,11 @@ pub struct BenchHttpArgs {
     /// Directory for the bench's store (default: a temporary directory).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Measure on this PostgreSQL store instead of a sled one
+    /// (`postgres://USER@HOST:PORT/DB`, best an empty database: the
+    /// bench's events stay in its log).
+    #[arg(long, env = "TICKETLOG_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// Tokio worker threads shared by clients and server (default: 2, the
     /// issue's machine, capped at the cores present).
     #[arg(long)]
@@ -62,6 +67,8 @@ pub struct BenchHttpArgs {
 /// The bench's answer.
 #[derive(Debug, Serialize)]
 struct Report {
+    /// `sled` or `postgres`.
+    store: &'static str,
     commands_per_s: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -98,10 +105,11 @@ pub fn run(args: BenchHttpArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "bench http: {} clients, {} tickets, {} comments in {:.2} s ({} errors)\n  \
+            "bench http ({}): {} clients, {} tickets, {} comments in {:.2} s ({} errors)\n  \
              {:.0} commands/s   p50 {:.2} ms   p99 {:.2} ms   p99.9 {:.2} ms   max {:.2} ms\n  \
              store ceiling (raw appends, same store, {} writers): {:.0} events/s\n  \
              {} cores, {} runtime worker threads shared by clients and server",
+            report.store,
             report.clients,
             report.tickets,
             report.requests,
@@ -131,8 +139,19 @@ async fn bench(
         .data
         .clone()
         .unwrap_or_else(|| temp.path().to_path_buf());
-    let store = SledStore::open(dir.join("store"), SledOptions::default())
-        .context("opening the bench store")?;
+    let (store, store_name): (Arc<dyn Storage>, _) = match &args.database_url {
+        Some(url) => (
+            PgStore::open(url, PgOptions::default())
+                .await
+                .context("opening the PostgreSQL store")?,
+            "postgres",
+        ),
+        None => (
+            SledStore::open(dir.join("store"), SledOptions::default())
+                .context("opening the bench store")?,
+            "sled",
+        ),
+    };
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
     let jwt = JwtAuth::hs256(&secret, 3600)?;
@@ -146,7 +165,7 @@ async fn bench(
         ..HttpOptions::default()
     };
     let store_dyn: Arc<dyn EventStore> = store.clone();
-    let state = AppState::open(store_dyn, store.clone(), jwt, options).await?;
+    let state = AppState::open(store_dyn.clone(), store.clone(), jwt, options).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -193,7 +212,7 @@ async fn bench(
     let elapsed = started.elapsed();
 
     // The ceiling: raw appends on the same store, same concurrency.
-    let ceiling = store_ceiling(&store, &principals, &tickets).await?;
+    let ceiling = store_ceiling(&store_dyn, &principals, &tickets).await?;
 
     let _ = stop_tx.send(());
     server.await??;
@@ -202,6 +221,7 @@ async fn bench(
 
     let ok = args.requests.saturating_sub(errors);
     Ok(Report {
+        store: store_name,
         commands_per_s: ok as f64 / elapsed.as_secs_f64(),
         p50_ms: histogram.value_at_quantile(0.50) as f64 / 1000.0,
         p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
@@ -321,7 +341,7 @@ async fn run_phase(
 }
 
 async fn store_ceiling(
-    store: &Arc<SledStore>,
+    store: &Arc<dyn EventStore>,
     principals: &[Principal],
     tickets: &Arc<Vec<Uuid>>,
 ) -> anyhow::Result<f64> {
