@@ -2,11 +2,12 @@
 //! numbered by first appearance and times in minutes since the first event,
 //! is an insta snapshot; a second seed appends nothing.
 
+mod http_common;
+
 use std::collections::HashMap;
 
-use command_api::auth::JwtAuth;
-use command_api::http::{AppState, HttpOptions};
-use event_store::{EventStore, SledOptions, SledStore};
+use command_api::http::HttpOptions;
+use http_common::{state_in, Backend};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -28,14 +29,15 @@ fn number_ids(value: &mut Value, ids: &mut HashMap<Uuid, usize>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_seeds_the_same_story_once() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = SledStore::open(dir.path().join("store"), SledOptions::default()).expect("store");
-    let jwt = JwtAuth::hs256(b"demo-test-secret-demo-test-secret", 3600).expect("jwt");
-    let state = AppState::open(store.clone(), store.clone(), jwt, HttpOptions::default())
-        .await
-        .expect("state");
+both_stores!(
+    the_demo_seeds_the_same_story_once,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn the_demo_seeds_the_same_story_once(backend: Backend) {
+    let fresh = backend.fresh().await;
+    let store = fresh.storage.clone();
+    let state = state_in(&store, HttpOptions::default()).await;
     let summary = command_api::demo::seed(&state).await.expect("seed");
     assert_eq!(summary.tickets, 5);
     let head = store.head().await.expect("head");
@@ -71,7 +73,8 @@ async fn the_demo_seeds_the_same_story_once() {
             v
         })
         .collect();
-    insta::assert_yaml_snapshot!(log);
+    // Named: the body runs as `…::sled` and `…::postgres`, one snapshot.
+    insta::assert_yaml_snapshot!("the_demo_seeds_the_same_story_once", log);
     state.shutdown().await;
     store.close().await.expect("close");
 }

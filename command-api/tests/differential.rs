@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use http_common::{redact, Cast, TestServer};
+use http_common::{redact, Backend, Cast, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -67,8 +67,8 @@ impl World {
 
 /// The same story on a fresh server; with `hidden`, internal notes between
 /// every public step and as the log's last event.
-async fn build(hidden: bool) -> World {
-    let server = TestServer::start().await;
+async fn build(backend: Backend, hidden: bool) -> World {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let ticket = server.create_ticket(&cast.carol.1, "Printer jams").await;
     let foreign = server.create_ticket(&cast.alice.1, "Staff only").await;
@@ -566,10 +566,14 @@ async fn staff_version(w: &World) -> Value {
     w.server.get(&path, &w.cast.alice.1).await.1["version"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_cannot_tell_logs_that_differ_by_internal_events() {
-    let plain = build(false).await;
-    let noted = build(true).await;
+both_stores!(
+    a_customer_cannot_tell_logs_that_differ_by_internal_events,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn a_customer_cannot_tell_logs_that_differ_by_internal_events(backend: Backend) {
+    let plain = build(backend, false).await;
+    let noted = build(backend, true).await;
     // The logs do differ, and staff can tell.
     assert!(noted.server.head().await > plain.server.head().await);
     assert_ne!(staff_version(&plain).await, staff_version(&noted).await);

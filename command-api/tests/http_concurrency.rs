@@ -5,14 +5,18 @@ mod http_common;
 
 use std::sync::Arc;
 
-use http_common::TestServer;
+use http_common::{Backend, TestServer};
 use reqwest::Method;
 use serde_json::json;
 use uuid::Uuid;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_conflicting_commands_exactly_one_wins() {
-    let server = Arc::new(TestServer::start().await);
+both_stores!(
+    fifty_conflicting_commands_exactly_one_wins,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn fifty_conflicting_commands_exactly_one_wins(backend: Backend) {
+    let server = Arc::new(TestServer::start(backend).await);
     let cast = server.cast("demo");
     let ticket = server.create_ticket(&cast.carol.1, "contended").await;
     let path = format!("/api/v1/tickets/{ticket}/comments");
@@ -65,9 +69,13 @@ async fn fifty_conflicting_commands_exactly_one_wins() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idempotent_retries_append_nothing() {
-    let server = Arc::new(TestServer::start().await);
+both_stores!(
+    idempotent_retries_append_nothing,
+    flavor = "multi_thread",
+    worker_threads = 4
+);
+async fn idempotent_retries_append_nothing(backend: Backend) {
+    let server = Arc::new(TestServer::start(backend).await);
     let cast = server.cast("demo");
     let alice = cast.alice.1.clone();
     let key = Uuid::now_v7().to_string();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::Utc;
 use command_api::domain::limits::{DISPATCH_ANSWER_TIMEOUT_SECS_DEFAULT, TRAVEL_SPEED_KMH_DEFAULT};
 use futures::{SinkExt, StreamExt};
-use http_common::{error_code, TestServer};
+use http_common::{error_code, Backend, TestServer};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -207,9 +207,11 @@ async fn dispatch_of(server: &TestServer, ticket: &str, token: &str) -> (Value, 
     (t["dispatch"].clone(), t)
 }
 
-#[tokio::test]
-async fn critical_incident_is_dispatched_declined_redispatched_and_completed_live() {
-    let server = TestServer::start().await;
+both_stores!(critical_incident_is_dispatched_declined_redispatched_and_completed_live);
+async fn critical_incident_is_dispatched_declined_redispatched_and_completed_live(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let (carol, alice) = (&cast.carol.1, &cast.alice.1);
     let near = server.add_user("demo", "nina", event_store::Role::Technician);
@@ -476,9 +478,9 @@ async fn critical_incident_is_dispatched_declined_redispatched_and_completed_liv
     server.stop().await;
 }
 
-#[tokio::test]
-async fn unanswered_request_times_out_to_the_next_nearest_live() {
-    let server = TestServer::start().await;
+both_stores!(unanswered_request_times_out_to_the_next_nearest_live);
+async fn unanswered_request_times_out_to_the_next_nearest_live(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let alice = &cast.alice.1;
     let near = server.add_user("demo", "nina", event_store::Role::Technician);

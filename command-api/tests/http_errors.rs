@@ -5,7 +5,7 @@ mod http_common;
 
 use std::sync::Arc;
 
-use http_common::{error_code, redact, TestServer};
+use http_common::{error_code, redact, Backend, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -122,18 +122,21 @@ async fn comment(
         .await
 }
 
-/// A server whose store fails as `faults` says.
+/// A server whose store fails as `faults` says. Sled only: fault injection
+/// (`SledOptions::faults`) and the disk reserve exist on sled alone; on
+/// PostgreSQL the matching failure is the database going away, which needs
+/// a server of its own to stop, not the one these tests share.
 async fn start_with_faults(faults: &Arc<StorageFaults>) -> TestServer {
     let sled = SledOptions {
         faults: Some(faults.clone()),
         ..SledOptions::default()
     };
-    TestServer::start_with(HttpOptions::default(), sled).await
+    TestServer::start_sled(HttpOptions::default(), sled).await
 }
 
-#[tokio::test]
-async fn every_error_status_in_the_contract_format() {
-    let server = TestServer::start().await;
+both_stores!(every_error_status_in_the_contract_format);
+async fn every_error_status_in_the_contract_format(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let (carol, alice, frank) = (&cast.carol.1, &cast.alice.1, &cast.frank.1);
     let id = server.create_ticket(carol, "Printer jams").await;
@@ -276,8 +279,8 @@ async fn every_error_status_in_the_contract_format() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rate_limited_requests_get_429_and_append_nothing() {
+both_stores!(rate_limited_requests_get_429_and_append_nothing);
+async fn rate_limited_requests_get_429_and_append_nothing(backend: Backend) {
     let options = HttpOptions {
         rate_limit: RateLimit {
             per_second: 0.1,
@@ -285,7 +288,7 @@ async fn rate_limited_requests_get_429_and_append_nothing() {
         },
         ..HttpOptions::default()
     };
-    let server = TestServer::start_with(options, SledOptions::default()).await;
+    let server = TestServer::start_with(backend, options).await;
     let cast = server.cast("demo");
     let alice = &cast.alice.1;
     let id = server.create_ticket(alice, "one").await;

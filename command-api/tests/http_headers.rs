@@ -5,7 +5,7 @@
 mod http_common;
 
 use event_store::Role;
-use http_common::TestServer;
+use http_common::{Backend, TestServer};
 
 fn header(res: &reqwest::Response, name: &str) -> Option<String> {
     res.headers()
@@ -14,9 +14,9 @@ fn header(res: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-#[tokio::test]
-async fn api_answers_and_json_errors_are_no_store_and_nosniff() {
-    let server = TestServer::start().await;
+both_stores!(api_answers_and_json_errors_are_no_store_and_nosniff);
+async fn api_answers_and_json_errors_are_no_store_and_nosniff(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let user = server.add_user("acme", "ann", Role::Agent);
     let token = server.token_for(&user);
     let ok = server
@@ -58,9 +58,9 @@ async fn api_answers_and_json_errors_are_no_store_and_nosniff() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn assets_and_pages_keep_their_caching_and_get_nosniff() {
-    let server = TestServer::start().await;
+both_stores!(assets_and_pages_keep_their_caching_and_get_nosniff);
+async fn assets_and_pages_keep_their_caching_and_get_nosniff(backend: Backend) {
+    let server = TestServer::start(backend).await;
     for path in ["/assets/app.css", "/app/login"] {
         let res = server
             .client
@@ -93,9 +93,9 @@ async fn assets_and_pages_keep_their_caching_and_get_nosniff() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_missing_asset_is_the_json_error_object() {
-    let server = TestServer::start().await;
+both_stores!(a_missing_asset_is_the_json_error_object);
+async fn a_missing_asset_is_the_json_error_object(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let res = server
         .client
         .get(server.url("/assets/nope.js"))
@@ -115,10 +115,10 @@ async fn a_missing_asset_is_the_json_error_object() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_query_string_over_the_limit_is_414_before_routing() {
+both_stores!(a_query_string_over_the_limit_is_414_before_routing);
+async fn a_query_string_over_the_limit_is_414_before_routing(backend: Backend) {
     use command_api::http::limits::QUERY_BYTES_MAX;
-    let server = TestServer::start().await;
+    let server = TestServer::start(backend).await;
     let user = server.add_user("acme", "ann", Role::Agent);
     let token = server.token_for(&user);
     // At the limit: answered by the route (an unknown parameter or not, it

@@ -4,7 +4,7 @@
 
 mod http_common;
 
-use http_common::{error_code, ticket_body, TestServer};
+use http_common::{error_code, ticket_body, Backend, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -16,9 +16,9 @@ fn assert_invalid(what: &str, (status, body): (u16, Value), field: &str) -> Valu
     body
 }
 
-#[tokio::test]
-async fn control_and_bidi_characters_are_refused_naming_the_field() {
-    let server = TestServer::start().await;
+both_stores!(control_and_bidi_characters_are_refused_naming_the_field);
+async fn control_and_bidi_characters_are_refused_naming_the_field(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let (carol, alice, dave) = (&cast.carol.1, &cast.alice.1, &cast.dave.1);
     let id = server.create_ticket(carol, "Printer jams").await;
@@ -128,10 +128,10 @@ async fn control_and_bidi_characters_are_refused_naming_the_field() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn tags_have_a_count_and_a_length_limit() {
+both_stores!(tags_have_a_count_and_a_length_limit);
+async fn tags_have_a_count_and_a_length_limit(backend: Backend) {
     use command_api::domain::limits::{TAGS_COUNT_MAX, TAG_CHARS_MAX};
-    let server = TestServer::start().await;
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let (carol, alice) = (&cast.carol.1, &cast.alice.1);
     let tagged = |tags: Value| {
@@ -188,9 +188,9 @@ async fn post_raw(server: &TestServer, path: &str, token: &str, text: &str) -> (
     (status, resp.json().await.expect("json"))
 }
 
-#[tokio::test]
-async fn type_errors_name_the_field_and_no_rust_type() {
-    let server = TestServer::start().await;
+both_stores!(type_errors_name_the_field_and_no_rust_type);
+async fn type_errors_name_the_field_and_no_rust_type(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let alice = &cast.alice.1;
     let cases = [
@@ -259,9 +259,9 @@ const RUST_WORDS: [&str; 9] = [
     "f64",
 ];
 
-#[tokio::test]
-async fn enums_are_strings_and_locations_objects_with_known_keys_only() {
-    let server = TestServer::start().await;
+both_stores!(enums_are_strings_and_locations_objects_with_known_keys_only);
+async fn enums_are_strings_and_locations_objects_with_known_keys_only(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let (alice, dave) = (&cast.alice.1, &cast.dave.1);
     let ticket = format!("/api/v1/tickets/{}", uuid::Uuid::now_v7());

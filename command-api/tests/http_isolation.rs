@@ -4,13 +4,13 @@
 mod http_common;
 
 use event_store::Role;
-use http_common::{error_code, TestServer};
+use http_common::{error_code, Backend, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn other_tenants_and_other_customers_get_404() {
-    let server = TestServer::start().await;
+both_stores!(other_tenants_and_other_customers_get_404);
+async fn other_tenants_and_other_customers_get_404(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let demo = server.cast("demo");
     let acme = server.cast("acme");
     let mallory = server.add_user("demo", "mallory", Role::Customer);

@@ -3,13 +3,13 @@
 
 mod http_common;
 
-use http_common::{redact, TestServer};
+use http_common::{redact, Backend, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
-async fn whole_lifecycle_by_several_roles() {
-    let server = TestServer::start().await;
+both_stores!(whole_lifecycle_by_several_roles);
+async fn whole_lifecycle_by_several_roles(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let (carol, alice, bob, dave, erin, frank) = (
         &cast.carol.1,

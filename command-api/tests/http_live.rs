@@ -7,7 +7,7 @@ mod http_common;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use http_common::TestServer;
+use http_common::{Backend, TestServer};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -27,9 +27,9 @@ where
     }
 }
 
-#[tokio::test]
-async fn ws_on_the_same_port_sees_rest_commands() {
-    let server = TestServer::start().await;
+both_stores!(ws_on_the_same_port_sees_rest_commands);
+async fn ws_on_the_same_port_sees_rest_commands(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let ticket = server.create_ticket(&cast.carol.1, "live").await;
 

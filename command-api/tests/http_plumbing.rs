@@ -3,17 +3,17 @@
 
 mod http_common;
 
-use http_common::{error_code, TestServer};
+use http_common::{error_code, Backend, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
 use command_api::http::rate_limit::RateLimit;
 use command_api::http::HttpOptions;
-use event_store::{Role, SledOptions};
+use event_store::Role;
 
-#[tokio::test]
-async fn healthz_metrics_and_request_ids() {
-    let server = TestServer::start().await;
+both_stores!(healthz_metrics_and_request_ids);
+async fn healthz_metrics_and_request_ids(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (status, headers, body) = server.send(Method::GET, "/healthz", None, None, &[]).await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"status": "ok"}), "liveness only, no head");
@@ -45,9 +45,9 @@ async fn healthz_metrics_and_request_ids() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn token_endpoint_issues_working_tokens_and_refuses_bad_credentials() {
-    let server = TestServer::start().await;
+both_stores!(token_endpoint_issues_working_tokens_and_refuses_bad_credentials);
+async fn token_endpoint_issues_working_tokens_and_refuses_bad_credentials(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let alice = server.add_user("demo", "alice", Role::Agent);
     let (status, _, body) = server
         .send(
@@ -99,9 +99,9 @@ async fn token_endpoint_issues_working_tokens_and_refuses_bad_credentials() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn axum_rejections_speak_the_contract() {
-    let server = TestServer::start().await;
+both_stores!(axum_rejections_speak_the_contract);
+async fn axum_rejections_speak_the_contract(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let (status, _, body) = server
         .send(Method::GET, "/api/v1/nope", None, None, &[])
         .await;
@@ -140,8 +140,8 @@ async fn axum_rejections_speak_the_contract() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn rate_limit_answers_429_with_retry_after_per_user() {
+both_stores!(rate_limit_answers_429_with_retry_after_per_user);
+async fn rate_limit_answers_429_with_retry_after_per_user(backend: Backend) {
     let options = HttpOptions {
         rate_limit: RateLimit {
             per_second: 0.5,
@@ -149,7 +149,7 @@ async fn rate_limit_answers_429_with_retry_after_per_user() {
         },
         ..HttpOptions::default()
     };
-    let server = TestServer::start_with(options, SledOptions::default()).await;
+    let server = TestServer::start_with(backend, options).await;
     let alice = server.add_user("demo", "alice", Role::Agent);
     let bob = server.add_user("demo", "bob", Role::Agent);
     let (ta, tb) = (server.token_for(&alice), server.token_for(&bob));
@@ -209,9 +209,9 @@ async fn counter(server: &TestServer, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} in {text}"))
 }
 
-#[tokio::test]
-async fn metrics_count_only_what_was_appended() {
-    let server = TestServer::start().await;
+both_stores!(metrics_count_only_what_was_appended);
+async fn metrics_count_only_what_was_appended(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("acme");
     let agent = &cast.alice.1;
     let ticket = server.create_ticket(agent, "Printer jams").await;

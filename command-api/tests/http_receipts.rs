@@ -8,11 +8,10 @@ mod http_common;
 use std::time::Duration;
 
 use event_store::{
-    reader_stream_id, Actor, AppendRequest, EventPayload, EventStore, ExpectedVersion, NewEvent,
-    RecordedEvent,
+    reader_stream_id, Actor, AppendRequest, EventPayload, ExpectedVersion, NewEvent, RecordedEvent,
 };
 use futures::{SinkExt, StreamExt};
-use http_common::TestServer;
+use http_common::{Backend, TestServer};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
@@ -90,12 +89,12 @@ struct Scene {
 }
 
 impl Scene {
-    async fn new(interval: Duration) -> Scene {
+    async fn new(backend: Backend, interval: Duration) -> Scene {
         let options = command_api::http::HttpOptions {
             receipt_store_interval: interval,
             ..command_api::http::HttpOptions::default()
         };
-        let server = TestServer::start_with(options, event_store::SledOptions::default()).await;
+        let server = TestServer::start_with(backend, options).await;
         let cast = server.cast("demo");
         let ticket = server.create_ticket(&cast.carol.1, "reading").await;
         Scene {
@@ -196,9 +195,9 @@ fn stored_positions(events: &[RecordedEvent]) -> Vec<u64> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_customers_read_frames_leave_the_ticket_and_agents_writes_alone() {
-    let scene = Scene::new(Duration::from_millis(200)).await;
+both_stores!(a_customers_read_frames_leave_the_ticket_and_agents_writes_alone);
+async fn a_customers_read_frames_leave_the_ticket_and_agents_writes_alone(backend: Backend) {
+    let scene = Scene::new(backend, Duration::from_millis(200)).await;
     let (server, ticket) = (&scene.server, &scene.ticket);
     let positions = scene.comments(10).await;
     let before = ticket_json(server, scene.alice(), ticket).await;
@@ -243,9 +242,9 @@ async fn a_customers_read_frames_leave_the_ticket_and_agents_writes_alone() {
     scene.server.stop().await;
 }
 
-#[tokio::test]
-async fn a_receipt_names_an_unread_position_of_the_room_or_gets_one_answer() {
-    let scene = Scene::new(Duration::from_millis(200)).await;
+both_stores!(a_receipt_names_an_unread_position_of_the_room_or_gets_one_answer);
+async fn a_receipt_names_an_unread_position_of_the_room_or_gets_one_answer(backend: Backend) {
+    let scene = Scene::new(backend, Duration::from_millis(200)).await;
     let (server, ticket, alice) = (&scene.server, &scene.ticket, scene.alice());
     let other = server.create_ticket(alice, "not carol's").await;
     let first = comment(server, alice, ticket, "one", false).await;
@@ -279,10 +278,10 @@ async fn a_receipt_names_an_unread_position_of_the_room_or_gets_one_answer() {
     scene.server.stop().await;
 }
 
-#[tokio::test]
-async fn receipts_are_stored_once_per_interval_and_the_latest_counts() {
+both_stores!(receipts_are_stored_once_per_interval_and_the_latest_counts);
+async fn receipts_are_stored_once_per_interval_and_the_latest_counts(backend: Backend) {
     let interval = Duration::from_millis(400);
-    let scene = Scene::new(interval).await;
+    let scene = Scene::new(backend, interval).await;
     let positions = scene.comments(4).await;
     let mut reader = scene.carol_reads().await;
     for p in &positions {
@@ -301,9 +300,9 @@ async fn receipts_are_stored_once_per_interval_and_the_latest_counts() {
     scene.server.stop().await;
 }
 
-#[tokio::test]
-async fn a_receipt_waiting_for_its_interval_is_stored_on_shutdown() {
-    let scene = Scene::new(Duration::from_secs(3600)).await;
+both_stores!(a_receipt_waiting_for_its_interval_is_stored_on_shutdown);
+async fn a_receipt_waiting_for_its_interval_is_stored_on_shutdown(backend: Backend) {
+    let scene = Scene::new(backend, Duration::from_secs(3600)).await;
     let positions = scene.comments(2).await;
     let mut reader = scene.carol_reads().await;
     for p in &positions {
@@ -317,9 +316,9 @@ async fn a_receipt_waiting_for_its_interval_is_stored_on_shutdown() {
     assert_eq!(stored_positions(&stored), positions);
 }
 
-#[tokio::test]
-async fn receipts_of_an_older_log_in_the_ticket_stream_still_count() {
-    let scene = Scene::new(Duration::from_millis(200)).await;
+both_stores!(receipts_of_an_older_log_in_the_ticket_stream_still_count);
+async fn receipts_of_an_older_log_in_the_ticket_stream_still_count(backend: Backend) {
+    let scene = Scene::new(backend, Duration::from_millis(200)).await;
     let (server, ticket, carol) = (&scene.server, &scene.ticket, scene.carol());
     let [first, second, third] = scene.comments(3).await[..] else {
         panic!("three comments");

@@ -4,7 +4,7 @@
 mod http_common;
 
 use base64::Engine;
-use http_common::{error_code, TestServer, SECRET};
+use http_common::{error_code, Backend, TestServer, SECRET};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -41,9 +41,9 @@ fn without(mut v: Value, k: &str) -> Value {
     v
 }
 
-#[tokio::test]
-async fn bad_token_matrix_is_401_and_appends_nothing() {
-    let server = TestServer::start().await;
+both_stores!(bad_token_matrix_is_401_and_appends_nothing);
+async fn bad_token_matrix_is_401_and_appends_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let ticket = server.create_ticket(&cast.alice.1, "target").await;
     let alice = &cast.alice.0;

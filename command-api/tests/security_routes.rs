@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use event_store::Role;
 use futures::{SinkExt, StreamExt};
-use http_common::{error_code, TestServer};
+use http_common::{error_code, Backend, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -556,9 +556,9 @@ async fn ws_close_code(server: &TestServer, query: &str) -> Option<CloseCode> {
     panic!("neither a pong nor a close frame from /ws{query}");
 }
 
-#[tokio::test]
-async fn every_route_enforces_its_rule() {
-    let server = TestServer::start().await;
+both_stores!(every_route_enforces_its_rule);
+async fn every_route_enforces_its_rule(backend: Backend) {
+    let server = TestServer::start(backend).await;
     let cast = server.cast("demo");
     let mallory = server.add_user("demo", "mallory", OTHER_CUSTOMER);
     let mallory_token = server.token_for(&mallory);

@@ -4,14 +4,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::{wait_until, Client, Harness};
+use common::{wait_until, Backend, Client, Harness};
 use live_feed::{FeedConfig, OriginPolicy};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-#[tokio::test]
-async fn missing_or_bad_tokens_are_closed_with_4001() {
-    let h = Harness::start().await;
+both_stores!(missing_or_bad_tokens_are_closed_with_4001);
+async fn missing_or_bad_tokens_are_closed_with_4001(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut none = Client::connect(&h.url()).await;
     assert_eq!(none.close_code().await, Some(4001));
     let mut bad = h.connect("forged").await;
@@ -31,9 +31,9 @@ async fn missing_or_bad_tokens_are_closed_with_4001() {
     );
 }
 
-#[tokio::test]
-async fn token_in_header_or_subprotocol_is_accepted() {
-    let h = Harness::start().await;
+both_stores!(token_in_header_or_subprotocol_is_accepted);
+async fn token_in_header_or_subprotocol_is_accepted(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut by_header = Client::with_header(&h.url(), "authorization", "Bearer agent")
         .await
         .expect("upgrade");
@@ -65,9 +65,9 @@ async fn token_in_header_or_subprotocol_is_accepted() {
     );
 }
 
-#[tokio::test]
-async fn cross_origin_handshakes_are_refused_unless_allowed() {
-    let h = Harness::start().await;
+both_stores!(cross_origin_handshakes_are_refused_unless_allowed);
+async fn cross_origin_handshakes_are_refused_unless_allowed(backend: Backend) {
+    let h = Harness::start(backend).await;
     let url = format!("{}?token=agent", h.url());
     let same = format!("http://{}", h.addr);
     assert!(Client::with_header(&url, "origin", &same).await.is_ok());
@@ -78,10 +78,13 @@ async fn cross_origin_handshakes_are_refused_unless_allowed() {
         Ok(_) => panic!("cross-origin upgrade accepted"),
     }
 
-    let h = Harness::start_with(FeedConfig {
-        origins: OriginPolicy::AllowList(vec!["https://app.example.com".into()]),
-        ..FeedConfig::default()
-    })
+    let h = Harness::start_with(
+        backend,
+        FeedConfig {
+            origins: OriginPolicy::AllowList(vec!["https://app.example.com".into()]),
+            ..FeedConfig::default()
+        },
+    )
     .await;
     let url = format!("{}?token=agent", h.url());
     assert!(
@@ -96,9 +99,9 @@ async fn cross_origin_handshakes_are_refused_unless_allowed() {
     );
 }
 
-#[tokio::test]
-async fn a_connection_is_closed_when_its_token_expires() {
-    let h = Harness::start().await;
+both_stores!(a_connection_is_closed_when_its_token_expires);
+async fn a_connection_is_closed_when_its_token_expires(backend: Backend) {
+    let h = Harness::start(backend).await;
     h.auth.add(
         "short",
         h.agent.clone(),
@@ -116,9 +119,9 @@ async fn a_connection_is_closed_when_its_token_expires() {
     assert_eq!(expired.close_code().await, Some(4001));
 }
 
-#[tokio::test]
-async fn shutdown_sends_every_socket_a_close_frame() {
-    let h = Harness::start().await;
+both_stores!(shutdown_sends_every_socket_a_close_frame);
+async fn shutdown_sends_every_socket_a_close_frame(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut clients = Vec::new();
     for token in ["agent", "customer", "technician"] {
         let mut c = h.connect(token).await;
@@ -138,14 +141,14 @@ async fn shutdown_sends_every_socket_a_close_frame() {
     assert_eq!(late.close_code().await, Some(1001));
 }
 
-#[tokio::test]
-async fn a_client_close_is_answered_and_the_connection_released() {
+both_stores!(a_client_close_is_answered_and_the_connection_released);
+async fn a_client_close_is_answered_and_the_connection_released(backend: Backend) {
     use futures::SinkExt;
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
     use tokio_tungstenite::tungstenite::protocol::CloseFrame;
     use tokio_tungstenite::tungstenite::Message;
 
-    let h = Harness::start().await;
+    let h = Harness::start(backend).await;
     let mut c = h.connect("agent").await;
     assert_eq!(c.subscribe("tickets", None).await["type"], "subscribed");
     c.ws.send(Message::Close(Some(CloseFrame {

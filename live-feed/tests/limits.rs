@@ -6,19 +6,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{comment, wait_until, Frame, Harness};
+use common::{comment, wait_until, Backend, Frame, Harness};
 use futures::SinkExt;
 use live_feed::limits::{CLIENT_FRAMES_BURST, CLIENT_FRAME_BYTES_MAX};
 use live_feed::FeedConfig;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_is_closed_with_4008_and_others_keep_up() {
-    let h = Harness::start_with(FeedConfig {
-        outbound_queue_frames: 16,
-        ..FeedConfig::default()
-    })
+both_stores!(
+    a_client_that_stops_reading_is_closed_with_4008_and_others_keep_up,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+async fn a_client_that_stops_reading_is_closed_with_4008_and_others_keep_up(backend: Backend) {
+    let h = Harness::start_with(
+        backend,
+        FeedConfig {
+            outbound_queue_frames: 16,
+            ..FeedConfig::default()
+        },
+    )
     .await;
     let ticket = h.ticket(&h.customer).await;
     let room = format!("ticket:{ticket}");
@@ -105,9 +112,9 @@ async fn a_client_that_stops_reading_is_closed_with_4008_and_others_keep_up() {
     assert!(last < after);
 }
 
-#[tokio::test]
-async fn an_oversized_frame_closes_with_1009() {
-    let h = Harness::start().await;
+both_stores!(an_oversized_frame_closes_with_1009);
+async fn an_oversized_frame_closes_with_1009(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut c = h.connect("customer").await;
     // Exactly at the limit is fine.
     let pad = "p".repeat(CLIENT_FRAME_BYTES_MAX - r#"{"type":"ping","pad":""}"#.len());
@@ -125,9 +132,9 @@ async fn an_oversized_frame_closes_with_1009() {
     assert_eq!(b.close_code().await, Some(1009));
 }
 
-#[tokio::test]
-async fn garbage_frames_get_an_error_and_the_connection_survives() {
-    let h = Harness::start().await;
+both_stores!(garbage_frames_get_an_error_and_the_connection_survives);
+async fn garbage_frames_get_an_error_and_the_connection_survives(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut c = h.connect("customer").await;
     for garbage in [
         Message::text("{not json"),
@@ -148,9 +155,9 @@ async fn garbage_frames_get_an_error_and_the_connection_survives() {
     assert!(c.events_until_pong().await.is_empty());
 }
 
-#[tokio::test]
-async fn flooding_frames_closes_with_4008() {
-    let h = Harness::start().await;
+both_stores!(flooding_frames_closes_with_4008);
+async fn flooding_frames_closes_with_4008(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut c = h.connect("customer").await;
     for _ in 0..(CLIENT_FRAMES_BURST * 3) {
         if c.ws
@@ -164,12 +171,15 @@ async fn flooding_frames_closes_with_4008() {
     assert_eq!(c.close_code().await, Some(4008));
 }
 
-#[tokio::test]
-async fn a_peer_that_misses_two_pongs_is_dropped_and_a_reading_one_is_not() {
-    let h = Harness::start_with(FeedConfig {
-        ping_interval: Duration::from_millis(100),
-        ..FeedConfig::default()
-    })
+both_stores!(a_peer_that_misses_two_pongs_is_dropped_and_a_reading_one_is_not);
+async fn a_peer_that_misses_two_pongs_is_dropped_and_a_reading_one_is_not(backend: Backend) {
+    let h = Harness::start_with(
+        backend,
+        FeedConfig {
+            ping_interval: Duration::from_millis(100),
+            ..FeedConfig::default()
+        },
+    )
     .await;
     // tungstenite answers pings only while the application reads.
     let mut reading = h.connect("agent").await;

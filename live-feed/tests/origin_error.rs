@@ -3,12 +3,12 @@
 
 mod common;
 
-use common::{Client, Harness};
+use common::{Backend, Client, Harness};
 use serde_json::Value;
 
-#[tokio::test]
-async fn a_refused_origin_gets_the_json_error_object() {
-    let h = Harness::start().await;
+both_stores!(a_refused_origin_gets_the_json_error_object);
+async fn a_refused_origin_gets_the_json_error_object(backend: Backend) {
+    let h = Harness::start(backend).await;
     let url = format!("{}?token=agent", h.url());
     let refused = Client::with_header(&url, "origin", "http://evil.test").await;
     let response = match refused {

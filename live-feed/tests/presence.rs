@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{principal, Client, Harness, TENANT};
+use common::{principal, Backend, Client, Harness, TENANT};
 use event_store::schema::TicketId;
 use event_store::Role;
 use serde_json::{json, Value};
@@ -37,8 +37,8 @@ struct Room {
 }
 
 impl Room {
-    async fn open() -> Room {
-        let h = Harness::start().await;
+    async fn open(backend: Backend) -> Room {
+        let h = Harness::start(backend).await;
         let ticket = h.ticket(&h.customer).await;
         Room {
             h,
@@ -85,9 +85,9 @@ impl Room {
     }
 }
 
-#[tokio::test]
-async fn presence_follows_joins_and_leaves() {
-    let r = Room::open().await;
+both_stores!(presence_follows_joins_and_leaves);
+async fn presence_follows_joins_and_leaves(backend: Backend) {
+    let r = Room::open(backend).await;
     let mut agent = r.join("agent").await;
     assert_presence(&mut agent, &["alice"]).await;
 
@@ -110,9 +110,9 @@ async fn presence_follows_joins_and_leaves() {
     assert_presence(&mut agent, &["alice"]).await;
 }
 
-#[tokio::test]
-async fn typing_reaches_others_and_is_rate_limited() {
-    let r = Room::open().await;
+both_stores!(typing_reaches_others_and_is_rate_limited);
+async fn typing_reaches_others_and_is_rate_limited(backend: Backend) {
+    let r = Room::open(backend).await;
     let mut agent = r.join("agent").await;
     let mut customer = r.join("customer").await;
 
@@ -133,9 +133,9 @@ async fn typing_reaches_others_and_is_rate_limited() {
     assert!(agent.events_until_pong().await.is_empty());
 }
 
-#[tokio::test]
-async fn read_receipts_are_recorded_and_broadcast() {
-    let r = Room::open().await;
+both_stores!(read_receipts_are_recorded_and_broadcast);
+async fn read_receipts_are_recorded_and_broadcast(backend: Backend) {
+    let r = Room::open(backend).await;
     let (h, ticket, room) = (&r.h, r.ticket, &r.name);
     let position = h.comment(ticket, &h.agent, "hello", false).await;
     h.fanned_out(position).await;
@@ -160,11 +160,11 @@ async fn read_receipts_are_recorded_and_broadcast() {
     assert_eq!(customer.next_main().await["code"], "bad_request");
 }
 
+both_stores!(a_receipt_of_an_internal_note_reaches_only_staff);
 /// A receipt of an internal note reaches only those who may see the note:
 /// the customer in the room never learns that a note was read, or exists.
-#[tokio::test]
-async fn a_receipt_of_an_internal_note_reaches_only_staff() {
-    let r = Room::open().await;
+async fn a_receipt_of_an_internal_note_reaches_only_staff(backend: Backend) {
+    let r = Room::open(backend).await;
     let (h, room) = (&r.h, &r.name);
     let public = h.comment(r.ticket, &h.agent, "hello", false).await;
     let note = h.comment(r.ticket, &h.agent, "note", true).await;
@@ -188,11 +188,11 @@ async fn a_receipt_of_an_internal_note_reaches_only_staff() {
     );
 }
 
+both_stores!(read_frames_are_rate_limited_per_connection);
 /// Beyond its named limit, a connection's read frames are answered
 /// `rate_limited` and recorded no more.
-#[tokio::test]
-async fn read_frames_are_rate_limited_per_connection() {
-    let r = Room::open().await;
+async fn read_frames_are_rate_limited_per_connection(backend: Backend) {
+    let r = Room::open(backend).await;
     let (h, room) = (&r.h, &r.name);
     let position = h.comment(r.ticket, &h.agent, "hello", false).await;
     h.fanned_out(position).await;
@@ -228,9 +228,9 @@ async fn read_frames_are_rate_limited_per_connection() {
     assert_eq!(second.next_of("read").await["position"], position);
 }
 
-#[tokio::test]
-async fn a_typist_who_leaves_stops_typing_for_the_others() {
-    let r = Room::open().await;
+both_stores!(a_typist_who_leaves_stops_typing_for_the_others);
+async fn a_typist_who_leaves_stops_typing_for_the_others(backend: Backend) {
+    let r = Room::open(backend).await;
     let mut agent = r.join("agent").await;
 
     // Leaving by unsubscribing, while typing.
@@ -249,12 +249,12 @@ async fn a_typist_who_leaves_stops_typing_for_the_others() {
     assert_carol_stopped_typing(&agent.next_of("typing").await);
 }
 
+both_stores!(presence_of_a_filling_room_is_coalesced);
 /// A room filling up does not cost m² presence frames: joins within one
 /// presence round reach the earlier members as one frame.
-#[tokio::test]
-async fn presence_of_a_filling_room_is_coalesced() {
+async fn presence_of_a_filling_room_is_coalesced(backend: Backend) {
     const JOINS: usize = 40;
-    let r = Room::open().await;
+    let r = Room::open(backend).await;
     let mut first = r.join("agent").await;
     let mut others = Vec::new();
     for _ in 0..JOINS {
@@ -294,11 +294,11 @@ fn who_typing(t: &Value) -> (String, bool) {
     )
 }
 
+both_stores!(internal_typing_reaches_staff_only);
 /// Typing an internal note reaches the staff in the room, never the
 /// customer; public typing still reaches everyone (issue 14).
-#[tokio::test]
-async fn internal_typing_reaches_staff_only() {
-    let r = Room::open().await;
+async fn internal_typing_reaches_staff_only(backend: Backend) {
+    let r = Room::open(backend).await;
     let mut alice = r.join("agent").await;
     let mut bob = r.join_second_agent().await;
     let mut customer = r.join("customer").await;
@@ -342,11 +342,11 @@ async fn internal_typing_reaches_staff_only() {
     assert_eq!(bob.next_main().await["code"], "rate_limited");
 }
 
+both_stores!(a_customer_cannot_type_internally);
 /// A customer may not read internal notes, so it cannot be typing one: the
 /// frame is refused and nobody hears of it.
-#[tokio::test]
-async fn a_customer_cannot_type_internally() {
-    let r = Room::open().await;
+async fn a_customer_cannot_type_internally(backend: Backend) {
+    let r = Room::open(backend).await;
     let mut agent = r.join("agent").await;
     let mut customer = r.join("customer").await;
 

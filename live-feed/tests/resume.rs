@@ -4,12 +4,12 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{positions, Harness};
+use common::{positions, Backend, Harness};
 use serde_json::json;
 
-#[tokio::test]
-async fn resume_after_forced_disconnect_gets_exactly_the_missed_events() {
-    let h = Harness::start().await;
+both_stores!(resume_after_forced_disconnect_gets_exactly_the_missed_events);
+async fn resume_after_forced_disconnect_gets_exactly_the_missed_events(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ticket = h.ticket(&h.customer).await;
     let room = format!("ticket:{ticket}");
     let mut first = h.connect("customer").await;
@@ -42,9 +42,9 @@ async fn resume_after_forced_disconnect_gets_exactly_the_missed_events() {
     assert_eq!(positions(&again.events_until_pong().await), vec![live]);
 }
 
-#[tokio::test]
-async fn resume_ahead_of_the_feed_skips_what_the_client_has() {
-    let h = Harness::start().await;
+both_stores!(resume_ahead_of_the_feed_skips_what_the_client_has);
+async fn resume_ahead_of_the_feed_skips_what_the_client_has(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ticket = h.ticket(&h.customer).await;
     let mut c = h.connect("customer").await;
     let head = h.feed.position();
@@ -61,11 +61,15 @@ async fn resume_ahead_of_the_feed_skips_what_the_client_has() {
     assert_eq!(positions(&c.events_until_pong().await), vec![next]);
 }
 
+both_stores!(
+    seam_has_no_gap_and_no_duplicate_under_concurrent_appends,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
 /// Appends run while clients join with `after` at different points: every
 /// client gets each visible event of the room once, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seam_has_no_gap_and_no_duplicate_under_concurrent_appends() {
-    let h = std::sync::Arc::new(Harness::start().await);
+async fn seam_has_no_gap_and_no_duplicate_under_concurrent_appends(backend: Backend) {
+    let h = std::sync::Arc::new(Harness::start(backend).await);
     let ticket = h.ticket(&h.customer).await;
     let room = format!("ticket:{ticket}");
     const EVENTS: usize = 300;
@@ -119,7 +123,7 @@ async fn seam_has_no_gap_and_no_duplicate_under_concurrent_appends() {
 impl Harness {
     /// Positions of the ticket's events a customer may see (public ones).
     async fn store_positions(&self, ticket: uuid::Uuid) -> Vec<u64> {
-        use event_store::{EventStore, Visibility};
+        use event_store::Visibility;
         let events = self.store.read_stream(ticket, 1, 1000).await.expect("read");
         events
             .iter()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use common::{positions, Harness};
+use common::{positions, Backend, Harness};
 use event_store::schema::StreamId;
 use event_store::{
     AppendOutcome, AppendRequest, EventStore, EventStream, PriorCommand, RecordedEvent, StoreError,
@@ -72,11 +72,11 @@ impl EventStore for GatedStore {
     }
 }
 
-#[tokio::test]
-async fn live_events_during_a_replay_arrive_after_it_once_each() {
+both_stores!(live_events_during_a_replay_arrive_after_it_once_each);
+async fn live_events_during_a_replay_arrive_after_it_once_each(backend: Backend) {
     let gated: Arc<std::sync::Mutex<Option<Arc<GatedStore>>>> = Arc::default();
     let slot = gated.clone();
-    let h = Harness::start_wrapped(FeedConfig::default(), move |inner| {
+    let h = Harness::start_wrapped(backend, FeedConfig::default(), move |inner| {
         let g = Arc::new(GatedStore {
             inner,
             armed: AtomicBool::new(false),

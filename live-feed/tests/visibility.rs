@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{comment, positions, Harness};
+use common::{comment, positions, Backend, Harness};
 use event_store::schema::{DispatchChoice, EventPayload};
 use serde_json::Value;
 use uuid::Uuid;
@@ -11,9 +11,9 @@ fn is_internal(e: &Value) -> bool {
     e["event"]["internal"] == true || e["event"]["visibility"] == "internal"
 }
 
-#[tokio::test]
-async fn customer_never_receives_internal_comments_live_or_on_resume() {
-    let h = Harness::start().await;
+both_stores!(customer_never_receives_internal_comments_live_or_on_resume);
+async fn customer_never_receives_internal_comments_live_or_on_resume(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ticket = h.ticket(&h.customer).await;
     let room = format!("ticket:{ticket}");
     let mut agent = h.connect("agent").await;
@@ -63,9 +63,9 @@ async fn customer_never_receives_internal_comments_live_or_on_resume() {
     assert_eq!(history[1]["position"], internal);
 }
 
-#[tokio::test]
-async fn invisible_and_nonexistent_rooms_get_the_same_answer() {
-    let h = Harness::start().await;
+both_stores!(invisible_and_nonexistent_rooms_get_the_same_answer);
+async fn invisible_and_nonexistent_rooms_get_the_same_answer(backend: Backend) {
+    let h = Harness::start(backend).await;
     let others = h.ticket(&h.other_customer).await;
     let foreign = h.ticket(&h.foreign_agent).await;
     let undispatched = h.ticket(&h.customer).await;
@@ -113,9 +113,9 @@ async fn invisible_and_nonexistent_rooms_get_the_same_answer() {
     assert!(customer.events_until_pong().await.is_empty());
 }
 
-#[tokio::test]
-async fn tickets_room_shows_only_visible_tickets() {
-    let h = Harness::start().await;
+both_stores!(tickets_room_shows_only_visible_tickets);
+async fn tickets_room_shows_only_visible_tickets(backend: Backend) {
+    let h = Harness::start(backend).await;
     let mut customer = h.connect("customer").await;
     let mut agent = h.connect("agent").await;
     let mut foreign = h.connect("foreign_agent").await;
@@ -169,9 +169,9 @@ async fn tickets_room_shows_only_visible_tickets() {
     );
 }
 
-#[tokio::test]
-async fn user_room_carries_own_assignments_and_dispatches() {
-    let h = Harness::start().await;
+both_stores!(user_room_carries_own_assignments_and_dispatches);
+async fn user_room_carries_own_assignments_and_dispatches(backend: Backend) {
+    let h = Harness::start(backend).await;
     let ticket = h.ticket(&h.customer).await;
     let mut tech = h.connect("technician").await;
     let mut agent = h.connect("agent").await;

@@ -1,5 +1,6 @@
-//! Shared harness of the HTTP integration tests: a real store in a temp
-//! directory, the router, a real server on 127.0.0.1:0, and token helpers.
+//! Shared harness of the HTTP integration tests: a real store (sled in a
+//! temp directory or PostgreSQL in a fresh database), the router, a real
+//! server on 127.0.0.1:0, and token helpers.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -7,48 +8,124 @@ use std::sync::Arc;
 
 use command_api::auth::{JwtAuth, NewUser, User};
 use command_api::http::{AppState, HttpOptions};
-use event_store::{EventStore, Principal, Role, SledOptions, SledStore};
+use event_store::testing::postgres::PgServer;
+use event_store::{PgOptions, PgStore, Principal, Role, SledOptions, SledStore, Storage};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// The HS256 secret of the test servers (tests only).
 pub const SECRET: &[u8] = b"integration-test-secret-0123456789abcdef";
 
+/// The stores every backend-agnostic test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded sled store in a temporary directory.
+    Sled,
+    /// The PostgreSQL store in a fresh database of this test binary's
+    /// server (`PgServer::shared()`: one server per process).
+    Postgres,
+}
+
+/// One test per backend: `both_stores!(name)` (or with `tokio::test`
+/// arguments after the name, e.g. `flavor = "multi_thread"`) runs
+/// `async fn name(Backend)` as `name::sled` and `name::postgres`.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident $(, $($arg:tt)*)?) => {
+        mod $name {
+            #[tokio::test($($($arg)*)?)]
+            async fn sled() {
+                super::$name($crate::http_common::Backend::Sled).await
+            }
+            #[tokio::test($($($arg)*)?)]
+            async fn postgres() {
+                super::$name($crate::http_common::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A fresh, empty store of one backend, and the directory it lives in
+/// (sled only; dropped after the store is closed).
+pub struct FreshStore {
+    pub storage: Arc<dyn Storage>,
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl Backend {
+    /// A fresh, empty store with default options.
+    pub async fn fresh(self) -> FreshStore {
+        match self {
+            Backend::Sled => fresh_sled(SledOptions::default()),
+            Backend::Postgres => {
+                // Starting the server and creating the database run programs
+                // and wait for them: off the test's runtime threads.
+                let url = tokio::task::spawn_blocking(|| {
+                    let server = PgServer::shared().expect("start the test PostgreSQL");
+                    server.fresh_database().expect("create a database")
+                })
+                .await
+                .expect("create a database");
+                let storage = PgStore::open(&url, PgOptions::default())
+                    .await
+                    .expect("open store");
+                FreshStore { storage, dir: None }
+            }
+        }
+    }
+}
+
+/// A fresh sled store with `sled` options (tests of sled's own options).
+pub fn fresh_sled(sled: SledOptions) -> FreshStore {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let storage = SledStore::open(dir.path().join("store"), sled).expect("open store");
+    FreshStore {
+        storage,
+        dir: Some(dir),
+    }
+}
+
+/// Application state over `storage`, signed with [`SECRET`].
+pub async fn state_in(storage: &Arc<dyn Storage>, options: HttpOptions) -> AppState {
+    let jwt = JwtAuth::hs256(SECRET, 3600).expect("jwt");
+    AppState::open(storage.clone(), storage.clone(), jwt, options)
+        .await
+        .expect("state")
+}
+
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: AppState,
-    pub store: Arc<SledStore>,
+    /// The log and side trees under the server.
+    pub store: Arc<dyn Storage>,
+    pub backend: Backend,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-}
-
-/// State over a fresh store in `dir`.
-pub async fn state_in(
-    dir: &std::path::Path,
-    options: HttpOptions,
-    sled: SledOptions,
-) -> (AppState, Arc<SledStore>) {
-    let store = SledStore::open(dir.join("store"), sled).expect("open store");
-    let jwt = JwtAuth::hs256(SECRET, 3600).expect("jwt");
-    let state = AppState::open(store.clone(), store.clone(), jwt, options)
-        .await
-        .expect("state");
-    (state, store)
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestServer {
-    /// A server with default options.
-    pub async fn start() -> Self {
-        Self::start_with(HttpOptions::default(), SledOptions::default()).await
+    /// A server with default options on `backend`.
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, HttpOptions::default()).await
     }
 
-    /// A server with the given options.
-    pub async fn start_with(options: HttpOptions, sled: SledOptions) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let (state, store) = state_in(dir.path(), options, sled).await;
+    /// A server with the given options on `backend`.
+    pub async fn start_with(backend: Backend, options: HttpOptions) -> Self {
+        Self::start_on(backend, backend.fresh().await, options).await
+    }
+
+    /// A server on a sled store with `sled` options (fault injection and
+    /// the disk reserve exist on sled only).
+    pub async fn start_sled(options: HttpOptions, sled: SledOptions) -> Self {
+        Self::start_on(Backend::Sled, fresh_sled(sled), options).await
+    }
+
+    async fn start_on(backend: Backend, fresh: FreshStore, options: HttpOptions) -> Self {
+        let FreshStore { storage, dir } = fresh;
+        let state = state_in(&storage, options).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -65,14 +142,17 @@ impl TestServer {
         TestServer {
             addr,
             state,
-            store,
+            store: storage,
+            backend,
             client: reqwest::Client::new(),
             shutdown: Some(tx),
             task: Some(task),
             _dir: dir,
         }
     }
+}
 
+impl TestServer {
     /// `http://addr{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -1,4 +1,5 @@
-//! A real feed on 127.0.0.1:0 over a sled store, with real WebSocket clients.
+//! A real feed on 127.0.0.1:0 over a real store (sled in a temp directory or
+//! PostgreSQL in a fresh database), with real WebSocket clients.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -9,9 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use event_store::schema::{EventPayload, Priority, TicketId, TicketKind, UserId};
+use event_store::testing::postgres::PgServer;
 use event_store::{
-    Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, Principal, Role,
-    SledOptions, SledStore, Visibility,
+    Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore,
+    Principal, Role, SledOptions, SledStore, Visibility,
 };
 use futures::{SinkExt, StreamExt};
 use live_feed::{AuthRejected, Authenticate, FeedConfig, FeedState, ReadReceipts, ReceiptError};
@@ -28,6 +30,69 @@ use uuid::Uuid;
 pub const WAIT: Duration = Duration::from_secs(10);
 
 pub const TENANT: &str = "demo";
+
+/// sled's page cache in these tests (many stores open at once).
+const SLED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The stores every test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded sled store in a temporary directory.
+    Sled,
+    /// The PostgreSQL store in a fresh database of this test binary's
+    /// server (`PgServer::shared()`: one server per process).
+    Postgres,
+}
+
+/// One test per backend: `both_stores!(name)` (or with `tokio::test`
+/// arguments after the name, e.g. `flavor = "multi_thread"`) runs
+/// `async fn name(Backend)` as `name::sled` and `name::postgres`.
+#[macro_export]
+macro_rules! both_stores {
+    ($name:ident $(, $($arg:tt)*)?) => {
+        mod $name {
+            #[tokio::test($($($arg)*)?)]
+            async fn sled() {
+                super::$name($crate::common::Backend::Sled).await
+            }
+            #[tokio::test($($($arg)*)?)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+impl Backend {
+    /// A fresh, empty store, and its directory (sled only).
+    pub async fn fresh(self) -> (Arc<dyn EventStore>, Option<tempfile::TempDir>) {
+        match self {
+            Backend::Sled => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let options = SledOptions {
+                    cache_capacity_bytes: SLED_CACHE_BYTES,
+                    ..SledOptions::default()
+                };
+                let store = SledStore::open(dir.path(), options).expect("open sled store");
+                (store, Some(dir))
+            }
+            Backend::Postgres => {
+                // Starting the server and creating the database run programs
+                // and wait for them: off the test's runtime threads.
+                let url = tokio::task::spawn_blocking(|| {
+                    let server = PgServer::shared().expect("start the test PostgreSQL");
+                    server.fresh_database().expect("create a database")
+                })
+                .await
+                .expect("create a database");
+                let store = PgStore::open(&url, PgOptions::default())
+                    .await
+                    .expect("open store");
+                (store, None)
+            }
+        }
+    }
+}
 
 /// Tokens the test authenticator knows, each a principal with an expiry.
 #[derive(Default)]
@@ -97,7 +162,7 @@ pub fn principal(name: &str, role: Role, tenant: &str) -> Principal {
 
 pub struct Harness {
     pub addr: SocketAddr,
-    pub store: Arc<SledStore>,
+    pub store: Arc<dyn EventStore>,
     pub feed: FeedState,
     pub auth: Arc<TestAuth>,
     pub receipts: Arc<TestReceipts>,
@@ -107,30 +172,26 @@ pub struct Harness {
     pub technician: Principal,
     pub analyst: Principal,
     pub foreign_agent: Principal,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Harness {
-    pub async fn start() -> Harness {
-        Harness::start_with(FeedConfig::default()).await
+    pub async fn start(backend: Backend) -> Harness {
+        Harness::start_with(backend, FeedConfig::default()).await
     }
 
-    pub async fn start_with(config: FeedConfig) -> Harness {
-        Harness::start_wrapped(config, |s| s).await
+    pub async fn start_with(backend: Backend, config: FeedConfig) -> Harness {
+        Harness::start_wrapped(backend, config, |s| s).await
     }
 
-    /// A harness whose feed sees the sled store through `wrap` (fault or
+    /// A harness whose feed sees the store through `wrap` (fault or
     /// timing injection); appends go to the store directly.
     pub async fn start_wrapped(
+        backend: Backend,
         config: FeedConfig,
         wrap: impl FnOnce(Arc<dyn EventStore>) -> Arc<dyn EventStore>,
     ) -> Harness {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let options = SledOptions {
-            cache_capacity_bytes: 8 * 1024 * 1024,
-            ..SledOptions::default()
-        };
-        let store = SledStore::open(dir.path(), options).expect("open sled store");
+        let (store, dir) = backend.fresh().await;
         let auth = Arc::new(TestAuth::default());
         let receipts = Arc::new(TestReceipts {
             store: store.clone(),
