@@ -4,10 +4,11 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use std::collections::HashMap;
 
 use command_api::http::HttpOptions;
-use http_common::{state_in, Backend};
+use http_common::{fresh_store, state_in, Backend};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -35,7 +36,7 @@ both_stores!(
     worker_threads = 2
 );
 async fn the_demo_seeds_the_same_story_once(backend: Backend) {
-    let fresh = backend.fresh().await;
+    let fresh = fresh_store(backend).await;
     let store = fresh.storage.clone();
     let state = state_in(&store, HttpOptions::default()).await;
     let summary = command_api::demo::seed(&state).await.expect("seed");

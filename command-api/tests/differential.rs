@@ -11,6 +11,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;

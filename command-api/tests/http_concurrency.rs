@@ -3,6 +3,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use std::sync::Arc;
 
 use http_common::{Backend, TestServer};

@@ -5,6 +5,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use std::time::Duration;
 
 use chrono::Utc;

@@ -4,6 +4,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use event_store::Role;
 use http_common::{Backend, TestServer};
 

@@ -4,6 +4,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use http_common::{error_code, ticket_body, Backend, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -3,6 +3,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use event_store::Role;
 use http_common::{error_code, Backend, TestServer};
 use reqwest::Method;

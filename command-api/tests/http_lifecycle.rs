@@ -3,6 +3,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use http_common::{redact, Backend, TestServer};
 use reqwest::Method;
 use serde_json::json;

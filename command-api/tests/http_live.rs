@@ -4,6 +4,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};

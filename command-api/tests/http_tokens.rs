@@ -4,6 +4,7 @@
 mod http_common;
 
 use base64::Engine;
+use event_store::both_stores;
 use http_common::{error_code, Backend, TestServer, SECRET};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::Method;

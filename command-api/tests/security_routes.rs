@@ -30,6 +30,7 @@
 
 mod http_common;
 
+use event_store::both_stores;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

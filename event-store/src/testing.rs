@@ -6,6 +6,8 @@
 
 #[cfg(feature = "testing")]
 pub mod postgres;
+#[cfg(feature = "testing")]
+pub mod stores;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -2,6 +2,7 @@
 
 mod common;
 
+use event_store::both_stores;
 use std::time::Duration;
 
 use common::{wait_until, Backend, Client, Harness};

@@ -2,6 +2,7 @@
 
 mod common;
 
+use event_store::both_stores;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

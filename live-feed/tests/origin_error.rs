@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Backend, Client, Harness};
+use event_store::both_stores;
 use serde_json::Value;
 
 both_stores!(a_refused_origin_gets_the_json_error_object);

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{principal, Backend, Client, Harness, TENANT};
+use event_store::both_stores;
 use event_store::schema::TicketId;
 use event_store::Role;
 use serde_json::{json, Value};

@@ -2,6 +2,7 @@
 
 mod common;
 
+use event_store::both_stores;
 use std::collections::HashSet;
 
 use common::{positions, Backend, Harness};

@@ -3,6 +3,7 @@
 
 mod common;
 
+use event_store::both_stores;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{comment, positions, Backend, Harness};
+use event_store::both_stores;
 use event_store::schema::{DispatchChoice, EventPayload};
 use serde_json::Value;
 use uuid::Uuid;

@@ -7,77 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use event_store::testing::postgres::PgServer;
-use event_store::{
-    AppendRequest, EventStore, ExpectedVersion, KvProvider, NewEvent, PgOptions, PgStore,
-    SledOptions, SledStore, Storage,
-};
+use event_store::both_stores;
+use event_store::testing::stores::Backend;
+use event_store::{AppendRequest, EventStore, ExpectedVersion, KvProvider, NewEvent};
 use projections::{Projections, ProjectionsConfig, SnapshotSource};
-
-/// The stores the test runs against.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    /// The embedded sled store in a temporary directory.
-    Sled,
-    /// The PostgreSQL store in a fresh database of this test binary's
-    /// server (`PgServer::shared()`).
-    Postgres,
-}
-
-/// One test per backend: `both_stores!(name, tokio::test arguments)` runs
-/// `async fn name(Backend)` as `name::sled` and `name::postgres`.
-macro_rules! both_stores {
-    ($name:ident $(, $($arg:tt)*)?) => {
-        mod $name {
-            #[tokio::test($($($arg)*)?)]
-            async fn sled() {
-                super::$name(super::Backend::Sled).await
-            }
-            #[tokio::test($($($arg)*)?)]
-            async fn postgres() {
-                super::$name(super::Backend::Postgres).await
-            }
-        }
-    };
-}
-
-/// Where a store's data lives, to open it again after a close.
-enum Location {
-    Dir(tempfile::TempDir),
-    Url(String),
-}
-
-impl Backend {
-    /// A place for a fresh, empty store.
-    async fn fresh(self) -> Location {
-        match self {
-            Backend::Sled => Location::Dir(tempfile::tempdir().expect("tempdir")),
-            Backend::Postgres => Location::Url(
-                // Runs programs and waits: off the test's runtime threads.
-                tokio::task::spawn_blocking(|| {
-                    let server = PgServer::shared().expect("start the test PostgreSQL");
-                    server.fresh_database().expect("create a database")
-                })
-                .await
-                .expect("create a database"),
-            ),
-        }
-    }
-}
-
-impl Location {
-    /// The store at this place.
-    async fn open(&self) -> Arc<dyn Storage> {
-        match self {
-            Location::Dir(dir) => {
-                SledStore::open(dir.path(), SledOptions::default()).expect("open store")
-            }
-            Location::Url(url) => PgStore::open(url, PgOptions::default())
-                .await
-                .expect("open store"),
-        }
-    }
-}
 
 async fn append_as_recorded(store: &dyn EventStore, events: &[event_store::RecordedEvent]) {
     for e in events {
@@ -106,7 +39,7 @@ both_stores!(
     worker_threads = 2
 );
 async fn follows_and_restarts(backend: Backend) {
-    let location = backend.fresh().await;
+    let location = backend.place().await;
     let events = scenario().events().to_vec();
     let expected_views = |m: &projections::ReadModel| {
         serde_json::json!({

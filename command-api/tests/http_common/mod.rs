@@ -8,42 +8,14 @@ use std::sync::Arc;
 
 use command_api::auth::{JwtAuth, NewUser, User};
 use command_api::http::{AppState, HttpOptions};
-use event_store::testing::postgres::PgServer;
-use event_store::{PgOptions, PgStore, Principal, Role, SledOptions, SledStore, Storage};
+use event_store::{Principal, Role, SledOptions, SledStore, Storage};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
 /// The HS256 secret of the test servers (tests only).
 pub const SECRET: &[u8] = b"integration-test-secret-0123456789abcdef";
 
-/// The stores every backend-agnostic test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The embedded sled store in a temporary directory.
-    Sled,
-    /// The PostgreSQL store in a fresh database of this test binary's
-    /// server (`PgServer::shared()`: one server per process).
-    Postgres,
-}
-
-/// One test per backend: `both_stores!(name)` (or with `tokio::test`
-/// arguments after the name, e.g. `flavor = "multi_thread"`) runs
-/// `async fn name(Backend)` as `name::sled` and `name::postgres`.
-#[macro_export]
-macro_rules! both_stores {
-    ($name:ident $(, $($arg:tt)*)?) => {
-        mod $name {
-            #[tokio::test($($($arg)*)?)]
-            async fn sled() {
-                super::$name($crate::http_common::Backend::Sled).await
-            }
-            #[tokio::test($($($arg)*)?)]
-            async fn postgres() {
-                super::$name($crate::http_common::Backend::Postgres).await
-            }
-        }
-    };
-}
+pub use event_store::testing::stores::Backend;
 
 /// A fresh, empty store of one backend, and the directory it lives in
 /// (sled only; dropped after the store is closed).
@@ -52,25 +24,13 @@ pub struct FreshStore {
     pub dir: Option<tempfile::TempDir>,
 }
 
-impl Backend {
-    /// A fresh, empty store with default options.
-    pub async fn fresh(self) -> FreshStore {
-        match self {
-            Backend::Sled => fresh_sled(SledOptions::default()),
-            Backend::Postgres => {
-                // Starting the server and creating the database run programs
-                // and wait for them: off the test's runtime threads.
-                let url = tokio::task::spawn_blocking(|| {
-                    let server = PgServer::shared().expect("start the test PostgreSQL");
-                    server.fresh_database().expect("create a database")
-                })
-                .await
-                .expect("create a database");
-                let storage = PgStore::open(&url, PgOptions::default())
-                    .await
-                    .expect("open store");
-                FreshStore { storage, dir: None }
-            }
+/// A fresh, empty store of `backend` with default options.
+pub async fn fresh_store(backend: Backend) -> FreshStore {
+    match backend {
+        Backend::Sled => fresh_sled(SledOptions::default()),
+        Backend::Postgres => {
+            let (storage, _place) = backend.open_fresh().await;
+            FreshStore { storage, dir: None }
         }
     }
 }
@@ -114,7 +74,7 @@ impl TestServer {
 
     /// A server with the given options on `backend`.
     pub async fn start_with(backend: Backend, options: HttpOptions) -> Self {
-        Self::start_on(backend, backend.fresh().await, options).await
+        Self::start_on(backend, fresh_store(backend).await, options).await
     }
 
     /// A server on a sled store with `sled` options (fault injection and

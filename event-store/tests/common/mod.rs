@@ -12,14 +12,9 @@ use event_store::{
 };
 use uuid::Uuid;
 
-/// The stores every backend-agnostic test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The embedded sled store in a temporary directory.
-    Sled,
-    /// The PostgreSQL store in a fresh database of this binary's server.
-    Postgres,
-}
+#[allow(unused_imports)]
+pub use event_store::both_stores;
+pub use event_store::testing::stores::Backend;
 
 /// What a test may set on either store.
 #[derive(Debug, Clone, Copy)]
@@ -48,14 +43,20 @@ pub struct Fixture {
     pub server: Option<Arc<PgServer>>,
 }
 
-impl Backend {
+/// A [`Fixture`] of either backend (the tests call `backend.fresh()`).
+pub trait Fresh {
     /// A fresh, empty store.
-    pub async fn fresh(self) -> Fixture {
+    async fn fresh(self) -> Fixture;
+    /// A fresh, empty store with `settings`.
+    async fn fresh_with(self, settings: Settings) -> Fixture;
+}
+
+impl Fresh for Backend {
+    async fn fresh(self) -> Fixture {
         self.fresh_with(Settings::default()).await
     }
 
-    /// A fresh, empty store with `settings`.
-    pub async fn fresh_with(self, settings: Settings) -> Fixture {
+    async fn fresh_with(self, settings: Settings) -> Fixture {
         let mut fixture = match self {
             Backend::Sled => Fixture {
                 store: placeholder(),
@@ -128,25 +129,6 @@ impl Fixture {
         let storage = self.open().await;
         self.set(storage);
     }
-}
-
-/// One test per backend: `both_stores!(name)` (or with `tokio::test`
-/// arguments after the name) runs `async fn name(Backend)` as `name::sled`
-/// and `name::postgres`.
-#[macro_export]
-macro_rules! both_stores {
-    ($name:ident $(, $($arg:tt)*)?) => {
-        mod $name {
-            #[tokio::test($($($arg)*)?)]
-            async fn sled() {
-                super::$name($crate::common::Backend::Sled).await
-            }
-            #[tokio::test($($($arg)*)?)]
-            async fn postgres() {
-                super::$name($crate::common::Backend::Postgres).await
-            }
-        }
-    };
 }
 
 /// A fresh store in a fresh temporary directory.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use event_store::schema::{EventPayload, Priority, TicketId, TicketKind, UserId};
-use event_store::testing::postgres::PgServer;
+use event_store::testing::stores::TestStore;
 use event_store::{
-    Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore,
-    Principal, Role, SledOptions, SledStore, Visibility,
+    Actor, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, NewEvent, PgOptions,
+    Principal, Role, SledOptions, Visibility,
 };
 use futures::{SinkExt, StreamExt};
 use live_feed::{AuthRejected, Authenticate, FeedConfig, FeedState, ReadReceipts, ReceiptError};
@@ -34,64 +34,18 @@ pub const TENANT: &str = "demo";
 /// sled's page cache in these tests (many stores open at once).
 const SLED_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The stores every test runs against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// The embedded sled store in a temporary directory.
-    Sled,
-    /// The PostgreSQL store in a fresh database of this test binary's
-    /// server (`PgServer::shared()`: one server per process).
-    Postgres,
-}
+pub use event_store::testing::stores::Backend;
 
-/// One test per backend: `both_stores!(name)` (or with `tokio::test`
-/// arguments after the name, e.g. `flavor = "multi_thread"`) runs
-/// `async fn name(Backend)` as `name::sled` and `name::postgres`.
-#[macro_export]
-macro_rules! both_stores {
-    ($name:ident $(, $($arg:tt)*)?) => {
-        mod $name {
-            #[tokio::test($($($arg)*)?)]
-            async fn sled() {
-                super::$name($crate::common::Backend::Sled).await
-            }
-            #[tokio::test($($($arg)*)?)]
-            async fn postgres() {
-                super::$name($crate::common::Backend::Postgres).await
-            }
-        }
+/// A fresh, empty store of `backend` and its place (keep it while the
+/// store is used).
+pub async fn fresh_store(backend: Backend) -> (Arc<dyn EventStore>, TestStore) {
+    let place = backend.place().await;
+    let sled = SledOptions {
+        cache_capacity_bytes: SLED_CACHE_BYTES,
+        ..SledOptions::default()
     };
-}
-
-impl Backend {
-    /// A fresh, empty store, and its directory (sled only).
-    pub async fn fresh(self) -> (Arc<dyn EventStore>, Option<tempfile::TempDir>) {
-        match self {
-            Backend::Sled => {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let options = SledOptions {
-                    cache_capacity_bytes: SLED_CACHE_BYTES,
-                    ..SledOptions::default()
-                };
-                let store = SledStore::open(dir.path(), options).expect("open sled store");
-                (store, Some(dir))
-            }
-            Backend::Postgres => {
-                // Starting the server and creating the database run programs
-                // and wait for them: off the test's runtime threads.
-                let url = tokio::task::spawn_blocking(|| {
-                    let server = PgServer::shared().expect("start the test PostgreSQL");
-                    server.fresh_database().expect("create a database")
-                })
-                .await
-                .expect("create a database");
-                let store = PgStore::open(&url, PgOptions::default())
-                    .await
-                    .expect("open store");
-                (store, None)
-            }
-        }
-    }
+    let store = place.open_with(sled, PgOptions::default()).await;
+    (store, place)
 }
 
 /// Tokens the test authenticator knows, each a principal with an expiry.
@@ -172,7 +126,7 @@ pub struct Harness {
     pub technician: Principal,
     pub analyst: Principal,
     pub foreign_agent: Principal,
-    _dir: Option<tempfile::TempDir>,
+    _place: TestStore,
 }
 
 impl Harness {
@@ -191,7 +145,7 @@ impl Harness {
         config: FeedConfig,
         wrap: impl FnOnce(Arc<dyn EventStore>) -> Arc<dyn EventStore>,
     ) -> Harness {
-        let (store, dir) = backend.fresh().await;
+        let (store, dir) = fresh_store(backend).await;
         let auth = Arc::new(TestAuth::default());
         let receipts = Arc::new(TestReceipts {
             store: store.clone(),
@@ -220,7 +174,7 @@ impl Harness {
             technician: principal("dave", Role::Technician, TENANT),
             analyst: principal("frank", Role::Analyst, TENANT),
             foreign_agent: principal("zed", Role::Agent, "other"),
-            _dir: dir,
+            _place: dir,
         };
         let later = Utc::now() + chrono::Duration::hours(1);
         for (token, p) in [
