@@ -146,8 +146,8 @@ async fn copy(sled: &Arc<SledStore>, pg: &Arc<PgStore>, data: &Path) -> anyhow::
         }
         summary.head = pg_head;
         summary.nothing_to_copy = Some(format!(
-            "the database holds the embedded log and {} events appended since (a server \
-             has run on it): nothing was copied",
+            "the database holds the embedded log followed by {} more events (a server has \
+             appended to it): nothing was copied",
             pg_head - sled_head
         ));
         summary.jwt_secret = "not copied";

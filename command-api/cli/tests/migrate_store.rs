@@ -254,8 +254,63 @@ async fn an_embedded_store_moves_to_postgres_with_its_tickets_and_tokens() {
     assert!(
         later["nothing_to_copy"]
             .as_str()
-            .is_some_and(|w| w.contains("1 events appended since")),
+            .is_some_and(|w| w.contains("followed by 1 more events")),
         "{later}"
+    );
+}
+
+/// A data directory whose embedded store holds a user and `tickets`
+/// tickets created through a server (stopped again).
+async fn embedded_store_with_tickets(data: &Path, tickets: usize) {
+    support::add_admin(data, "acme", "root", "a long password");
+    let server = serve(data, &[]).await;
+    let client = reqwest::Client::new();
+    let (token, _) = login(&client, &server, "acme", "root", "a long password").await;
+    for n in 0..tickets {
+        let ticket = json!({"title": format!("ours {n}"), "description": "embedded", "priority": "low", "kind": "incident"});
+        let key = Uuid::now_v7().to_string();
+        let (status, _) = post(&client, &server, &token, &key, "/api/v1/tickets", ticket).await;
+        assert_eq!(status, 201);
+    }
+    stop(server).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_copy_is_completed_from_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    embedded_store_with_tickets(&data, 3).await;
+    // What a run stopped after its first batch leaves: a prefix of the log.
+    let url = PgServer::shared()
+        .expect("start the test PostgreSQL")
+        .fresh_database()
+        .expect("create a database");
+    let sled = SledStore::open(store_path(&data), SledOptions::default()).expect("open sled");
+    let head = sled.durable_head();
+    let prefix = sled.read_raw(1, 2, usize::MAX).expect("first appends");
+    let store = PgStore::open(&url, PgOptions::default())
+        .await
+        .expect("open database");
+    let copied = store.import_records(prefix).await.expect("import a prefix");
+    assert!(copied >= 2 && copied < head, "{copied} of {head}");
+    store.close().await.expect("close");
+    sled.close().await.expect("close");
+    drop(sled);
+
+    let rest = summary(&migrate(&data, &url));
+    assert_eq!(
+        (
+            rest["first_position"].as_u64(),
+            rest["events_copied"].as_u64()
+        ),
+        (Some(copied + 1), Some(head - copied)),
+        "{rest}"
+    );
+    assert_eq!(rest["jwt_secret"], "copied", "{rest}");
+    let verified = verify_database(&url);
+    assert!(
+        verified.contains(&format!("OK: {head} records verified")),
+        "{verified}"
     );
 }
 
@@ -263,23 +318,7 @@ async fn an_embedded_store_moves_to_postgres_with_its_tickets_and_tokens() {
 async fn a_database_holding_another_log_is_refused_with_nothing_written() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data");
-    support::add_admin(&data, "acme", "root", "a long password");
-    let server = serve(&data, &[]).await;
-    let client = reqwest::Client::new();
-    let (token, _) = login(&client, &server, "acme", "root", "a long password").await;
-    let ticket =
-        json!({"title": "ours", "description": "embedded", "priority": "low", "kind": "incident"});
-    let (status, _) = post(
-        &client,
-        &server,
-        &token,
-        &Uuid::now_v7().to_string(),
-        "/api/v1/tickets",
-        ticket,
-    )
-    .await;
-    assert_eq!(status, 201);
-    stop(server).await;
+    embedded_store_with_tickets(&data, 1).await;
 
     // Another log in the database: one ticket created there directly.
     let pg = PgServer::shared().expect("start the test PostgreSQL");
@@ -333,4 +372,100 @@ async fn a_database_holding_another_log_is_refused_with_nothing_written() {
     assert_eq!(after, before, "nothing written");
     assert!(after.1.is_empty(), "no side tree: {:?}", after.1);
     store.close().await.expect("close");
+}
+
+/// Events in the log [`measure_a_large_copy`] copies, unless
+/// `TICKETLOG_MIGRATE_EVENTS` says otherwise.
+const MEASURE_EVENTS_DEFAULT: u64 = 100_000;
+/// Concurrent writers filling that log (each on its own ticket).
+const MEASURE_WRITERS: u64 = 64;
+
+/// Times `migrate-store` over a log of [`MEASURE_EVENTS_DEFAULT`] events
+/// (one ticket per writer, then single-event comments): run it with
+/// `cargo test -p ticketlog --test migrate_store -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check"]
+async fn measure_a_large_copy() {
+    let events: u64 = std::env::var("TICKETLOG_MIGRATE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MEASURE_EVENTS_DEFAULT);
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let store = SledStore::open(store_path(&data), SledOptions::default()).expect("open sled");
+    let filled = std::time::Instant::now();
+    let writers: Vec<_> = (0..MEASURE_WRITERS)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = Uuid::now_v7();
+                let share = events / MEASURE_WRITERS + u64::from(w < events % MEASURE_WRITERS);
+                for i in 0..share {
+                    let payload = if i == 0 {
+                        event_store::EventPayload::TicketCreated {
+                            number: w + 1,
+                            title: format!("ticket {w}"),
+                            description: "measured".into(),
+                            priority: event_store::Priority::Medium,
+                            kind: event_store::TicketKind::Incident,
+                            reporter: Uuid::now_v7(),
+                            location: None,
+                            tags: vec![],
+                            device: None,
+                        }
+                    } else {
+                        event_store::EventPayload::CommentPosted {
+                            comment_id: Uuid::now_v7(),
+                            body: format!("comment {i} on ticket {w}"),
+                            internal: false,
+                        }
+                    };
+                    let request = event_store::AppendRequest {
+                        stream_id: stream,
+                        expected: event_store::ExpectedVersion::Exact(i),
+                        events: vec![event_store::NewEvent::new(payload)],
+                        command_id: Uuid::now_v7(),
+                        request_fingerprint: Some([7; 32]),
+                        correlation_id: Uuid::now_v7(),
+                        tenant: "demo".into(),
+                        actor: event_store::Actor {
+                            user_id: Uuid::from_u128(1),
+                            role: event_store::Role::Agent,
+                        },
+                        recorded_at: chrono::Utc::now(),
+                    };
+                    store.append(request).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    assert_eq!(store.head().await.expect("head"), events);
+    let fill_s = filled.elapsed().as_secs_f64();
+    store.close().await.expect("close");
+    drop(store);
+
+    let url = PgServer::shared()
+        .expect("start the test PostgreSQL")
+        .fresh_database()
+        .expect("create a database");
+    let started = std::time::Instant::now();
+    let copied = summary(&migrate(&data, &url));
+    let total_s = started.elapsed().as_secs_f64();
+    assert_eq!(copied["events_copied"].as_u64(), Some(events), "{copied}");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "migrate-store: {events} events in {total_s:.1} s as a process ({:.1} s copying the log, \
+         {:.0} events/s); log filled in {fill_s:.1} s; nproc {}; load average {}",
+        copied["log_s"].as_f64().unwrap_or(0.0),
+        copied["events_per_s"].as_f64().unwrap_or(0.0),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
 }
