@@ -63,9 +63,10 @@ enum Command {
     /// indexes), every side tree and the generated JWT secret, so that `serve --database-url`
     /// shows the same tickets and accepts the tokens issued before. Stop the server first:
     /// migrate-store must not run while a server writes the embedded store (sled's directory
-    /// lock refuses to open a store that a running server holds). Safe to run again: only what
-    /// the database lacks is copied, a completed copy is not repeated unless the embedded log
-    /// has grown since, and a database holding another log is refused with nothing written.
+    /// lock refuses to open a store that a running server holds), and start servers on the
+    /// database once it has finished. Safe to run again: only what the database lacks is
+    /// copied, a completed copy is not repeated unless the embedded log has grown since, and a
+    /// database holding another log is refused with nothing written.
     MigrateStore(migrate::MigrateArgs),
     /// Benchmarks.
     #[command(subcommand)]

@@ -325,7 +325,7 @@ fn print_summary(s: &Summary, data: &Path) {
         return;
     }
     println!(
-        "Log: {} events copied in {:.1} s ({:.0} events/s); the database's log ends at position {}, with the embedded store's hash.",
+        "Log: {} events copied in {:.2} s ({:.0} events/s); the database's log ends at position {}, with the embedded store's hash.",
         s.events_copied, s.log_s, s.events_per_s, s.head
     );
     println!(
