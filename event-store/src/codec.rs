@@ -183,6 +183,27 @@ pub fn seal(format: u8, schema_version: u16, prev_hash: &Hash, body: &[u8]) -> (
     (out, hash)
 }
 
+/// A record as a backend stores it: its position and its bytes in this
+/// format, untouched (for copying a log from one backend to another
+/// without re-encoding: an upcast or format 1 record would not come back
+/// the same).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// The position it is stored under.
+    pub position: u64,
+    /// Its stored bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Whether `next` starts another append than `prev`, its predecessor in
+/// the log: an append is a run of records with one command id, on one
+/// stream, at consecutive versions (a command id appends once).
+pub fn starts_append(prev: &RecordedEvent, next: &RecordedEvent) -> bool {
+    prev.command_id != next.command_id
+        || prev.stream_id != next.stream_id
+        || prev.stream_version + 1 != next.stream_version
+}
+
 fn corrupt(position: u64, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         position,

@@ -14,6 +14,9 @@ pub trait KvTree: Send + Sync + 'static {
     fn last_with_prefix(&self, prefix: &[u8]) -> Result<Option<KvEntry>, StoreError>;
     /// Entries whose key starts with `prefix`, in key order, at most `limit`.
     fn scan_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError>;
+    /// Entries whose key is `start` or after it, in key order, at most
+    /// `limit` (to walk a whole tree page by page).
+    fn scan_from(&self, start: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError>;
     /// Applies puts (`Some`) and deletes (`None`) atomically.
     fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError>;
     /// Stores `value` at `key` unless the key holds a value already, and
@@ -34,4 +37,7 @@ pub trait KvProvider: Send + Sync + 'static {
     fn tree(&self, name: &str) -> Result<std::sync::Arc<dyn KvTree>, StoreError>;
     /// Drops the tree called `name`.
     fn drop_tree(&self, name: &str) -> Result<(), StoreError>;
+    /// The names of the trees the store holds, in order (a tree that was
+    /// opened but never written may be listed or not, depending on the store).
+    fn tree_names(&self) -> Result<Vec<String>, StoreError>;
 }

@@ -403,6 +403,14 @@ impl KvTree for MemoryTree {
             .collect())
     }
 
+    fn scan_from(&self, start: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError> {
+        Ok(lock(&self.entries)
+            .range(start.to_vec()..)
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
         let mut entries = lock(&self.entries);
         for (k, v) in writes {
@@ -461,6 +469,12 @@ impl KvProvider for MemoryKv {
     fn drop_tree(&self, name: &str) -> Result<(), StoreError> {
         lock(&self.trees).remove(name);
         Ok(())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = lock(&self.trees).keys().cloned().collect();
+        names.sort();
+        Ok(names)
     }
 }
 

@@ -58,7 +58,11 @@ impl StoreLocation {
 }
 
 /// The embedded store of `data`.
-fn open_sled(data: &Path, create: Create, options: SledOptions) -> anyhow::Result<Arc<SledStore>> {
+pub fn open_sled(
+    data: &Path,
+    create: Create,
+    options: SledOptions,
+) -> anyhow::Result<Arc<SledStore>> {
     let path = store_path(data);
     match create {
         Create::IfMissing => {

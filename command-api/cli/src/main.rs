@@ -1,9 +1,10 @@
 //! The `ticketlog` binary: `serve`, `user add`, `verify`, `rebuild`,
-//! `stats`, `replay` and `bench` (from `ticketlog-bench`). Every flag can
+//! `stats`, `replay`, `migrate-store` and `bench` (from `ticketlog-bench`). Every flag can
 //! also come from the environment as `TICKETLOG_<FLAG>`.
 
 mod expiry;
 mod location;
+mod migrate;
 mod offline;
 mod rebuild;
 mod replay;
@@ -56,6 +57,17 @@ enum Command {
     Stats(stats::StatsArgs),
     /// A ticket's recorded history, or its state at a moment (as an auditor).
     Replay(replay::ReplayArgs),
+    /// Copy the embedded store of --data into the PostgreSQL database of --database-url (server stopped).
+    ///
+    /// Copies the log (positions, hashes and records unchanged, with its stream and command
+    /// indexes), every side tree and the generated JWT secret, so that `serve --database-url`
+    /// shows the same tickets and accepts the tokens issued before. Stop the server first:
+    /// migrate-store must not run while a server writes the embedded store (sled's directory
+    /// lock refuses to open a store that a running server holds), and start servers on the
+    /// database once it has finished. Safe to run again: only what the database lacks is
+    /// copied, a completed copy is not repeated unless the embedded log has grown since, and a
+    /// database holding another log is refused with nothing written.
+    MigrateStore(migrate::MigrateArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -204,6 +216,7 @@ fn main() -> ExitCode {
         Command::Rebuild(args) => rebuild::run(args),
         Command::Stats(args) => stats::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::MigrateStore(args) => migrate::run(args),
         Command::Bench(command) => ticketlog_bench::cli::run(command),
     };
     match result {

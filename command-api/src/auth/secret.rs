@@ -18,7 +18,7 @@ pub const GENERATED_SECRET_FILE_NAME: &str = "jwt-secret";
 /// Side tree of the generated secret when it lives in the store.
 pub const SECRETS_TREE_NAME: &str = "secrets";
 /// Key of the generated HS256 secret in [`SECRETS_TREE_NAME`].
-const GENERATED_SECRET_KEY: &[u8] = b"jwt-hs256";
+pub const GENERATED_SECRET_KEY: &[u8] = b"jwt-hs256";
 /// Random bytes in a generated secret.
 pub const GENERATED_SECRET_BYTES: usize = 32;
 

@@ -39,7 +39,37 @@ use super::session::{connect, is_db_answer};
 use super::NOTIFY_CHANNEL;
 
 /// Statement parameters, kept in locals so pipelined futures can borrow them.
-type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
+pub(super) type Params<'a, const N: usize> = [&'a (dyn ToSql + Sync); N];
+
+// The statements of an append, shared with `import` so that an imported
+// log has exactly the rows its appends would have written.
+
+/// Locks the log head: (position, hash).
+pub(super) const LOCK_HEAD_SQL: &str = "SELECT position, hash FROM log_head FOR UPDATE";
+/// The heads of streams `$1`: (stream_id, version, kind, tenant).
+pub(super) const SELECT_STREAMS_SQL: &str =
+    "SELECT stream_id, version, kind, tenant FROM streams WHERE stream_id = ANY($1)";
+/// Inserts records: positions, streams, versions, command ids, bytes.
+pub(super) const INSERT_EVENTS_SQL: &str =
+    "INSERT INTO events (position, stream_id, stream_version, command_id, record) \
+     SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::uuid[], $5::bytea[])";
+/// Inserts first outcomes: command ids, streams, first positions, last
+/// positions, last versions, request fingerprints.
+pub(super) const INSERT_COMMANDS_SQL: &str =
+    "INSERT INTO commands (command_id, stream_id, first_position, position, version, \
+     request_fingerprint) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], \
+     $4::bigint[], $5::bigint[], $6::bytea[])";
+/// Inserts new streams: ids, versions, kinds, tenants.
+pub(super) const INSERT_STREAMS_SQL: &str =
+    "INSERT INTO streams (stream_id, version, kind, tenant) \
+     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])";
+/// Moves stream heads: ids, versions read, new versions.
+pub(super) const UPDATE_STREAMS_SQL: &str = "UPDATE streams s SET version = u.version \
+     FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS u(stream_id, old, version) \
+     WHERE s.stream_id = u.stream_id AND s.version = u.old";
+/// Moves the log head: new position, new hash, position read.
+pub(super) const SET_HEAD_SQL: &str =
+    "UPDATE log_head SET position = $1, hash = $2 WHERE position = $3";
 
 /// The writer's session with its prepared statements.
 struct Session {
@@ -64,35 +94,19 @@ impl Session {
             .batch_execute(&format!("SET lock_timeout = {PG_HEAD_LOCK_TIMEOUT_MILLIS}"))
             .await?;
         let (head, streams, commands, insert_events, insert_commands) = futures::try_join!(
-            client.prepare("SELECT position, hash FROM log_head FOR UPDATE"),
-            client.prepare(
-                "SELECT stream_id, version, kind, tenant FROM streams WHERE stream_id = ANY($1)"
-            ),
+            client.prepare(LOCK_HEAD_SQL),
+            client.prepare(SELECT_STREAMS_SQL),
             client.prepare(
                 "SELECT command_id, stream_id, first_position, position, version, \
                  request_fingerprint FROM commands WHERE command_id = ANY($1)"
             ),
-            client.prepare(
-                "INSERT INTO events (position, stream_id, stream_version, command_id, record) \
-                 SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::uuid[], $5::bytea[])"
-            ),
-            client.prepare(
-                "INSERT INTO commands (command_id, stream_id, first_position, position, version, \
-                 request_fingerprint) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], \
-                 $4::bigint[], $5::bigint[], $6::bytea[])"
-            ),
+            client.prepare(INSERT_EVENTS_SQL),
+            client.prepare(INSERT_COMMANDS_SQL),
         )?;
         let (insert_streams, update_streams, set_head, notify) = futures::try_join!(
-            client.prepare(
-                "INSERT INTO streams (stream_id, version, kind, tenant) \
-                 SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[])"
-            ),
-            client.prepare(
-                "UPDATE streams s SET version = u.version \
-                 FROM unnest($1::uuid[], $2::bigint[], $3::bigint[]) AS u(stream_id, old, version) \
-                 WHERE s.stream_id = u.stream_id AND s.version = u.old"
-            ),
-            client.prepare("UPDATE log_head SET position = $1, hash = $2 WHERE position = $3"),
+            client.prepare(INSERT_STREAMS_SQL),
+            client.prepare(UPDATE_STREAMS_SQL),
+            client.prepare(SET_HEAD_SQL),
             client.prepare("SELECT pg_notify($1, $2)"),
         )?;
         Ok(Session {

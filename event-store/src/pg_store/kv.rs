@@ -26,15 +26,19 @@ enum Op {
     Get(Vec<u8>),
     Last(Vec<u8>),
     Scan(Vec<u8>, usize),
+    From(Vec<u8>, usize),
     Apply(Vec<(Vec<u8>, Option<Vec<u8>>)>),
     InsertIfAbsent(Vec<u8>, Vec<u8>),
     Clear,
+    /// The names of every tree (the job's tree is unused).
+    Names,
 }
 
 /// What a statement answered.
 enum Answer {
     Value(Option<Vec<u8>>),
     Entries(Vec<KvEntry>),
+    Names(Vec<String>),
     Done,
 }
 
@@ -192,6 +196,24 @@ async fn statement(
                 rows.into_iter().map(|r| (r.get(0), r.get(1))).collect(),
             ))
         }
+        Op::From(start, limit) => {
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            let rows = client
+                .query(
+                    "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 ORDER BY key LIMIT $3",
+                    &[&tree, start, &limit],
+                )
+                .await?;
+            Ok(Answer::Entries(
+                rows.into_iter().map(|r| (r.get(0), r.get(1))).collect(),
+            ))
+        }
+        Op::Names => {
+            let rows = client
+                .query("SELECT DISTINCT tree FROM kv ORDER BY tree", &[])
+                .await?;
+            Ok(Answer::Names(rows.into_iter().map(|r| r.get(0)).collect()))
+        }
         Op::Apply(writes) => {
             let tx = client.transaction().await?;
             let put = tx
@@ -275,6 +297,19 @@ impl KvTree for PgKvTree {
         }
     }
 
+    fn scan_from(&self, start: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match self
+            .sessions
+            .call(&self.name, Op::From(start.to_vec(), limit))?
+        {
+            Answer::Entries(e) => Ok(e),
+            _ => Err(unexpected()),
+        }
+    }
+
     fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
@@ -325,6 +360,13 @@ impl KvProvider for super::PgStore {
     fn drop_tree(&self, name: &str) -> Result<(), StoreError> {
         let name = checked_name(name)?;
         self.kv.call(&name, Op::Clear).map(|_| ())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>, StoreError> {
+        match self.kv.call(&Arc::from(""), Op::Names)? {
+            Answer::Names(names) => Ok(names),
+            _ => Err(unexpected()),
+        }
     }
 }
 

@@ -5,9 +5,11 @@
 //!
 //! Modules: [`schema`] (tables, versioned migrations), `append` (the
 //! log-head writer), `reads`, `tail` (the live side of subscriptions),
-//! `verify`, `kv` (side trees), [`session`] (the settings every session carries), `rows`.
+//! `verify`, `kv` (side trees), [`session`] (the settings every session carries), `rows`,
+//! `import` (another store's log copied in unchanged).
 
 mod append;
+mod import;
 mod kv;
 mod reads;
 mod rows;

@@ -43,6 +43,17 @@ impl KvTree for SledKvTree {
             .collect()
     }
 
+    fn scan_from(&self, start: &[u8], limit: usize) -> Result<Vec<KvEntry>, StoreError> {
+        self.tree
+            .range(start..)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item?;
+                Ok((k.to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
     fn apply(&self, writes: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for (key, value) in writes {
@@ -97,5 +108,18 @@ impl KvProvider for SledStore {
     fn drop_tree(&self, name: &str) -> Result<(), StoreError> {
         self.shared.db.drop_tree(checked_name(name)?)?;
         Ok(())
+    }
+
+    fn tree_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut names: Vec<String> = self
+            .shared
+            .db
+            .tree_names()
+            .iter()
+            .filter_map(|name| name.strip_prefix(SIDE_TREE_PREFIX.as_bytes()))
+            .map(|name| String::from_utf8_lossy(name).into_owned())
+            .collect();
+        names.sort();
+        Ok(names)
     }
 }

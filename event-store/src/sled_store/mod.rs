@@ -7,6 +7,7 @@
 //! [`keys`] for the layout). That keeps sled's per-key cost off the
 //! per-event path while every record keeps its own checksum and hash link.
 
+mod export;
 mod index;
 mod indexer;
 pub mod keys;
