@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -282,6 +282,9 @@ struct CommitCutter {
     armed: Arc<AtomicU8>,
     /// COMMITs cut so far.
     cuts: Arc<AtomicUsize>,
+    /// While true, new sessions are closed at once (the database is
+    /// unreachable).
+    refusing: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -294,18 +297,27 @@ impl CommitCutter {
         let port = listener.local_addr().expect("addr").port();
         let armed = Arc::new(AtomicU8::new(0));
         let cuts = Arc::new(AtomicUsize::new(0));
-        let (a, c) = (armed.clone(), cuts.clone());
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (a, c, r) = (armed.clone(), cuts.clone(), refusing.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(client, upstream_port, a.clone(), c.clone()));
+                if !r.load(Ordering::SeqCst) {
+                    tokio::spawn(relay(client, upstream_port, a.clone(), c.clone()));
+                }
             }
         });
         CommitCutter {
             port,
             armed,
             cuts,
+            refusing,
             task,
         }
+    }
+
+    /// Closes new sessions at once (`true`) or relays them again.
+    fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
     }
 
     /// `url` with the proxy's port instead of the server's.
@@ -503,4 +515,43 @@ async fn a_commit_whose_answer_was_lost_is_looked_up_and_answered_as_appended() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_commit_lost_before_the_database_is_answered_as_not_appended() {
     commit_cut(Cut::InsteadOfForwarding).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_that_cannot_be_looked_up_is_outcome_unknown_and_a_retry_is_safe() {
+    let fx = Backend::Postgres.fresh().await;
+    let server = fx.server.clone().expect("server");
+    let cutter = CommitCutter::start(server.port()).await;
+    let url = cutter.url(fx.url.as_deref().expect("url"), server.port());
+    let store = PgStore::open(&url, PgOptions::default())
+        .await
+        .expect("open through the proxy");
+    let ticket = create_ticket(store.as_ref(), 1).await;
+    let req = request(ticket, ExpectedVersion::Exact(1), vec![comment("unknown")]);
+    // The COMMIT reaches the database, and then the database cannot be
+    // reached until the writer has given up looking the command up.
+    cutter.arm(Cut::AfterForwarding);
+    cutter.refuse(true);
+    let started = std::time::Instant::now();
+    let answer = store.append(req.clone()).await;
+    assert_eq!(cutter.cuts(), 1, "the proxy cut a COMMIT");
+    assert!(
+        matches!(answer, Err(event_store::StoreError::OutcomeUnknown(_))),
+        "{answer:?}"
+    );
+    let lookup_wait = Duration::from_millis(event_store::limits::PG_OUTCOME_LOOKUP_WAIT_MILLIS);
+    assert!(
+        started.elapsed() >= lookup_wait,
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    cutter.refuse(false);
+    // It was appended; the retry with the same id says so, once.
+    let again = store.append(req.clone()).await.expect("retry");
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!((again.position, again.version), (2, 2));
+    let log = read_everything(fx.store.as_ref()).await;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].command_id, req.command_id);
+    store.close().await.expect("close");
 }
