@@ -1,11 +1,13 @@
 //! What only the PostgreSQL store must show: several writers on one
 //! database keep positions gapless and in commit order, readers tailing
-//! the log never skip a late commit, and a writer that dies or hangs
-//! while holding the log head releases it.
+//! the log never skip a late commit, a writer that dies or hangs while
+//! holding the log head releases it, and a COMMIT whose connection drops
+//! is resolved by looking its command ids up (never a wrong answer).
 
 mod common;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +15,8 @@ use common::*;
 use event_store::pg_store::session::{connect, session_config};
 use event_store::{AppendOutcome, EventStore, ExpectedVersion, PgOptions, PgStore};
 use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use uuid::Uuid;
 
 const WRITERS_PER_STORE: usize = 4;
@@ -256,4 +260,298 @@ async fn append_throughput() {
         TASKS * APPENDS,
         (TASKS * APPENDS) as f64 / secs
     );
+}
+
+/// What the proxy does with the writer's next COMMIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Forwards it, then drops the connection before the answer comes
+    /// back: the transaction commits, the writer never hears it.
+    AfterForwarding = 1,
+    /// Drops the connection instead of forwarding it: the transaction
+    /// rolls back.
+    InsteadOfForwarding = 2,
+}
+
+/// A TCP proxy in front of the test PostgreSQL that cuts the writer's
+/// session at one COMMIT when armed (the writer's session is the one that
+/// prepares `INSERT INTO events`; the side trees commit too).
+struct CommitCutter {
+    port: u16,
+    /// 0, or the `Cut` to do at the next COMMIT of a writer's session.
+    armed: Arc<AtomicU8>,
+    /// COMMITs cut so far.
+    cuts: Arc<AtomicUsize>,
+    /// While true, new sessions are closed at once (the database is
+    /// unreachable).
+    refusing: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Bytes a relay reads at once.
+const RELAY_BUFFER_BYTES: usize = 64 * 1024;
+
+impl CommitCutter {
+    async fn start(upstream_port: u16) -> CommitCutter {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let armed = Arc::new(AtomicU8::new(0));
+        let cuts = Arc::new(AtomicUsize::new(0));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (a, c, r) = (armed.clone(), cuts.clone(), refusing.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                if !r.load(Ordering::SeqCst) {
+                    tokio::spawn(relay(client, upstream_port, a.clone(), c.clone()));
+                }
+            }
+        });
+        CommitCutter {
+            port,
+            armed,
+            cuts,
+            refusing,
+            task,
+        }
+    }
+
+    /// Closes new sessions at once (`true`) or relays them again.
+    fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// `url` with the proxy's port instead of the server's.
+    fn url(&self, url: &str, server_port: u16) -> String {
+        url.replace(&format!(":{server_port}/"), &format!(":{}/", self.port))
+    }
+
+    fn arm(&self, cut: Cut) {
+        self.armed.store(cut as u8, Ordering::SeqCst);
+    }
+
+    fn cuts(&self) -> usize {
+        self.cuts.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CommitCutter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Relays one session both ways, cutting it at a COMMIT when armed.
+async fn relay(
+    client: TcpStream,
+    upstream_port: u16,
+    armed: Arc<AtomicU8>,
+    cuts: Arc<AtomicUsize>,
+) {
+    let Ok(server) = TcpStream::connect(("127.0.0.1", upstream_port)).await else {
+        return;
+    };
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let cut = tokio::sync::Notify::new();
+    let upstream = async {
+        let mut writer = false;
+        let mut buf = vec![0u8; RELAY_BUFFER_BYTES];
+        loop {
+            let n = match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let chunk = &buf[..n];
+            writer |= contains(chunk, b"INSERT INTO events");
+            if writer && contains(chunk, b"COMMIT") {
+                let how = armed.swap(0, Ordering::SeqCst);
+                if how != 0 {
+                    // The client side closes first: nothing the server
+                    // answers from here on reaches the writer.
+                    cut.notify_one();
+                    cuts.fetch_add(1, Ordering::SeqCst);
+                    if how == Cut::AfterForwarding as u8 {
+                        let _ = to_server.write_all(chunk).await;
+                    }
+                    break;
+                }
+            }
+            if to_server.write_all(chunk).await.is_err() {
+                break;
+            }
+        }
+        // The server reads the end of the session after what was sent:
+        // it commits a forwarded COMMIT, and rolls an open transaction back.
+        let _ = to_server.shutdown().await;
+    };
+    let downstream = async {
+        let mut buf = vec![0u8; RELAY_BUFFER_BYTES];
+        loop {
+            tokio::select! {
+                biased;
+                _ = cut.notified() => break,
+                read = from_server.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => if to_client.write_all(&buf[..n]).await.is_err() { break },
+                },
+            }
+        }
+        let _ = to_client.shutdown().await;
+        // Whatever the server still says goes nowhere; its close ends this.
+        while matches!(from_server.read(&mut buf).await, Ok(n) if n > 0) {}
+    };
+    futures::join!(upstream, downstream);
+}
+
+/// Appends concurrently through a proxy that cuts the writer's first
+/// COMMIT as `cut` says; every answer must be right: an outcome is in the
+/// log at its positions under its command id, an error is absent from it.
+/// A retry of every command with its id then gives the first outcome
+/// (appending nothing) or, for the refused ones, appends them once.
+async fn commit_cut(cut: Cut) {
+    const APPENDS: usize = 8;
+    let fx = Backend::Postgres.fresh().await;
+    let server = fx.server.clone().expect("server");
+    let cutter = CommitCutter::start(server.port()).await;
+    let url = cutter.url(fx.url.as_deref().expect("url"), server.port());
+    let store = PgStore::open(&url, PgOptions::default())
+        .await
+        .expect("open through the proxy");
+    let tickets: Vec<Uuid> =
+        futures::future::join_all((1..=APPENDS as u64).map(|n| create_ticket(store.as_ref(), n)))
+            .await;
+    let before = store.head().await.expect("head");
+    cutter.arm(cut);
+    let requests: Vec<_> = tickets
+        .iter()
+        .map(|t| {
+            request(
+                *t,
+                ExpectedVersion::Exact(1),
+                vec![comment("cut"), comment("cut 2")],
+            )
+        })
+        .collect();
+    let answers = futures::future::join_all(requests.iter().map(|r| store.append(r.clone()))).await;
+    assert_eq!(cutter.cuts(), 1, "the proxy cut a COMMIT");
+
+    let log = read_everything(fx.store.as_ref()).await;
+    assert_gapless(&log);
+    let mut refused = 0;
+    for (req, answer) in requests.iter().zip(&answers) {
+        let in_log: Vec<u64> = log
+            .iter()
+            .filter(|e| e.command_id == req.command_id)
+            .map(|e| e.position)
+            .collect();
+        match answer {
+            Ok(o) => {
+                assert!(!o.duplicate);
+                assert_eq!(o.version, 3, "{o:?}");
+                assert_eq!(in_log, [o.first_position, o.position], "answered {o:?}");
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e, event_store::StoreError::Unavailable(_)),
+                    "a cut whose outcome was looked up is no outcome_unknown: {e}"
+                );
+                assert!(
+                    in_log.is_empty(),
+                    "refused ({e}) but in the log at {in_log:?}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    match cut {
+        Cut::AfterForwarding => assert_eq!(refused, 0, "a committed batch was refused"),
+        Cut::InsteadOfForwarding => assert!(refused > 0, "the cut batch was answered as appended"),
+    }
+    assert_eq!(
+        store.head().await.expect("head"),
+        before + 2 * (APPENDS - refused) as u64
+    );
+
+    // Retries with the same command ids: the first answer, or (refused)
+    // appended now, once.
+    let head = store.head().await.expect("head");
+    let mut next = head;
+    for (req, answer) in requests.iter().zip(&answers) {
+        let again = store.append(req.clone()).await.expect("retry");
+        match answer {
+            Ok(o) => assert_eq!(
+                again,
+                AppendOutcome {
+                    duplicate: true,
+                    ..*o
+                }
+            ),
+            Err(_) => {
+                assert!(!again.duplicate);
+                assert_eq!((again.first_position, again.position), (next + 1, next + 2));
+                next += 2;
+            }
+        }
+        let twice = store.append(req.clone()).await.expect("second retry");
+        assert_eq!(twice.position, again.position);
+        assert!(twice.duplicate);
+    }
+    let log = read_everything(fx.store.as_ref()).await;
+    assert_gapless(&log);
+    assert_eq!(log.len() as u64, before + 2 * APPENDS as u64);
+    assert!(store.verify(&|_, _| {}).await.expect("verify").ok());
+    store.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_was_lost_is_looked_up_and_answered_as_appended() {
+    commit_cut(Cut::AfterForwarding).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_lost_before_the_database_is_answered_as_not_appended() {
+    commit_cut(Cut::InsteadOfForwarding).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_commit_that_cannot_be_looked_up_is_outcome_unknown_and_a_retry_is_safe() {
+    let fx = Backend::Postgres.fresh().await;
+    let server = fx.server.clone().expect("server");
+    let cutter = CommitCutter::start(server.port()).await;
+    let url = cutter.url(fx.url.as_deref().expect("url"), server.port());
+    let store = PgStore::open(&url, PgOptions::default())
+        .await
+        .expect("open through the proxy");
+    let ticket = create_ticket(store.as_ref(), 1).await;
+    let req = request(ticket, ExpectedVersion::Exact(1), vec![comment("unknown")]);
+    // The COMMIT reaches the database, and then the database cannot be
+    // reached until the writer has given up looking the command up.
+    cutter.arm(Cut::AfterForwarding);
+    cutter.refuse(true);
+    let started = std::time::Instant::now();
+    let answer = store.append(req.clone()).await;
+    assert_eq!(cutter.cuts(), 1, "the proxy cut a COMMIT");
+    assert!(
+        matches!(answer, Err(event_store::StoreError::OutcomeUnknown(_))),
+        "{answer:?}"
+    );
+    let lookup_wait = Duration::from_millis(event_store::limits::PG_OUTCOME_LOOKUP_WAIT_MILLIS);
+    assert!(
+        started.elapsed() >= lookup_wait,
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    cutter.refuse(false);
+    // It was appended; the retry with the same id says so, once.
+    let again = store.append(req.clone()).await.expect("retry");
+    assert!(again.duplicate, "{again:?}");
+    assert_eq!((again.position, again.version), (2, 2));
+    let log = read_everything(fx.store.as_ref()).await;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[1].command_id, req.command_id);
+    store.close().await.expect("close");
 }

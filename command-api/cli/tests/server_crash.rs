@@ -15,25 +15,45 @@
 //! At the end the read model of the live data equals a fresh
 //! `ticketlog rebuild` of a copy: the same statistics and the same tickets.
 //!
-//! Cycles: `TICKETLOG_CRASH_CYCLES` (default 20); seed of the load and
-//! kill moments: `TICKETLOG_CRASH_SEED` (printed on start).
+//! The loop runs on both stores (issue 16): on PostgreSQL the server runs
+//! with `--database-url` on a PostgreSQL of the test's own, which is also
+//! restarted with `pg_ctl restart -m immediate` under the load every
+//! [`PG_RESTART_EVERY`] cycles: commands answered 503 meanwhile are
+//! retried with their `Idempotency-Key` until answered, and the server must
+//! recover by itself before it is killed.
+//!
+//! Cycles: `TICKETLOG_CRASH_CYCLES` (default 20 on sled, 8 on PostgreSQL);
+//! seed of the load and kill moments: `TICKETLOG_CRASH_SEED` (printed on
+//! start).
 
 mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use event_store::testing::postgres::PgServer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use support::{add_admin, copy_dir, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
+use support::{copy_dir, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
 use uuid::Uuid;
 
 const CYCLES_ENV: &str = "TICKETLOG_CRASH_CYCLES";
 const SEED_ENV: &str = "TICKETLOG_CRASH_SEED";
 const CYCLES_DEFAULT: usize = 20;
+/// Fewer on PostgreSQL: a cycle costs more there (a start opens sessions,
+/// every restart of the database a recovery).
+const PG_CYCLES_DEFAULT: usize = 8;
+/// PostgreSQL restarts under the load in cycles 1, 1 + this, ...
+const PG_RESTART_EVERY: usize = 3;
+/// Acknowledgements the server must give after a database restart before
+/// it is killed: it recovered by itself.
+const ACKS_AFTER_PG_RESTART: usize = 10;
+/// Pause before retrying a command answered 503 (the database is away).
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 const CLIENTS: usize = 4;
 /// Most acknowledgements waited for before a kill (drawn from 1..this).
 const ACKS_BEFORE_KILL_MAX: usize = 150;
@@ -126,7 +146,79 @@ async fn all_tickets(client: &reqwest::Client, server: &ServerChild, token: &str
     }
 }
 
-/// Posts one command; `Some(ack)` on a 2xx, `None` when the server is gone.
+/// Where the loop's server keeps its log, and how it is reached.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Backend {
+    Sled,
+    Postgres,
+}
+
+/// One store: a data directory, and the database when on PostgreSQL.
+struct Location {
+    data: PathBuf,
+    url: Option<String>,
+}
+
+impl Location {
+    /// `args` plus the store's flags (`--data` comes from the harness).
+    fn with<'a>(&'a self, args: &[&'a str]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        if let Some(url) = &self.url {
+            all.extend(["--database-url", url.as_str()]);
+        }
+        all
+    }
+
+    fn ticketlog_ok(&self, args: &[&str]) -> String {
+        ticketlog_ok(&self.with(args), &self.data)
+    }
+
+    async fn serve(&self) -> ServerChild {
+        serve(&self.data, &self.with(&[])).await
+    }
+}
+
+/// Copies the store of `from` (stopped) to a new one under `dir`.
+async fn copy_store(from: &Location, pg: Option<&PgServer>, dir: &Path) -> Location {
+    let data = dir.join("rebuilt");
+    let Some((url, pg)) = from.url.as_deref().zip(pg) else {
+        copy_dir(&from.data, &data);
+        return Location { data, url: None };
+    };
+    std::fs::create_dir_all(&data).expect("data dir");
+    let source = url.rsplit('/').next().expect("database name");
+    let (admin, connection) = tokio_postgres::connect(&pg.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let connection = tokio::spawn(connection);
+    admin
+        .batch_execute(&format!("CREATE DATABASE rebuilt TEMPLATE {source}"))
+        .await
+        .expect("copy the database");
+    drop(admin);
+    connection.await.ok();
+    Location {
+        data,
+        url: Some(pg.url("rebuilt")),
+    }
+}
+
+/// Commands answered 503 and retried, for the summary (only the
+/// PostgreSQL loop retries: on sled a 503 fails the test).
+static RETRIED_503: AtomicU64 = AtomicU64::new(0);
+
+/// How a command ended.
+enum Answer {
+    Acked(Ack),
+    /// 503 `store_unavailable` or `outcome_unknown`: retry with the key.
+    Unavailable,
+    /// The server is gone.
+    Gone,
+}
+
+/// Posts one command; `Some(ack)` on a 2xx, `None` when the server is
+/// gone. A 503 is retried with the same key when `retry_503` (the
+/// database is away), and fails the test otherwise.
 async fn command(
     client: &reqwest::Client,
     addr: &str,
@@ -134,19 +226,52 @@ async fn command(
     key: Uuid,
     path: String,
     body: Value,
+    retry_503: bool,
 ) -> Option<Ack> {
-    let r = client
+    loop {
+        match command_once(client, addr, token, key, &path, &body).await {
+            Answer::Acked(ack) => return Some(ack),
+            Answer::Gone => return None,
+            Answer::Unavailable if retry_503 => {
+                RETRIED_503.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(RETRY_PAUSE).await
+            }
+            Answer::Unavailable => panic!("POST {path}: 503 on a store that never went away"),
+        }
+    }
+}
+
+async fn command_once(
+    client: &reqwest::Client,
+    addr: &str,
+    token: &str,
+    key: Uuid,
+    path: &str,
+    body: &Value,
+) -> Answer {
+    let sent = client
         .post(format!("http://{addr}{path}"))
         .bearer_auth(token)
         .header("Idempotency-Key", key.to_string())
-        .json(&body)
+        .json(body)
         .send()
-        .await
-        .ok()?;
+        .await;
+    let Ok(r) = sent else { return Answer::Gone };
     let status = r.status();
-    let v: Value = r.json().await.ok()?;
+    let Ok(v) = r.json::<Value>().await else {
+        return Answer::Gone;
+    };
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        let code = v["error"]["code"].as_str().unwrap_or_default();
+        assert!(
+            code == "store_unavailable" || code == "outcome_unknown",
+            "POST {path}: 503 {v}"
+        );
+        return Answer::Unavailable;
+    }
     assert!(status.is_success(), "POST {path}: {status} {v}");
-    Some(Ack {
+    let (path, body) = (path.to_string(), body.clone());
+    Answer::Acked(Ack {
         key,
         path,
         body,
@@ -164,6 +289,7 @@ async fn client_loop(
     admin_id: String,
     mut rng: StdRng,
     acks: Arc<Mutex<Vec<Ack>>>,
+    retry_503: bool,
 ) {
     let client = reqwest::Client::new();
     let mut open: Vec<String> = vec![];
@@ -205,7 +331,7 @@ async fn client_loop(
                 json!({"body": format!("comment {key}")}),
             )
         };
-        let Some(ack) = command(&client, &addr, &token, key, path, body).await else {
+        let Some(ack) = command(&client, &addr, &token, key, path, body, retry_503).await else {
             return;
         };
         if ack.path == "/api/v1/tickets" {
@@ -219,14 +345,27 @@ async fn client_loop(
     panic!("the load outlived {LOAD_TIMEOUT:?}: the server was never killed");
 }
 
-/// Runs the load against `server` and kills it at a random moment.
+/// Waits until `acks` holds `wanted` acknowledgements.
+async fn wait_for_acks(acks: &Mutex<Vec<Ack>>, wanted: usize, what: &str) {
+    let deadline = Instant::now() + LOAD_TIMEOUT;
+    while acks.lock().expect("acks").len() < wanted {
+        assert!(Instant::now() < deadline, "no progress under load ({what})");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs the load against `server` and kills it at a random moment; when
+/// `pg_restart` is given, that PostgreSQL is first restarted under the
+/// load and the server must acknowledge commands again by itself.
 async fn load_and_kill(
     server: ServerChild,
     token: &str,
     admin_id: &str,
     rng: &mut StdRng,
+    pg_restart: Option<&Arc<PgServer>>,
 ) -> Vec<Ack> {
     let acks = Arc::new(Mutex::new(Vec::new()));
+    let retry_503 = pg_restart.is_some();
     let tasks: Vec<_> = (0..CLIENTS)
         .map(|_| {
             tokio::spawn(client_loop(
@@ -235,14 +374,27 @@ async fn load_and_kill(
                 admin_id.to_string(),
                 StdRng::seed_from_u64(rng.random()),
                 acks.clone(),
+                retry_503,
             ))
         })
         .collect();
     let wanted = rng.random_range(1..ACKS_BEFORE_KILL_MAX);
-    let deadline = Instant::now() + LOAD_TIMEOUT;
-    while acks.lock().expect("acks").len() < wanted {
-        assert!(Instant::now() < deadline, "no progress under load");
-        tokio::time::sleep(Duration::from_millis(1)).await;
+    wait_for_acks(&acks, wanted, "before the kill").await;
+    if let Some(pg) = pg_restart {
+        let pg = pg.clone();
+        tokio::task::spawn_blocking(move || {
+            pg.pg_ctl("restart PostgreSQL", &["restart", "-m", "immediate", "-w"])
+        })
+        .await
+        .expect("pg_ctl task")
+        .expect("pg_ctl restart -m immediate");
+        let restarted = acks.lock().expect("acks").len();
+        wait_for_acks(
+            &acks,
+            restarted + ACKS_AFTER_PG_RESTART,
+            "after the database restart",
+        )
+        .await;
     }
     // The one deliberate sleep: a random kill moment.
     tokio::time::sleep(Duration::from_millis(
@@ -293,6 +445,18 @@ async fn check_restarted(
             "cycle {cycle}: {a:?}"
         );
     }
+    // Each stream's versions are contiguous from 1 in log order.
+    let mut stream_heads: HashMap<&str, u64> = HashMap::new();
+    for e in &events {
+        let stream = e["stream_id"].as_str().expect("stream_id");
+        let last = stream_heads.entry(stream).or_insert(0);
+        assert_eq!(
+            e["version"].as_u64(),
+            Some(*last + 1),
+            "cycle {cycle}: stream {stream} not contiguous at {e}"
+        );
+        *last += 1;
+    }
     // No partial two-event command: a first assignment of an open ticket is
     // followed by its status change, at the next position of the stream.
     for (i, e) in events.iter().enumerate() {
@@ -339,6 +503,7 @@ async fn check_restarted(
             a.key,
             a.path.clone(),
             a.body.clone(),
+            false,
         )
         .await
         .expect("retry answered");
@@ -365,59 +530,96 @@ fn by_id(tickets: Vec<Value>) -> BTreeMap<String, Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_commands_survive_server_sigkill() {
+async fn acknowledged_commands_survive_server_sigkill_on_sled() {
+    crash_loop(Backend::Sled).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_commands_survive_server_sigkill_and_database_restarts_on_postgres() {
+    crash_loop(Backend::Postgres).await;
+}
+
+async fn crash_loop(backend: Backend) {
+    let default_cycles = match backend {
+        Backend::Sled => CYCLES_DEFAULT,
+        Backend::Postgres => PG_CYCLES_DEFAULT,
+    };
     let cycles: usize = std::env::var(CYCLES_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(CYCLES_DEFAULT);
+        .unwrap_or(default_cycles);
     let seed: u64 = std::env::var(SEED_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(rand::random);
-    eprintln!("server crash loop: {cycles} cycles, {SEED_ENV}={seed}");
+    eprintln!("server crash loop on {backend:?}: {cycles} cycles, {SEED_ENV}={seed}");
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().expect("dir");
-    let data: PathBuf = dir.path().join("data");
-    add_admin(&data, TENANT, ADMIN, PASSWORD);
+    // A PostgreSQL of this test's own: it restarts it.
+    let pg = (backend == Backend::Postgres)
+        .then(|| Arc::new(PgServer::start().expect("start a test PostgreSQL")));
+    let live = Location {
+        data: dir.path().join("data"),
+        url: pg
+            .as_ref()
+            .map(|pg| pg.fresh_database().expect("create a database")),
+    };
+    live.ticketlog_ok(&[
+        "user",
+        "add",
+        "--tenant",
+        TENANT,
+        "--name",
+        ADMIN,
+        "--role",
+        "admin",
+        "--password",
+        PASSWORD,
+    ]);
     let client = reqwest::Client::new();
     let started = Instant::now();
 
     // The token of the first run must stay valid across restarts: the
-    // generated signing secret is durable in the data directory.
-    let server = serve(&data, &[]).await;
+    // generated signing secret is durable in the data directory (in the
+    // database on PostgreSQL).
+    let server = live.serve().await;
     healthy_head(&client, &server).await;
     let (token, admin_id) = login(&client, &server, TENANT, ADMIN, PASSWORD).await;
     let mut acked: Vec<Ack> = vec![];
     let mut server = server;
+    let mut pg_restarts = 0;
     for cycle in 0..cycles {
-        let acks = load_and_kill(server, &token, &admin_id, &mut rng).await;
+        let pg_restart = pg.as_ref().filter(|_| cycle % PG_RESTART_EVERY == 1);
+        pg_restarts += usize::from(pg_restart.is_some());
+        let acks = load_and_kill(server, &token, &admin_id, &mut rng, pg_restart).await;
         assert!(!acks.is_empty(), "cycle {cycle}: nothing acknowledged");
         acked.extend(acks);
-        let verified = ticketlog_ok(&["verify"], &data);
+        let verified = live.ticketlog_ok(&["verify"]);
         assert!(verified.starts_with("OK"), "cycle {cycle}: {verified}");
-        server = serve(&data, &[]).await;
+        server = live.serve().await;
         check_restarted(&client, &server, &token, &acked, cycle).await;
     }
+    assert!(
+        pg.is_none() || pg_restarts > 0,
+        "PostgreSQL was never restarted: run more than one cycle"
+    );
 
     // Projections equal a fresh rebuild: stop cleanly, rebuild a copy,
     // compare statistics offline and the ticket lists of both served.
     let live_tickets = by_id(all_tickets(&client, &server, &token).await);
     stop(server).await;
-    let rebuilt = dir.path().join("rebuilt");
-    copy_dir(&data, &rebuilt);
-    ticketlog_ok(&["rebuild"], &rebuilt);
+    let rebuilt = copy_store(&live, pg.as_deref(), dir.path()).await;
+    rebuilt.ticketlog_ok(&["rebuild"]);
     // One window end for both, and `as_of` (the time of asking) aside.
     let to = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
-    let stats = |d: &Path| {
-        let out = ticketlog_ok(
-            &["stats", "--tenant", TENANT, "--format", "json", "--to", &to],
-            d,
-        );
+    let stats = |store: &Location| {
+        let out =
+            store.ticketlog_ok(&["stats", "--tenant", TENANT, "--format", "json", "--to", &to]);
         let mut v = serde_json::from_str::<Value>(&out).expect("stats json");
         v.as_object_mut().expect("object").remove("as_of");
         v
     };
-    let (live_stats, rebuilt_stats) = (stats(&data), stats(&rebuilt));
+    let (live_stats, rebuilt_stats) = (stats(&live), stats(&rebuilt));
     assert_eq!(
         live_stats, rebuilt_stats,
         "statistics differ from a rebuild"
@@ -426,7 +628,7 @@ async fn acknowledged_commands_survive_server_sigkill() {
         live_stats["total"]["count"].as_u64(),
         Some(live_tickets.len() as u64)
     );
-    let server = serve(&rebuilt, &[]).await;
+    let server = rebuilt.serve().await;
     healthy_head(&client, &server).await;
     let rebuilt_tickets = by_id(all_tickets(&client, &server, &token).await);
     stop(server).await;
@@ -434,8 +636,17 @@ async fn acknowledged_commands_survive_server_sigkill() {
         live_tickets, rebuilt_tickets,
         "tickets differ from a rebuild"
     );
+    let retried = match backend {
+        Backend::Sled => String::new(),
+        Backend::Postgres => format!(
+            ", {} database restarts, {} retries after a 503",
+            pg_restarts,
+            RETRIED_503.load(Ordering::Relaxed)
+        ),
+    };
     eprintln!(
-        "server crash loop: {cycles} cycles, {} acknowledged commands, {} tickets, {:.1} s",
+        "server crash loop on {backend:?}: {cycles} cycles{retried}, {} acknowledged commands, \
+         {} tickets, {:.1} s",
         acked.len(),
         live_tickets.len(),
         started.elapsed().as_secs_f64()

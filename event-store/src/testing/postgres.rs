@@ -216,11 +216,19 @@ impl PgServer {
     }
 
     /// Runs `pg_ctl ARGS` against this server's data directory (a test
-    /// restarts it with `restart -m immediate`, for example).
+    /// restarts it with `restart -m immediate`, for example). A `start` or
+    /// `restart` logs to the server's log file: `pg_ctl` does not remember
+    /// `-l`, and a server writing to our pipes would keep this call waiting
+    /// for their end as long as it runs.
     pub fn pg_ctl(&self, what: &'static str, args: &[&str]) -> Result<(), PgServerError> {
         let data = self.data().display().to_string();
+        let log = self.log().display().to_string();
         let mut full = vec!["-D", data.as_str()];
         full.extend_from_slice(args);
+        let starts = matches!(args.first(), Some(&"start") | Some(&"restart"));
+        if starts && !args.contains(&"-l") {
+            full.extend(["-l", log.as_str()]);
+        }
         self.run(what, "pg_ctl", &full)
     }
 
