@@ -319,7 +319,8 @@ pub fn verify_dir(path: &Path, progress: &dyn Fn(u64, u64)) -> Result<VerifyRepo
             path.display()
         )));
     }
-    let db = sled::Config::new().path(path).open()?;
+    // A store closed a moment ago may still hold sled's directory lock.
+    let db = super::open_db(path, super::CACHE_CAPACITY_BYTES_DEFAULT)?;
     let log = db.open_tree(keys::LOG_TREE)?;
     super::check_layout(&log)?;
     let mut walk = Walk::full(log)?;
