@@ -551,6 +551,14 @@ impl CommandService {
     }
 
     /// Load, decide, append on an existing (or technician) stream.
+    ///
+    /// The first try decides on the cached state without asking the store
+    /// whether it is still current: its append at the cached version
+    /// succeeds only if it was (the store checks the version under its
+    /// lock), so a decision that lands was made on the true state. Any other
+    /// outcome of a cached try (a conflict, a refusal, nothing to do, an
+    /// `If-Match` that differs) is decided again on a fresh load before it
+    /// is answered: another process may have appended since.
     async fn on_stream(
         &self,
         stream: StreamId,
@@ -563,20 +571,36 @@ impl CommandService {
             expected: expected.unwrap_or(0),
             actual: 0,
         };
-        for _ in 0..self.config.attempts_max.max(1) {
-            let loaded = self.load(stream).await?;
+        let mut cached = self.cache_guard().get(&stream).cloned();
+        let mut attempts = 0;
+        while attempts < self.config.attempts_max.max(1) {
+            let from_cache = cached.is_some();
+            let loaded = match cached.take() {
+                Some(loaded) => loaded,
+                None => {
+                    attempts += 1;
+                    self.load(stream).await?
+                }
+            };
             if let Some(applied) = loaded.state.applied(key.id) {
                 return self.retried(stream, applied, key).await;
             }
             if let Some(v) = expected {
                 if v != loaded.version {
+                    if from_cache {
+                        continue;
+                    }
                     return Err(ServiceError::VersionConflict {
                         expected: v,
                         actual: loaded.version,
                     });
                 }
             }
-            let events = decide(&loaded.state, command, context)?;
+            let events = match decide(&loaded.state, command, context) {
+                Ok(events) if !(events.is_empty() && from_cache) => events,
+                Err(refused) if !from_cache => return Err(refused.into()),
+                _ => continue,
+            };
             if events.is_empty() {
                 // Nothing changes: answer with where the stream stands.
                 return Ok(CommandOutcome {
@@ -596,7 +620,7 @@ impl CommandService {
                         expected: version,
                         actual,
                     };
-                    if expected.is_some() {
+                    if expected.is_some() && !from_cache {
                         return Err(last);
                     }
                 }

@@ -608,3 +608,91 @@ async fn the_cache_holds_each_commands_result_and_still_sees_other_writers() {
         fresh().load(ticket).await.expect("replay").state
     );
 }
+
+/// Two services over one store stand for two processes: each decides on
+/// its cached state without asking the store first, so whatever the other
+/// appended must still be seen before anything is answered.
+#[tokio::test]
+async fn a_stale_cached_state_is_never_what_a_command_is_answered_on() {
+    let a = fixture(0);
+    let b = {
+        let tree = a.store.tree("snapshots").expect("tree");
+        let dyn_store: Arc<dyn EventStore> = a.store.clone();
+        CommandService::new(
+            dyn_store,
+            SnapshotStore::new(tree, SnapshotConfig { every_events: 0 }),
+            ServiceConfig::default(),
+        )
+    };
+    let (ticket, _) = new_ticket(&a, &customer()).await;
+    a.execute(&agent(), comment(ticket, "a caches v2"))
+        .await
+        .expect("comment");
+    let status = |status| {
+        Action::ChangeStatus(ChangeStatus {
+            ticket_id: ticket,
+            status,
+            note: None,
+        })
+    };
+    // B moves the ticket on; A's cache still says open at version 2.
+    let moved = b
+        .execute(
+            &agent(),
+            status(TicketStatus::Assigned),
+            Uuid::now_v7(),
+            None,
+        )
+        .await
+        .expect("assigned by b");
+    assert_eq!(moved.version, 3);
+    // Refused on the cached state (open cannot start), accepted on the true one.
+    let started = a
+        .execute(&agent(), status(TicketStatus::InProgress))
+        .await
+        .expect("in progress on the fresh state");
+    assert_eq!(started.version, 4);
+    // An If-Match of the version B just made is not a conflict for A.
+    b.execute(&agent(), comment(ticket, "b at v5"), Uuid::now_v7(), None)
+        .await
+        .expect("comment by b");
+    let matched = a
+        .service
+        .execute(
+            &agent(),
+            comment(ticket, "a at v6"),
+            Uuid::now_v7(),
+            Some(5),
+        )
+        .await
+        .expect("If-Match of the true version");
+    assert_eq!(matched.version, 6);
+    // Nothing to do on the true state: answered with the true version, no append.
+    b.execute(
+        &agent(),
+        status(TicketStatus::Resolved),
+        Uuid::now_v7(),
+        None,
+    )
+    .await
+    .expect("resolved by b");
+    let head = a.store.head().await.expect("head");
+    let err = a
+        .execute(&agent(), status(TicketStatus::Resolved))
+        .await
+        .expect_err("resolved already");
+    assert!(
+        matches!(
+            err,
+            ServiceError::Domain(DomainError::InvalidTransition { .. })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(a.store.head().await.expect("head"), head);
+    // A comment on a stale cache lands at the stream's true next version.
+    let last = a
+        .execute(&customer(), comment(ticket, "a again"))
+        .await
+        .expect("comment");
+    assert_eq!(last.version, 8);
+}
