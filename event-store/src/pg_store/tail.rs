@@ -2,8 +2,12 @@
 //! subscribers. It wakes on the writer's commits, on `NOTIFY` from every
 //! other writer of the database (a dedicated listening session), and on a
 //! timer, and then reads from the table by position: a notification says
-//! only "look", never what to deliver.
+//! only "look", never what to deliver. Its payload (the notifying
+//! commit's head) only spares a read: a notification of a head already
+//! published, such as this process's own commit that the writer's wake-up
+//! already had read, is not read for again.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,22 +19,30 @@ use crate::limits::{PG_TAIL_POLL_MILLIS, READ_PAGE_MAX};
 
 use super::{reads, Shared, NOTIFY_CHANNEL};
 
-/// A listening session: the client (dropping it closes the session) and
-/// the wake-ups its notifications send.
+/// A listening session: the client (dropping it closes the session), the
+/// wake-ups its notifications send, and the highest head they announced.
 struct Listener {
     _client: Client,
     notified: mpsc::Receiver<()>,
+    announced: Arc<AtomicU64>,
 }
 
 async fn listen(config: &Config) -> Result<Listener, tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
-    // One pending wake-up is enough: the tailer reads everything new.
+    // One pending wake-up is enough: the tailer reads everything new, and
+    // the head of a dropped wake-up is kept in `announced`.
     let (wake, notified) = mpsc::channel(1);
+    let announced = Arc::new(AtomicU64::new(0));
+    let heads = announced.clone();
     tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(_)) => {
+                Ok(AsyncMessage::Notification(n)) => {
+                    // A payload that is not a head (someone else's NOTIFY
+                    // on the channel) makes the tailer read.
+                    let head = n.payload().parse::<u64>().unwrap_or(u64::MAX);
+                    heads.fetch_max(head, Ordering::AcqRel);
                     let _ = wake.try_send(());
                 }
                 Ok(_) => {}
@@ -47,6 +59,7 @@ async fn listen(config: &Config) -> Result<Listener, tokio_postgres::Error> {
     Ok(Listener {
         _client: client,
         notified,
+        announced,
     })
 }
 
@@ -59,6 +72,7 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut listener: Option<Listener> = None;
+    let mut read = true;
     loop {
         if listener.is_none() {
             match listen(&config).await {
@@ -67,22 +81,20 @@ pub(crate) async fn run(
             }
         }
         // Listen first, then read: a commit between the two is read now.
-        loop {
+        while read {
             match reads::read_all(&shared.pool, published + 1, READ_PAGE_MAX).await {
-                Ok(page) if page.is_empty() => break,
+                Ok(page) if page.is_empty() => read = false,
                 Ok(page) => {
                     let full = page.len() == READ_PAGE_MAX;
                     if let Some(last) = page.last() {
                         published = last.position;
                     }
                     shared.publish(page);
-                    if !full {
-                        break;
-                    }
+                    read = full;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "tailer could not read the log");
-                    break;
+                    read = false;
                 }
             }
         }
@@ -93,10 +105,14 @@ pub(crate) async fn run(
                 None => std::future::pending().await,
             }
         };
+        read = true;
         tokio::select! {
             _ = stop.changed() => return,
             _ = commits.notified() => {}
-            alive = notified => if !alive { listener = None },
+            alive = notified => match listener.as_ref() {
+                Some(l) if alive => read = l.announced.load(Ordering::Acquire) > published,
+                _ => listener = None,
+            },
             _ = poll => {}
         }
         if *stop.borrow() {
