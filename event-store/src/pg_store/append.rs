@@ -34,7 +34,8 @@ use crate::limits::{
 use crate::record::{AppendOutcome, AppendRequest, Appended, Hash, PriorCommand};
 use crate::schema::{StreamId, StreamKind};
 
-use super::rows::{col, hash_of, kind_from_name, kind_name, prior_command};
+use super::batch_rows::BatchRows;
+use super::rows::{col, hash_of, kind_from_name, prior_command};
 use super::session::{connect, is_db_answer};
 use super::NOTIFY_CHANNEL;
 
@@ -545,34 +546,18 @@ fn stage_one(
 /// checking that every stream head moved from where it was read.
 async fn write(session: &Session, staged: &Staged) -> Result<(), StoreError> {
     let client = &session.client;
-    let mut c_ids = Vec::new();
-    let mut c_streams = Vec::new();
-    let mut c_first = Vec::new();
-    let mut c_last = Vec::new();
-    let mut c_version = Vec::new();
-    let mut c_fingerprint: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut rows = BatchRows::default();
     for (outcome, id, fingerprint) in &staged.outcomes {
-        c_ids.push(*id);
-        c_streams.push(outcome.stream_id);
-        c_first.push(outcome.first_position as i64);
-        c_last.push(outcome.position as i64);
-        c_version.push(outcome.version as i64);
-        c_fingerprint.push(fingerprint.map(|h| h.to_vec()));
+        rows.command(
+            *id,
+            outcome.stream_id,
+            (outcome.first_position, outcome.position),
+            outcome.version,
+            fingerprint.as_ref(),
+        );
     }
-    let (mut new_ids, mut new_versions, mut new_kinds, mut new_tenants) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut up_ids, mut up_old, mut up_new) = (Vec::new(), Vec::new(), Vec::new());
     for (id, stored, head) in &staged.stream_heads {
-        if *stored == 0 {
-            new_ids.push(*id);
-            new_versions.push(head.version as i64);
-            new_kinds.push(kind_name(head.kind));
-            new_tenants.push(head.tenant.clone());
-        } else {
-            up_ids.push(*id);
-            up_old.push(*stored as i64);
-            up_new.push(head.version as i64);
-        }
+        rows.stream_head(*id, *stored, head.version, head.kind, &head.tenant);
     }
     let head = staged.head as i64;
     let start = staged.start_head as i64;
@@ -585,16 +570,7 @@ async fn write(session: &Session, staged: &Staged) -> Result<(), StoreError> {
         &staged.commands,
         &staged.records,
     ];
-    let commands_p: Params<6> = [
-        &c_ids,
-        &c_streams,
-        &c_first,
-        &c_last,
-        &c_version,
-        &c_fingerprint,
-    ];
-    let new_p: Params<4> = [&new_ids, &new_versions, &new_kinds, &new_tenants];
-    let up_p: Params<3> = [&up_ids, &up_old, &up_new];
+    let (commands_p, new_p, up_p) = (rows.commands(), rows.new_streams(), rows.moved_streams());
     let head_p: Params<3> = [&head, &hash, &start];
     let notify_p: Params<2> = [&NOTIFY_CHANNEL, &head_text];
     let (_, _, _, updated, moved, _) = futures::try_join!(
@@ -605,10 +581,5 @@ async fn write(session: &Session, staged: &Staged) -> Result<(), StoreError> {
         client.execute(&session.set_head, &head_p),
         client.query_one(&session.notify, &notify_p),
     )?;
-    if updated != up_ids.len() as u64 || moved != 1 {
-        return Err(StoreError::Unavailable(
-            "a stream head or the log head moved under the lock; batch refused".into(),
-        ));
-    }
-    Ok(())
+    rows.check_moved(updated, moved)
 }

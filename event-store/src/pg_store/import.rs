@@ -23,8 +23,9 @@ use super::append::{
     Params, INSERT_COMMANDS_SQL, INSERT_EVENTS_SQL, INSERT_STREAMS_SQL, LOCK_HEAD_SQL,
     SELECT_STREAMS_SQL, SET_HEAD_SQL, UPDATE_STREAMS_SQL,
 };
+use super::batch_rows::BatchRows;
 use super::reads::pooled;
-use super::rows::{col, hash_of, kind_from_name, kind_name};
+use super::rows::{col, hash_of, kind_from_name};
 use super::PgStore;
 
 /// One append of an imported batch: what its `commands` row and its
@@ -269,37 +270,18 @@ async fn write(
     start: u64,
     heads: &HashMap<Uuid, Head>,
 ) -> Result<(), StoreError> {
-    let mut c_ids = Vec::new();
-    let mut c_streams = Vec::new();
-    let mut c_first = Vec::new();
-    let mut c_last = Vec::new();
-    let mut c_version = Vec::new();
-    let mut c_fingerprint: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut rows = BatchRows::default();
     for run in &batch.runs {
-        c_ids.push(run.command);
-        c_streams.push(run.stream);
-        c_first.push(run.first_position as i64);
-        c_last.push(run.last_position as i64);
-        c_version.push(run.last_version as i64);
-        c_fingerprint.push(run.fingerprint.map(|h| h.to_vec()));
+        rows.command(
+            run.command,
+            run.stream,
+            (run.first_position, run.last_position),
+            run.last_version,
+            run.fingerprint.as_ref(),
+        );
     }
-    let (mut new_ids, mut new_versions, mut new_kinds, mut new_tenants) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut up_ids, mut up_old, mut up_new) = (Vec::new(), Vec::new(), Vec::new());
     for (id, head) in heads {
-        if head.version == head.stored {
-            continue;
-        }
-        if head.stored == 0 {
-            new_ids.push(*id);
-            new_versions.push(head.version as i64);
-            new_kinds.push(kind_name(head.kind));
-            new_tenants.push(head.tenant.clone());
-        } else {
-            up_ids.push(*id);
-            up_old.push(head.stored as i64);
-            up_new.push(head.version as i64);
-        }
+        rows.stream_head(*id, head.stored, head.version, head.kind, &head.tenant);
     }
     let last = batch.positions.last().copied().unwrap_or(start as i64);
     let hash = batch.last_hash.to_vec();
@@ -311,16 +293,7 @@ async fn write(
         &batch.commands,
         &batch.records,
     ];
-    let commands_p: Params<6> = [
-        &c_ids,
-        &c_streams,
-        &c_first,
-        &c_last,
-        &c_version,
-        &c_fingerprint,
-    ];
-    let new_p: Params<4> = [&new_ids, &new_versions, &new_kinds, &new_tenants];
-    let up_p: Params<3> = [&up_ids, &up_old, &up_new];
+    let (commands_p, new_p, up_p) = (rows.commands(), rows.new_streams(), rows.moved_streams());
     let head_p: Params<3> = [&last, &hash, &start];
     let (_, _, _, updated, moved) = futures::try_join!(
         tx.execute(INSERT_EVENTS_SQL, &events_p),
@@ -329,10 +302,5 @@ async fn write(
         tx.execute(UPDATE_STREAMS_SQL, &up_p),
         tx.execute(SET_HEAD_SQL, &head_p),
     )?;
-    if updated != up_ids.len() as u64 || moved != 1 {
-        return Err(StoreError::Unavailable(
-            "a stream head or the log head moved under the lock; batch refused".into(),
-        ));
-    }
-    Ok(())
+    rows.check_moved(updated, moved)
 }

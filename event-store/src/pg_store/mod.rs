@@ -9,6 +9,7 @@
 //! `import` (another store's log copied in unchanged).
 
 mod append;
+mod batch_rows;
 mod import;
 mod kv;
 mod reads;
