@@ -19,7 +19,7 @@ use event_store::codec::RawRecord;
 use event_store::testing::postgres::PgServer;
 use event_store::{EventStore, KvEntry, KvProvider, PgOptions, PgStore, SledOptions, SledStore};
 use serde_json::{json, Value};
-use support::{login, serve, stop, ticketlog_ok, ServerChild, BIN};
+use support::{get_ok, login, serve, stop, ticketlog_ok, ServerChild, BIN};
 use uuid::Uuid;
 
 /// `ticketlog migrate-store --json` from `data` into `url`.
@@ -80,17 +80,6 @@ async fn post(
         .await
         .expect("post");
     (r.status().as_u16(), r.json().await.expect("json body"))
-}
-
-async fn get(client: &reqwest::Client, server: &ServerChild, token: &str, path: &str) -> Value {
-    let r = client
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(r.status().as_u16(), 200, "GET {path}");
-    r.json().await.expect("json body")
 }
 
 /// Every entry of every side tree of `kv` except `skip`, by tree (empty
@@ -162,8 +151,8 @@ async fn an_embedded_store_moves_to_postgres_with_its_tickets_and_tokens() {
     )
     .await;
     assert_eq!(status, 200);
-    let tickets = get(&client, &server, &token, "/api/v1/tickets").await;
-    let history = get(&client, &server, &token, &format!("/api/v1/tickets/{id}")).await;
+    let tickets = get_ok(&client, &server, &token, "/api/v1/tickets").await;
+    let history = get_ok(&client, &server, &token, &format!("/api/v1/tickets/{id}")).await;
     stop(server).await;
 
     let pg = PgServer::shared().expect("start the test PostgreSQL");
@@ -235,11 +224,11 @@ async fn an_embedded_store_moves_to_postgres_with_its_tickets_and_tokens() {
     let node = tempfile::tempdir().expect("node dir");
     let server = serve(node.path(), &["--database-url", &url]).await;
     assert_eq!(
-        get(&client, &server, &token, "/api/v1/tickets").await,
+        get_ok(&client, &server, &token, "/api/v1/tickets").await,
         tickets
     );
     assert_eq!(
-        get(&client, &server, &token, &format!("/api/v1/tickets/{id}")).await,
+        get_ok(&client, &server, &token, &format!("/api/v1/tickets/{id}")).await,
         history
     );
     let (status, retried) = post(&client, &server, &token, &key, "/api/v1/tickets", ticket).await;

@@ -15,7 +15,7 @@ use event_store::testing::postgres::PgServer;
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::{healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
+use support::{get_ok, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
@@ -72,19 +72,6 @@ async fn post(
     (status, r.json().await.expect("a JSON answer"))
 }
 
-async fn get(client: &reqwest::Client, server: &ServerChild, token: &str, path: &str) -> Value {
-    let r = client
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let status = r.status();
-    let v: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "GET {path}: {status} {v}");
-    v
-}
-
 /// POSTs until a 2xx (retrying 503 with the same key); the answer.
 async fn post_until_accepted(
     client: &reqwest::Client,
@@ -117,7 +104,7 @@ async fn chat_with(
 ) -> Vec<Value> {
     let deadline = Instant::now() + WAIT;
     loop {
-        let chat = get(
+        let chat = get_ok(
             client,
             server,
             token,
@@ -277,7 +264,7 @@ async fn two_servers_on_one_database_share_tokens_and_the_log() {
     healthy_head(&client, &b).await;
     // A token of A works on B: the generated secret is in the database.
     let (token, _) = login(&client, &a, TENANT, ADMIN, PASSWORD).await;
-    let me = get(&client, &b, &token, "/api/v1/me").await;
+    let me = get_ok(&client, &b, &token, "/api/v1/me").await;
     assert_eq!(me["name"], ADMIN, "{me}");
     let (status, created) = post(
         &client,
@@ -307,7 +294,7 @@ async fn two_servers_on_one_database_share_tokens_and_the_log() {
     let chat = chat_with(&client, &b, &token, &ticket, 1).await;
     assert_eq!(chat[0]["body"], "through A");
     assert_eq!(chat[0]["position"].as_u64(), Some(at));
-    let seen = get(&client, &b, &token, &format!("/api/v1/tickets/{ticket}")).await;
+    let seen = get_ok(&client, &b, &token, &format!("/api/v1/tickets/{ticket}")).await;
     assert_eq!(seen["version"].as_u64(), Some(2), "{seen}");
     stop(a).await;
     stop(b).await;

@@ -38,7 +38,7 @@ use event_store::testing::postgres::PgServer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use support::{copy_dir, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
+use support::{copy_dir, get_ok, healthy_head, login, serve, stop, ticketlog_ok, ServerChild};
 use uuid::Uuid;
 
 const CYCLES_ENV: &str = "TICKETLOG_CRASH_CYCLES";
@@ -79,19 +79,6 @@ struct Ack {
     position: u64,
 }
 
-async fn get_json(client: &reqwest::Client, url: String, token: &str) -> Value {
-    let r = client
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("get");
-    let status = r.status();
-    let v: Value = r.json().await.expect("json");
-    assert!(status.is_success(), "GET {url}: {status} {v}");
-    v
-}
-
 /// The whole log as the admin sees it, once the read model has folded it
 /// up to `head`.
 async fn all_events(
@@ -105,12 +92,8 @@ async fn all_events(
         let mut events: Vec<Value> = vec![];
         let mut after = 0u64;
         loop {
-            let page = get_json(
-                client,
-                server.url(&format!("/api/v1/events?after={after}&limit={PAGE_LIMIT}")),
-                token,
-            )
-            .await;
+            let path = format!("/api/v1/events?after={after}&limit={PAGE_LIMIT}");
+            let page = get_ok(client, server, token, &path).await;
             events.extend(page["items"].as_array().expect("items").iter().cloned());
             match page["next"].as_u64() {
                 Some(n) if n > after => after = n,
@@ -133,11 +116,11 @@ async fn all_tickets(client: &reqwest::Client, server: &ServerChild, token: &str
     let mut items = vec![];
     let mut cursor: Option<String> = None;
     loop {
-        let mut url = server.url(&format!("/api/v1/tickets?limit={PAGE_LIMIT}"));
+        let mut path = format!("/api/v1/tickets?limit={PAGE_LIMIT}");
         if let Some(c) = &cursor {
-            url.push_str(&format!("&cursor={c}"));
+            path.push_str(&format!("&cursor={c}"));
         }
-        let page = get_json(client, url, token).await;
+        let page = get_ok(client, server, token, &path).await;
         items.extend(page["items"].as_array().expect("items").iter().cloned());
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),

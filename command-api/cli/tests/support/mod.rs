@@ -166,3 +166,22 @@ pub async fn login(
         v["user"]["id"].as_str().expect("user id").to_string(),
     )
 }
+
+/// GETs `path` with `token`: asserts a 200 and returns the JSON body.
+pub async fn get_ok(
+    client: &reqwest::Client,
+    server: &ServerChild,
+    token: &str,
+    path: &str,
+) -> Value {
+    let r = client
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    let status = r.status();
+    let v: Value = r.json().await.expect("a JSON answer");
+    assert_eq!(status.as_u16(), 200, "GET {path}: {v}");
+    v
+}
