@@ -12,7 +12,7 @@ use chrono::DateTime;
 use common::*;
 use event_store::codec::{self, RawRecord};
 use event_store::sled_store::{keys, page, LOG_TREE};
-use event_store::testing::postgres::PgServer;
+use event_store::testing::postgres::{stored_records, PgServer};
 use event_store::{
     AppendRequest, EventStore, ExpectedVersion, NewEvent, PgOptions, PgStore, SledOptions,
     SledStore, StoreError,
@@ -132,21 +132,6 @@ async fn tables(url: &str) -> Vec<String> {
     out
 }
 
-/// The stored records of `url`'s log, in order.
-async fn pg_records(url: &str) -> Vec<RawRecord> {
-    let client = session(url).await;
-    let rows = client
-        .query("SELECT position, record FROM events ORDER BY position", &[])
-        .await
-        .expect("events");
-    rows.iter()
-        .map(|r| RawRecord {
-            position: r.get::<_, i64>(0) as u64,
-            bytes: r.get(1),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_import_writes_exactly_what_the_appends_wrote() {
     let requests = script();
@@ -169,7 +154,7 @@ async fn an_import_writes_exactly_what_the_appends_wrote() {
 
     assert_eq!(tables(&imported_url).await, tables(&appended_url).await);
     let sled_records: Vec<RawRecord> = batches.concat();
-    assert_eq!(pg_records(&imported_url).await, sled_records);
+    assert_eq!(stored_records(&imported_url).await, sled_records);
     let report = imported.verify(&|_, _| {}).await.expect("verify");
     assert!(report.ok() && report.records == 11, "{report:?}");
 
@@ -225,7 +210,7 @@ async fn records_written_in_an_older_format_arrive_unchanged() {
 
     let (pg, url) = fresh_pg().await;
     import_all(&pg, &batches).await;
-    assert_eq!(pg_records(&url).await, records);
+    assert_eq!(stored_records(&url).await, records);
     let report = pg.verify(&|_, _| {}).await.expect("verify");
     assert!(
         report.ok() && report.records == records.len() as u64,

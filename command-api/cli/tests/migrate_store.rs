@@ -15,8 +15,7 @@ use command_api::auth::secret::{
     GENERATED_SECRET_FILE_NAME, GENERATED_SECRET_KEY, SECRETS_TREE_NAME,
 };
 use command_api::config::store_path;
-use event_store::codec::RawRecord;
-use event_store::testing::postgres::PgServer;
+use event_store::testing::postgres::{stored_records, PgServer};
 use event_store::{EventStore, KvEntry, KvProvider, PgOptions, PgStore, SledOptions, SledStore};
 use serde_json::{json, Value};
 use support::{get_ok, login, serve, stop, ticketlog_ok, ServerChild, BIN};
@@ -100,24 +99,6 @@ fn side_trees(kv: &dyn KvProvider, skip: &[&str]) -> Vec<(String, Vec<KvEntry>)>
         .collect()
 }
 
-/// The stored records of the database at `url`, in order.
-async fn pg_records(url: &str) -> Vec<RawRecord> {
-    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(connection);
-    let rows = client
-        .query("SELECT position, record FROM events ORDER BY position", &[])
-        .await
-        .expect("events");
-    rows.iter()
-        .map(|r| RawRecord {
-            position: r.get::<_, i64>(0) as u64,
-            bytes: r.get(1),
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_embedded_store_moves_to_postgres_with_its_tickets_and_tokens() {
     let dir = tempfile::tempdir().expect("dir");
@@ -187,7 +168,7 @@ async fn an_embedded_store_moves_to_postgres_with_its_tickets_and_tokens() {
             .expect("open database");
         let sled_log = sled.read_raw(1, usize::MAX, usize::MAX).expect("sled log");
         assert_eq!(sled_log.len() as u64, head);
-        assert_eq!(pg_records(&url).await, sled_log);
+        assert_eq!(stored_records(&url).await, sled_log);
         let sled_head = sled.read_all(head, 1).await.expect("head record").remove(0);
         assert_eq!(
             pg_store.head_hash().await.expect("head"),

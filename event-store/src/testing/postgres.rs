@@ -337,3 +337,22 @@ impl Drop for PgServer {
         }
     }
 }
+
+/// The records stored in the log of the database at `url`, in position
+/// order, as bytes (for tests that compare a log with another store's).
+pub async fn stored_records(url: &str) -> Vec<crate::codec::RawRecord> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let rows = client
+        .query("SELECT position, record FROM events ORDER BY position", &[])
+        .await
+        .expect("events");
+    rows.iter()
+        .map(|r| crate::codec::RawRecord {
+            position: r.get::<_, i64>(0) as u64,
+            bytes: r.get(1),
+        })
+        .collect()
+}
