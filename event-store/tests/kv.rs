@@ -60,6 +60,22 @@ async fn side_trees_are_separate_atomic_and_durable(backend: Backend) {
             (b"a/2".to_vec(), Some(b"TWO".to_vec())),
         ])
         .expect("delete");
+    // Several writes of one key in one apply: the last one wins.
+    snaps
+        .apply(vec![
+            (b"twice/put".to_vec(), Some(b"first".to_vec())),
+            (b"twice/gone".to_vec(), Some(b"put".to_vec())),
+            (b"twice/put".to_vec(), Some(b"second".to_vec())),
+            (b"twice/gone".to_vec(), None),
+        ])
+        .expect("apply");
+    assert_eq!(
+        snaps.scan_prefix(b"twice/", 10).expect("scan"),
+        vec![(b"twice/put".to_vec(), b"second".to_vec())]
+    );
+    snaps
+        .apply(vec![(b"twice/put".to_vec(), None)])
+        .expect("delete");
     snaps.flush().expect("flush");
     // The first value stored wins; later ones get it back.
     assert_eq!(

@@ -9,10 +9,12 @@
 //! one transaction, committed with `synchronous_commit` on before it
 //! answers: `flush` has nothing left to do.
 
+use std::collections::BTreeMap;
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config};
 
 use crate::error::StoreError;
@@ -215,22 +217,35 @@ async fn statement(
             Ok(Answer::Names(rows.into_iter().map(|r| r.get(0)).collect()))
         }
         Op::Apply(writes) => {
-            let tx = client.transaction().await?;
-            let put = tx
-                .prepare(
-                    "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
-                )
-                .await?;
-            let delete = tx
-                .prepare("DELETE FROM kv WHERE tree = $1 AND key = $2")
-                .await?;
-            for (key, value) in writes {
+            // In the order given, the last write of a key wins: kept per
+            // key, so that two set-based statements do the whole apply.
+            let last: BTreeMap<&Vec<u8>, Option<&Vec<u8>>> =
+                writes.iter().map(|(k, v)| (k, v.as_ref())).collect();
+            let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+            for (key, value) in last {
                 match value {
-                    Some(value) => tx.execute(&put, &[&tree, key, value]).await?,
-                    None => tx.execute(&delete, &[&tree, key]).await?,
-                };
+                    Some(value) => {
+                        put_keys.push(key);
+                        put_values.push(value);
+                    }
+                    None => deletes.push(key),
+                }
             }
+            let delete_p: [&(dyn ToSql + Sync); 2] = [&tree, &deletes];
+            let put_p: [&(dyn ToSql + Sync); 3] = [&tree, &put_keys, &put_values];
+            let tx = client.transaction().await?;
+            futures::try_join!(
+                tx.execute(
+                    "DELETE FROM kv WHERE tree = $1 AND key = ANY($2)",
+                    &delete_p,
+                ),
+                tx.execute(
+                    "INSERT INTO kv (tree, key, value)
+                     SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) AS u(k, v)
+                     ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+                    &put_p,
+                ),
+            )?;
             tx.commit().await?;
             Ok(Answer::Done)
         }
